@@ -1,0 +1,46 @@
+"""AgentLens: a self-hosted observability backend for AI agents."""
+import logging
+import os
+
+from flask import Flask
+from flask_cors import CORS
+
+from . import config, db, errors, security
+from .api import events, health, sessions
+
+logger = logging.getLogger(__name__)
+
+RATE_LIMITED = {
+    events.bp: "RATELIMIT_EVENTS",
+    sessions.bp: "RATELIMIT_SESSIONS",
+}
+
+
+def create_app(test_config=None):
+    """Build the app: defaults, then instance/config.py, then the environment
+    (or ``test_config`` instead of those two)."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(config.DEFAULTS)
+    app.config["DATABASE"] = os.path.join(app.instance_path, "agentlens.sqlite3")
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_mapping(config.from_environment())
+    else:
+        app.config.from_mapping(test_config)
+    os.makedirs(os.path.dirname(os.path.abspath(app.config["DATABASE"])), exist_ok=True)
+
+    app.json.sort_keys = False
+    db.init_app(app)
+    errors.register_error_handlers(app)
+    security.init_app(app, RATE_LIMITED)
+    CORS(app, origins=app.config["CORS_ORIGINS"],
+         expose_headers=["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"])
+    for blueprint in (health.bp, events.bp, sessions.bp):
+        app.register_blueprint(blueprint)
+
+    from . import cli
+    cli.init_app(app)
+
+    if not app.config["API_KEYS"]:
+        logger.warning("AGENTLENS_API_KEY is not set: dev mode, no API key is required")
+    return app

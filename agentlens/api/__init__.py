@@ -1,0 +1,30 @@
+"""Blueprints: parse the request, call one function, serialise the result."""
+import json
+
+from flask import request
+from marshmallow import ValidationError
+
+from ..errors import APIError, describe_validation_error
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_body():
+    """The request body parsed as JSON, whatever the Content-Type; 400 if it is not JSON."""
+    data = request.get_data(cache=False)
+    if not data.strip():
+        raise APIError(400, "Request body is empty: expected a JSON object")
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        raise APIError(400, f"Request body is not valid JSON: {error}")
+
+
+def load_args(schema, args=None):
+    """Query parameters through a marshmallow schema; 400 naming the parameter."""
+    try:
+        return schema.load(request.args if args is None else args)
+    except ValidationError as error:
+        raise APIError(400, describe_validation_error(error.messages))

@@ -1,0 +1,12 @@
+from flask import Blueprint
+
+from ..db import get_db
+from ..timestamps import format_ms, now_ms
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/health")
+def health():
+    get_db().execute("SELECT 1")
+    return {"status": "ok", "timestamp": format_ms(now_ms())}

@@ -1,0 +1,57 @@
+"""Configuration: defaults, then ``instance/config.py``, then the environment.
+
+The names of the environment variables are fixed in the API's DECISIONS.md;
+``ENVIRONMENT`` maps each one to the config key it sets and how to read it.
+"""
+import os
+
+
+def _flag(value):
+    return value.strip().lower() not in ("off", "0", "false", "no")
+
+
+def _keys(value):
+    return [key.strip() for key in value.split(",") if key.strip()]
+
+
+DEFAULTS = {
+    "API_KEYS": [],
+    "CORS_ORIGINS": ["*"],
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_EVENTS": "60/minute",
+    "RATELIMIT_SESSIONS": "120/minute",
+    "RATELIMIT_ANALYTICS": "120/minute",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "TRUST_PROXY": 0,
+    "MAX_BATCH": 1000,
+    "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    "MAX_FIELD_BYTES": 1024 * 1024,
+}
+
+# environment variable -> (config key, parser)
+ENVIRONMENT = {
+    "AGENTLENS_API_KEY": ("API_KEYS", _keys),
+    "CORS_ORIGINS": ("CORS_ORIGINS", _keys),
+    "AGENTLENS_DATABASE": ("DATABASE", str),
+    "AGENTLENS_RATE_LIMITS": ("RATELIMIT_ENABLED", _flag),
+    "AGENTLENS_RATE_LIMIT_EVENTS": ("RATELIMIT_EVENTS", str),
+    "AGENTLENS_RATE_LIMIT_SESSIONS": ("RATELIMIT_SESSIONS", str),
+    "AGENTLENS_RATE_LIMIT_ANALYTICS": ("RATELIMIT_ANALYTICS", str),
+    "RATELIMIT_STORAGE_URI": ("RATELIMIT_STORAGE_URI", str),
+    "AGENTLENS_TRUST_PROXY": ("TRUST_PROXY", int),
+    "AGENTLENS_MAX_BATCH": ("MAX_BATCH", int),
+    "AGENTLENS_MAX_BODY_BYTES": ("MAX_CONTENT_LENGTH", int),
+    "AGENTLENS_MAX_FIELD_BYTES": ("MAX_FIELD_BYTES", int),
+}
+
+
+def from_environment(environ=os.environ):
+    """Return the config keys set by environment variables."""
+    config = {}
+    for variable, (key, parse) in ENVIRONMENT.items():
+        if variable in environ:
+            try:
+                config[key] = parse(environ[variable])
+            except ValueError:
+                raise SystemExit(f"{variable}={environ[variable]!r} is not a valid value")
+    return config

@@ -1,0 +1,120 @@
+"""SQLite connections, transactions and the migration runner.
+
+The schema is ``schema.sql`` (step 1) followed by ``migrations/NNNN_*.sql``
+(step NNNN). ``PRAGMA user_version`` records the last step applied; steps run
+at the first connection of a process, each inside one write transaction.
+"""
+import contextlib
+import sqlite3
+from importlib import resources
+
+import click
+from flask import current_app, g
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def connect(path):
+    """Open a connection with the per-connection pragmas set in one place.
+
+    ``isolation_level=None`` leaves transactions to :func:`transaction`.
+    """
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(conn):
+    """A write transaction: ``BEGIN IMMEDIATE``, commit, or roll back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def snapshot(conn):
+    """A read transaction, so that several queries see the same data."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
+
+
+def migration_steps():
+    """``[(version, sql), ...]`` in the order they apply."""
+    package = resources.files(__package__)
+    steps = [(1, package.joinpath("schema.sql").read_text())]
+    for entry in sorted(package.joinpath("migrations").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".sql"):
+            steps.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return steps
+
+
+def split_statements(script):
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements
+
+
+def migrate(conn):
+    """Apply every step newer than ``user_version``; return the version reached.
+
+    Safe when several processes start at once: the version is read inside the
+    write transaction, so each step is applied exactly once.
+    """
+    conn.execute("PRAGMA journal_mode = WAL")
+    with transaction(conn):
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for step, sql in migration_steps():
+            if step > version:
+                for statement in split_statements(sql):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {int(step)}")
+                version = step
+    return version
+
+
+def get_db():
+    """The connection of the current app context, opened on first use."""
+    if "db" not in g:
+        path = current_app.config["DATABASE"]
+        g.db = connect(path)
+        migrated = current_app.extensions.setdefault("agentlens_migrated", set())
+        if path not in migrated:
+            migrate(g.db)
+            migrated.add(path)
+    return g.db
+
+
+def close_db(exception=None):
+    conn = g.pop("db", None)
+    if conn is not None:
+        conn.close()
+
+
+@click.command("init-db")
+def init_db_command():
+    """Create or upgrade the database (also done automatically on first use)."""
+    version = migrate(get_db())
+    click.echo(f"Database {current_app.config['DATABASE']} is at schema version {version}.")
+
+
+def init_app(app):
+    app.teardown_appcontext(close_db)
+    app.cli.add_command(init_db_command)

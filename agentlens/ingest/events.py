@@ -1,0 +1,85 @@
+"""The normalised event every wire format produces for ``store_batch``."""
+import json
+import uuid
+
+from ..timestamps import now_ms
+
+JSON_FIELDS = ("input_data", "output_data", "tool_call", "decision_trace", "metadata")
+TEXT_FIELDS = ("event_id", "session_id", "event_type", "parent_id", "model", "agent_name")
+STATUSES = ("active", "completed", "error")
+DEFAULT_MAX_FIELD_BYTES = 1024 * 1024
+
+
+class EventError(ValueError):
+    """A problem with one event: ``field: problem``."""
+
+
+def to_json(value):
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def tool_name(tool_call):
+    if not isinstance(tool_call, dict):
+        return None
+    name = tool_call.get("name", tool_call.get("tool_name"))
+    return name if isinstance(name, str) and name else None
+
+
+def is_error(event_type, tool_call):
+    """An error event: its type says error, or its tool call says it failed."""
+    if "error" in event_type.lower():
+        return True
+    if isinstance(tool_call, dict):
+        return tool_call.get("success") is False or tool_call.get("error") not in (None, "", False)
+    return False
+
+
+def _size(text):
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def make_event(*, session_id, event_type, source, event_id=None, ts=None, parent_id=None,
+               model=None, tokens_in=None, tokens_out=None, duration_ms=None,
+               input_data=None, output_data=None, tool_call=None, decision_trace=None,
+               metadata=None, agent_name=None, status=None, final_tokens_in=None,
+               final_tokens_out=None, max_field_bytes=DEFAULT_MAX_FIELD_BYTES):
+    """Build a normalised event from plain values; raise EventError if a field is too big.
+
+    A lifecycle event without an id gets ``<session_id>:<event_type>`` so that
+    a retry is recognised; any other event gets a random UUID.
+    """
+    if event_id is None:
+        if event_type in ("session_start", "session_end"):
+            event_id = f"{session_id}:{event_type}"
+        else:
+            event_id = str(uuid.uuid4())
+    event = {
+        "event_id": event_id,
+        "session_id": session_id,
+        "event_type": event_type,
+        "ts": now_ms() if ts is None else ts,
+        "parent_id": parent_id,
+        "model": model or None,
+        "tokens_in": tokens_in,
+        "tokens_out": tokens_out,
+        "duration_ms": duration_ms,
+        "input_data": to_json(input_data),
+        "output_data": to_json(output_data),
+        "tool_call": to_json(tool_call),
+        "tool_name": tool_name(tool_call),
+        "decision_trace": to_json(decision_trace),
+        "metadata": to_json(metadata),
+        "is_error": is_error(event_type, tool_call),
+        "source": source,
+        "agent_name": agent_name,
+        "status": status,
+        "final_tokens_in": final_tokens_in,
+        "final_tokens_out": final_tokens_out,
+    }
+    for field in JSON_FIELDS + TEXT_FIELDS:
+        value = event[field]
+        if value is not None and _size(value) > max_field_bytes:
+            raise EventError(f"{field}: larger than the {max_field_bytes}-byte field limit")
+    return event

@@ -1,0 +1,1 @@
+"""One module per wire format: request body -> normalised events. No SQL here."""

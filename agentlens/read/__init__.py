@@ -1,0 +1,1 @@
+"""Read paths: plain functions over a connection that return plain data. They never write."""

@@ -1,0 +1,108 @@
+"""Sessions and their events, as the API returns them."""
+import json
+
+from ..timestamps import format_ms
+
+SESSION_COLUMNS = """
+    session_id, agent_name, started_at, ended_at, metadata,
+    coalesce(final_tokens_in, tokens_in) AS total_tokens_in,
+    coalesce(final_tokens_out, tokens_out) AS total_tokens_out,
+    status
+"""
+EVENT_COLUMNS = """
+    event_id, session_id, event_type, ts, parent_id, model, tokens_in, tokens_out,
+    duration_ms, input_data, output_data, tool_call, decision_trace, metadata
+"""
+MAX_LIMIT = 200
+
+
+def loads(text):
+    return None if text is None else json.loads(text)
+
+
+def session_dict(row):
+    return {
+        "session_id": row["session_id"],
+        "agent_name": row["agent_name"],
+        "started_at": format_ms(row["started_at"]),
+        "ended_at": format_ms(row["ended_at"]),
+        "metadata": json.loads(row["metadata"]),
+        "total_tokens_in": row["total_tokens_in"],
+        "total_tokens_out": row["total_tokens_out"],
+        "status": row["status"],
+    }
+
+
+def event_dict(row):
+    return {
+        "event_id": row["event_id"],
+        "session_id": row["session_id"],
+        "event_type": row["event_type"],
+        "timestamp": format_ms(row["ts"]),
+        "parent_id": row["parent_id"],
+        "model": row["model"],
+        "tokens_in": row["tokens_in"],
+        "tokens_out": row["tokens_out"],
+        "duration_ms": row["duration_ms"],
+        "input_data": loads(row["input_data"]),
+        "output_data": loads(row["output_data"]),
+        "tool_call": loads(row["tool_call"]),
+        "decision_trace": loads(row["decision_trace"]),
+        "metadata": loads(row["metadata"]),
+    }
+
+
+def session_filters(*, status=None, agent_name=None, started_from=None, started_to=None):
+    """``(where_sql, params)`` for the session filters shared by list and analytics."""
+    where, params = [], {}
+    if status is not None:
+        where.append("status = :status")
+        params["status"] = status
+    if agent_name is not None:
+        where.append("agent_name = :agent_name")
+        params["agent_name"] = agent_name
+    if started_from is not None:
+        where.append("started_at >= :started_from")
+        params["started_from"] = started_from
+    if started_to is not None:
+        where.append("started_at < :started_to")
+        params["started_to"] = started_to
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def list_sessions(conn, *, limit=50, offset=0, **filters):
+    """Newest first; ``limit`` is capped at 200. Returns ``(sessions, total)``."""
+    where, params = session_filters(**filters)
+    params.update(limit=min(limit, MAX_LIMIT), offset=offset)
+    rows = conn.execute(
+        f"SELECT {SESSION_COLUMNS} FROM sessions{where} "
+        "ORDER BY started_at DESC, session_id LIMIT :limit OFFSET :offset",
+        params,
+    ).fetchall()
+    total = conn.execute(f"SELECT count(*) FROM sessions{where}", params).fetchone()[0]
+    return [session_dict(row) for row in rows], total
+
+
+def get_session(conn, session_id):
+    """The session as listed, or None."""
+    row = conn.execute(
+        f"SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
+    ).fetchone()
+    return None if row is None else session_dict(row)
+
+
+def iter_events(conn, session_id):
+    """The session's events, oldest first (ties in arrival order), from a cursor."""
+    cursor = conn.execute(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ? ORDER BY ts, id",
+        (session_id,),
+    )
+    for row in cursor:
+        yield event_dict(row)
+
+
+def get_session_with_events(conn, session_id):
+    session = get_session(conn, session_id)
+    if session is not None:
+        session["events"] = list(iter_events(conn, session_id))
+    return session

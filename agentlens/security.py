@@ -1,0 +1,72 @@
+"""API keys, client addresses and rate limits."""
+import functools
+import hmac
+import math
+import time
+
+from flask import current_app, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .errors import APIError
+
+
+
+def key_is_valid(candidate, keys):
+    """Compare against every configured key in constant time."""
+    candidate = candidate.encode()
+    matches = [hmac.compare_digest(candidate, key.encode()) for key in keys]
+    return any(matches)
+
+
+def check_key(candidate, header):
+    """Raise 401 unless ``candidate`` is a configured key (always passes in dev mode)."""
+    keys = current_app.config["API_KEYS"]
+    if not keys:
+        return
+    if not candidate:
+        raise APIError(401, f"Missing API key: send it in the {header} header")
+    if not key_is_valid(candidate, keys):
+        raise APIError(401, "Invalid API key")
+
+
+def require_api_key(view):
+    """Require a valid ``X-API-Key`` when AGENTLENS_API_KEY is set."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        check_key(request.headers.get("X-API-Key"), "X-API-Key")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def add_rate_limit_headers(response):
+    """``RateLimit-*`` as the IETF draft and the reference give them: Reset in seconds."""
+    current = current_app.extensions["agentlens_limiter"].current_limit
+    if current is None:
+        return response
+    reset_in = max(0, math.ceil(current.window[0] - time.time()))
+    response.headers["RateLimit-Limit"] = str(current.limit.amount)
+    response.headers["RateLimit-Remaining"] = str(max(0, current.remaining))
+    response.headers["RateLimit-Reset"] = str(reset_in)
+    if response.status_code == 429:
+        response.headers["Retry-After"] = str(reset_in)
+    return response
+
+
+def init_app(app, limited_blueprints):
+    """Rate-limit each blueprint per client IP, the limit shared by its routes.
+
+    ``limited_blueprints`` maps a blueprint to the config key of its limit.
+    A limiter per app keeps the counts of apps (and tests) apart.
+    """
+    if app.config["TRUST_PROXY"] > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUST_PROXY"])
+    limiter = Limiter(key_func=get_remote_address, headers_enabled=False)
+    limiter.init_app(app)
+    for blueprint, config_key in limited_blueprints.items():
+        limiter.shared_limit(app.config[config_key], scope=blueprint.name)(blueprint)
+    app.extensions["agentlens_limiter"] = limiter
+    app.after_request(add_rate_limit_headers)

@@ -1,0 +1,40 @@
+"""Times are stored as integer milliseconds since the Unix epoch (UTC) and
+returned as ISO 8601 strings with milliseconds: ``2026-02-14T10:30:00.000Z``."""
+from datetime import datetime, timedelta, timezone
+import time
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+ONE_MS = timedelta(milliseconds=1)
+MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+
+
+def now_ms():
+    return time.time_ns() // 1_000_000
+
+
+def parse_iso(text):
+    """ISO 8601 with any offset (naive means UTC) -> epoch ms; ValueError if not."""
+    moment = datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    ms = (moment - EPOCH) // ONE_MS
+    if ms < 0:
+        raise ValueError("before 1970-01-01")
+    return ms
+
+
+def check_epoch_ms(ms):
+    if not 0 <= ms <= MAX_MS:
+        raise ValueError("out of range")
+    return ms
+
+
+def format_ms(ms):
+    if ms is None:
+        return None
+    moment = EPOCH + timedelta(milliseconds=ms)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+
+
+def format_day(day_number):
+    return (EPOCH + timedelta(days=day_number)).strftime("%Y-%m-%d")
