@@ -1,0 +1,166 @@
+"""store_batch called directly: exactness under retries and any arrival order."""
+import sqlite3
+import threading
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from agentlens import db
+from agentlens.ingest.formats import agentlens
+from agentlens.ingest.store import store_batch
+from agentlens.read import sessions
+
+
+def parse(events):
+    parsed, rejected = agentlens.parse_batch(
+        {"events": events}, max_batch=1000, max_field_bytes=1 << 20
+    )
+    assert rejected == []
+    return parsed
+
+
+def session_events(sid, agent, n, *, end=True, final=None):
+    """A session of n llm_calls with tokens (10*i, i), one second apart."""
+    events = [{"event_type": "session_start", "session_id": sid, "agent_name": agent,
+               "metadata": {"agent": agent}, "timestamp": "2026-03-01T10:00:00Z"}]
+    for i in range(1, n + 1):
+        events.append({"event_type": "llm_call", "session_id": sid, "event_id": f"{sid}-{i}",
+                       "model": "gpt-4", "tokens_in": 10 * i, "tokens_out": i,
+                       "timestamp": f"2026-03-01T10:00:{i:02d}Z"})
+    if end:
+        end_event = {"event_type": "session_end", "session_id": sid,
+                     "timestamp": f"2026-03-01T10:01:{n:02d}Z"}
+        if final:
+            end_event.update(total_tokens_in=final[0], total_tokens_out=final[1])
+        events.append(end_event)
+    return events
+
+
+def snapshot(conn, sid):
+    return sessions.get_session_with_events(conn, sid)
+
+
+def test_session_totals_are_sums_of_events(conn):
+    store_batch(conn, parse(session_events("s1", "alpha", 5)))
+    session = sessions.get_session(conn, "s1")
+    assert session == {
+        "session_id": "s1", "agent_name": "alpha",
+        "started_at": "2026-03-01T10:00:00.000Z", "ended_at": "2026-03-01T10:01:05.000Z",
+        "metadata": {"agent": "alpha"},
+        "total_tokens_in": 150, "total_tokens_out": 15, "status": "completed",
+    }
+
+
+def test_final_token_counts_of_session_end_win(conn):
+    store_batch(conn, parse(session_events("s1", "alpha", 3, final=(1000, 200))))
+    session = sessions.get_session(conn, "s1")
+    assert (session["total_tokens_in"], session["total_tokens_out"]) == (1000, 200)
+
+
+def test_retried_batch_is_stored_once(conn):
+    batch = parse(session_events("s1", "alpha", 4))
+    first = store_batch(conn, batch)
+    again = store_batch(conn, parse(session_events("s1", "alpha", 4)))
+    assert (first.stored, first.duplicates) == (6, 0)
+    assert (again.stored, again.duplicates) == (0, 6)
+    assert sessions.get_session(conn, "s1")["total_tokens_in"] == 100
+    assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 6
+
+
+def test_duplicate_inside_one_batch_counts_once(conn):
+    events = session_events("s1", "alpha", 2)
+    result = store_batch(conn, parse(events + events[1:2]))
+    assert (result.stored, result.duplicates) == (4, 1)
+    assert sessions.get_session(conn, "s1")["total_tokens_in"] == 30
+
+
+def test_events_before_session_start_take_its_name_later(conn):
+    events = session_events("s1", "alpha", 2)
+    store_batch(conn, parse(events[1:]))
+    assert sessions.get_session(conn, "s1")["agent_name"] == "unknown"
+    store_batch(conn, parse(events[:1]))
+    assert sessions.get_session(conn, "s1")["agent_name"] == "alpha"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.randoms(use_true_random=False), splits=st.lists(st.integers(0, 12), max_size=4),
+       resend=st.lists(st.integers(0, 11), max_size=3))
+def test_any_order_and_any_retries_give_the_same_session(make_app, order, splits, resend):
+    events = session_events("s1", "alpha", 5, final=None) + session_events("s2", "beta", 4)
+    reference_app, shuffled_app = make_app(), make_app()
+    with reference_app.app_context():
+        conn = db.get_db()
+        store_batch(conn, parse(events))
+        expected = [snapshot(conn, "s1"), snapshot(conn, "s2")]
+    shuffled = events[:]
+    order.shuffle(shuffled)
+    shuffled += [events[i] for i in resend]
+    cuts = sorted(set(splits)) + [len(shuffled)]
+    with shuffled_app.app_context():
+        conn = db.get_db()
+        start = 0
+        for cut in cuts:
+            if cut > start:
+                store_batch(conn, parse(shuffled[start:cut]))
+                start = cut
+        assert [snapshot(conn, "s1"), snapshot(conn, "s2")] == expected
+
+
+def test_a_failed_batch_leaves_nothing_behind(conn):
+    events = parse(session_events("s1", "alpha", 3))
+    events[2]["session_id"] = None  # NOT NULL constraint: the third insert fails
+    try:
+        store_batch(conn, events)
+    except sqlite3.IntegrityError:
+        pass
+    else:
+        raise AssertionError("expected the insert to fail")
+    assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
+
+
+def test_session_queries_use_their_indexes(conn):
+    def plan(sql, params):
+        return " | ".join(row["detail"] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+
+    events_plan = plan(
+        "SELECT * FROM events WHERE session_id = ? ORDER BY ts, id", ("s1",))
+    assert "USING INDEX events_by_session (session_id=?)" in events_plan
+    assert "TEMP B-TREE" not in events_plan
+
+    list_plan = plan("SELECT * FROM sessions ORDER BY started_at DESC, session_id LIMIT 50", ())
+    assert "SCAN sessions USING INDEX sessions_by_start" in list_plan
+    assert "TEMP B-TREE" not in list_plan
+
+    status_plan = plan(
+        "SELECT * FROM sessions WHERE status = ? ORDER BY started_at DESC, session_id LIMIT 50",
+        ("active",))
+    assert "USING INDEX sessions_by_status (status=?)" in status_plan
+    assert "TEMP B-TREE" not in status_plan
+
+
+def test_migrations_record_the_version_and_run_once(tmp_path):
+    path = str(tmp_path / "m.sqlite3")
+    latest = max(step for step, _ in db.migration_steps())
+    conn = db.connect(path)
+    assert db.migrate(conn) == latest
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == latest
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.migrate(conn) == latest  # nothing left to apply, no error
+
+
+def test_concurrent_first_connections_migrate_once(tmp_path):
+    path = str(tmp_path / "race.sqlite3")
+    errors = []
+
+    def first_use():
+        try:
+            db.migrate(db.connect(path))
+        except Exception as error:  # collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
