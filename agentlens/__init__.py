@@ -6,13 +6,14 @@ from flask import Flask
 from flask_cors import CORS
 
 from . import config, db, errors, security
-from .api import events, health, sessions
+from .api import analytics, events, health, sessions
 
 logger = logging.getLogger(__name__)
 
 RATE_LIMITED = {
     events.bp: "RATELIMIT_EVENTS",
     sessions.bp: "RATELIMIT_SESSIONS",
+    analytics.bp: "RATELIMIT_ANALYTICS",
 }
 
 
@@ -35,7 +36,7 @@ def create_app(test_config=None):
     security.init_app(app, RATE_LIMITED)
     CORS(app, origins=app.config["CORS_ORIGINS"],
          expose_headers=["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"])
-    for blueprint in (health.bp, events.bp, sessions.bp):
+    for blueprint in (health.bp, events.bp, sessions.bp, analytics.bp):
         app.register_blueprint(blueprint)
 
     from . import cli

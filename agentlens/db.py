@@ -118,3 +118,22 @@ def init_db_command():
 def init_app(app):
     app.teardown_appcontext(close_db)
     app.cli.add_command(init_db_command)
+
+
+def stream_query(produce, *args):
+    """Run the generator ``produce(conn, *args)`` on a connection of its own.
+
+    A streamed response is consumed after the request's connection is closed,
+    so it gets its own, and one read snapshot so that all its queries agree.
+    """
+    path = current_app.config["DATABASE"]
+
+    def chunks():
+        conn = connect(path)
+        try:
+            with snapshot(conn):
+                yield from produce(conn, *args)
+        finally:
+            conn.close()
+
+    return chunks()

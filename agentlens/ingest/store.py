@@ -53,6 +53,26 @@ ON CONFLICT (session_id) DO UPDATE SET
     tokens_out = sessions.tokens_out + excluded.tokens_out
 """
 
+MOVE_ROLLUP = f"""
+INSERT INTO session_rollup (session_id, event_type, model, hour, events, tokens_in,
+                            tokens_out, duration_us, timed_events)
+SELECT session_id, event_type, coalesce(model, ''), (ts / 3600000) % 24,
+       :sign * count(*),
+       :sign * coalesce(sum(tokens_in), 0),
+       :sign * coalesce(sum(tokens_out), 0),
+       :sign * coalesce(sum(CAST(round(duration_ms * 1000) AS INTEGER)), 0),
+       :sign * count(duration_ms)
+FROM events
+WHERE id BETWEEN :first AND :last AND {COUNTED}
+GROUP BY 1, 2, 3, 4
+ON CONFLICT (session_id, event_type, model, hour) DO UPDATE SET
+    events = session_rollup.events + excluded.events,
+    tokens_in = session_rollup.tokens_in + excluded.tokens_in,
+    tokens_out = session_rollup.tokens_out + excluded.tokens_out,
+    duration_us = session_rollup.duration_us + excluded.duration_us,
+    timed_events = session_rollup.timed_events + excluded.timed_events
+"""
+
 NAME_SESSION = """
 UPDATE sessions
 SET agent_name = :agent_name, metadata = json_patch(metadata, coalesce(:metadata, '{}')), named_at = :ts
@@ -85,8 +105,14 @@ def store_batch(conn, events):
 
 
 def move_totals(conn, first, last, sign):
-    """Move every total by the events with ids in [first, last], times sign."""
-    conn.execute(MOVE_SESSION_TOTALS, {"first": first, "last": last, "sign": sign})
+    """Move every total (sessions, rollup) by the events with ids in [first, last], times sign."""
+    params = {"first": first, "last": last, "sign": sign}
+    conn.execute(MOVE_SESSION_TOTALS, params)
+    conn.execute(MOVE_ROLLUP, params)
+    if sign < 0:
+        conn.execute(
+            "DELETE FROM session_rollup WHERE events = 0 AND session_id IN "
+            "(SELECT session_id FROM events WHERE id BETWEEN :first AND :last)", params)
 
 
 def apply_lifecycle(conn, after, events):

@@ -52,8 +52,15 @@ def event_dict(row):
     }
 
 
+def where_clause(conditions):
+    return " WHERE " + " AND ".join(conditions) if conditions else ""
+
+
 def session_filters(*, status=None, agent_name=None, started_from=None, started_to=None):
-    """``(where_sql, params)`` for the session filters shared by list and analytics."""
+    """``(conditions, params)`` for the session filters shared by list and analytics.
+
+    ``started_from``/``started_to`` are epoch ms; the range is [from, to).
+    """
     where, params = [], {}
     if status is not None:
         where.append("status = :status")
@@ -67,12 +74,13 @@ def session_filters(*, status=None, agent_name=None, started_from=None, started_
     if started_to is not None:
         where.append("started_at < :started_to")
         params["started_to"] = started_to
-    return (" WHERE " + " AND ".join(where) if where else ""), params
+    return where, params
 
 
 def list_sessions(conn, *, limit=50, offset=0, **filters):
     """Newest first; ``limit`` is capped at 200. Returns ``(sessions, total)``."""
-    where, params = session_filters(**filters)
+    conditions, params = session_filters(**filters)
+    where = where_clause(conditions)
     params.update(limit=min(limit, MAX_LIMIT), offset=offset)
     rows = conn.execute(
         f"SELECT {SESSION_COLUMNS} FROM sessions{where} "
@@ -101,7 +109,9 @@ def iter_events(conn, session_id):
         yield event_dict(row)
 
 
+
 def get_session_with_events(conn, session_id):
+    """The session plus ``events``, oldest first; None if unknown."""
     session = get_session(conn, session_id)
     if session is not None:
         session["events"] = list(iter_events(conn, session_id))

@@ -1,0 +1,89 @@
+"""POST /sessions/compare: two sessions' metrics side by side, B relative to A."""
+import json
+
+from ..timestamps import format_ms, now_ms
+from .numbers import ratio, round_half_up
+
+# Names in order of first appearance in the session.
+FIRST_SEEN = "ORDER BY min(ts), min(id)"
+DELTA_METRICS = ("total_tokens", "tokens_in", "tokens_out", "event_count", "error_count",
+                 "total_processing_ms", "avg_event_duration_ms")
+
+
+def session_metrics(conn, session_id):
+    """The metrics of one session (counted events only), or None if it is unknown."""
+    session = conn.execute("""
+        SELECT session_id, agent_name, status, metadata, started_at,
+               coalesce(ended_at, last_event_at) AS finished_at,
+               coalesce(final_tokens_in, tokens_in) AS tokens_in,
+               coalesce(final_tokens_out, tokens_out) AS tokens_out
+        FROM sessions WHERE session_id = ?""", (session_id,)).fetchone()
+    if session is None:
+        return None
+    totals = conn.execute("""
+        SELECT count(*) AS events, coalesce(sum(is_error), 0) AS errors,
+               coalesce(sum(duration_ms), 0) AS duration, count(duration_ms) AS timed
+        FROM activity WHERE session_id = ?""", (session_id,)).fetchone()
+    processing_ms = round_half_up(totals["duration"], 3)
+    return {
+        "session_id": session["session_id"],
+        "agent_name": session["agent_name"],
+        "status": session["status"],
+        "tokens_in": session["tokens_in"],
+        "tokens_out": session["tokens_out"],
+        "total_tokens": session["tokens_in"] + session["tokens_out"],
+        "event_count": totals["events"],
+        "error_count": totals["errors"],
+        "total_processing_ms": processing_ms,
+        "avg_event_duration_ms": ratio(totals["duration"], totals["timed"]),
+        "session_duration_ms": session["finished_at"] - session["started_at"],
+        "models": {
+            row["model"]: {"calls": row["calls"], "tokens_in": row["tokens_in"],
+                           "tokens_out": row["tokens_out"]}
+            for row in conn.execute(f"""
+                SELECT model, count(*) AS calls, coalesce(sum(tokens_in), 0) AS tokens_in,
+                       coalesce(sum(tokens_out), 0) AS tokens_out
+                FROM activity WHERE session_id = ? AND model IS NOT NULL
+                GROUP BY model {FIRST_SEEN}""", (session_id,))
+        },
+        "event_types": {
+            row["event_type"]: row["count"]
+            for row in conn.execute(f"""
+                SELECT event_type, count(*) AS count FROM activity WHERE session_id = ?
+                GROUP BY event_type {FIRST_SEEN}""", (session_id,))
+        },
+        "tools": {
+            row["tool"]: {"calls": row["calls"], "total_duration": round_half_up(row["duration"], 3)}
+            for row in conn.execute(f"""
+                SELECT coalesce(tool_name, 'unknown') AS tool, count(*) AS calls,
+                       coalesce(sum(duration_ms), 0) AS duration
+                FROM activity WHERE session_id = ? AND tool_call IS NOT NULL
+                GROUP BY tool {FIRST_SEEN}""", (session_id,))
+        },
+        "metadata": json.loads(session["metadata"]),
+    }
+
+
+def delta(a, b):
+    """B relative to A: percent is 0 when both are 0 and None when only A is 0."""
+    absolute = b - a
+    if isinstance(absolute, float):
+        absolute = round_half_up(absolute, 3)
+    if a == 0:
+        percent = 0 if b == 0 else None
+    else:
+        percent = round_half_up((b - a) / a * 100)
+    return {"absolute": absolute, "percent": percent}
+
+
+def compare(metrics_a, metrics_b):
+    return {
+        "compared_at": format_ms(now_ms()),
+        "session_a": metrics_a,
+        "session_b": metrics_b,
+        "deltas": {name: delta(metrics_a[name], metrics_b[name]) for name in DELTA_METRICS},
+        "shared": {
+            key: [name for name in metrics_a[key] if name in metrics_b[key]]
+            for key in ("event_types", "tools", "models")
+        },
+    }

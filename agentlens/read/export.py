@@ -1,0 +1,101 @@
+"""GET /sessions/<id>/export: the whole session as JSON or CSV, streamed from a cursor."""
+import csv
+import io
+import json
+
+from ..timestamps import format_ms, now_ms
+from .numbers import round_half_up
+from .sessions import iter_events
+
+CSV_COLUMNS = (
+    "event_id", "event_type", "timestamp", "model", "tokens_in", "tokens_out", "duration_ms",
+    "input_data", "output_data", "tool_name", "tool_input", "tool_output", "reasoning",
+)
+# Spreadsheets run a cell starting with one of these as a formula.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def export_session(session):
+    """The session as the export shows it (the documented key order)."""
+    keys = ("session_id", "agent_name", "status", "started_at", "ended_at",
+            "total_tokens_in", "total_tokens_out", "metadata")
+    return {key: session[key] for key in keys}
+
+
+def summary(conn, session):
+    """Counted events only; names in order of first appearance."""
+    totals = conn.execute(
+        "SELECT count(*) AS events, coalesce(sum(duration_ms), 0) AS duration "
+        "FROM activity WHERE session_id = ?", (session["session_id"],)).fetchone()
+    models = conn.execute(
+        "SELECT model FROM activity WHERE session_id = ? AND model IS NOT NULL "
+        "GROUP BY model ORDER BY min(ts), min(id)", (session["session_id"],)).fetchall()
+    types = conn.execute(
+        "SELECT event_type FROM activity WHERE session_id = ? "
+        "GROUP BY event_type ORDER BY min(ts), min(id)", (session["session_id"],)).fetchall()
+    return {
+        "total_events": totals["events"],
+        "total_tokens": session["total_tokens_in"] + session["total_tokens_out"],
+        "models_used": [row[0] for row in models],
+        "event_types": [row[0] for row in types],
+        "total_duration_ms": round_half_up(totals["duration"], 3),
+    }
+
+
+def export_json(conn, session):
+    """JSON text in chunks: the summary is computed first, the events streamed."""
+    head = {"exported_at": format_ms(now_ms()), "session": export_session(session)}
+    tail = json.dumps(summary(conn, session))
+    yield json.dumps(head)[:-1] + ', "events": ['
+    separator = ""
+    for event in iter_events(conn, session["session_id"]):
+        yield separator + json.dumps(event)
+        separator = ", "
+    yield '], "summary": ' + tail + "}"
+
+
+def cell(value):
+    """A CSV cell: JSON for structured values, neutralised against formula injection."""
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list, bool)):
+        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def tool_part(tool_call, key):
+    if not isinstance(tool_call, dict):
+        return None
+    return tool_call.get(key, tool_call.get(f"tool_{key}"))
+
+
+def reasoning(decision_trace):
+    if isinstance(decision_trace, dict):
+        return decision_trace.get("reasoning")
+    return decision_trace
+
+
+def csv_row(event):
+    tool_call = event["tool_call"]
+    return [cell(value) for value in (
+        event["event_id"], event["event_type"], event["timestamp"], event["model"],
+        event["tokens_in"], event["tokens_out"], event["duration_ms"],
+        event["input_data"], event["output_data"], tool_part(tool_call, "name"),
+        tool_part(tool_call, "input"), tool_part(tool_call, "output"),
+        reasoning(event["decision_trace"]),
+    )]
+
+
+def export_csv(conn, session_id, chunk_size=64 * 1024):
+    """CSV text in chunks of about ``chunk_size`` characters."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for event in iter_events(conn, session_id):
+        writer.writerow(csv_row(event))
+        if buffer.tell() >= chunk_size:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
