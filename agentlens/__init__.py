@@ -6,7 +6,7 @@ from flask import Flask
 from flask_cors import CORS
 
 from . import config, db, errors, security
-from .api import analytics, events, health, sessions
+from .api import agentops, agnost, analytics, events, health, sessions
 
 logger = logging.getLogger(__name__)
 
@@ -14,6 +14,8 @@ RATE_LIMITED = {
     events.bp: "RATELIMIT_EVENTS",
     sessions.bp: "RATELIMIT_SESSIONS",
     analytics.bp: "RATELIMIT_ANALYTICS",
+    agnost.bp: "RATELIMIT_SDK",
+    agentops.bp: "RATELIMIT_SDK",
 }
 
 
@@ -29,6 +31,9 @@ def create_app(test_config=None):
     else:
         app.config.from_mapping(test_config)
     os.makedirs(os.path.dirname(os.path.abspath(app.config["DATABASE"])), exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        os.makedirs(app.instance_path, exist_ok=True)
+        app.config["SECRET_KEY"] = config.instance_secret_key(app.instance_path)
 
     app.json.sort_keys = False
     db.init_app(app)
@@ -36,7 +41,7 @@ def create_app(test_config=None):
     security.init_app(app, RATE_LIMITED)
     CORS(app, origins=app.config["CORS_ORIGINS"],
          expose_headers=["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"])
-    for blueprint in (health.bp, events.bp, sessions.bp, analytics.bp):
+    for blueprint in (health.bp, *RATE_LIMITED):
         app.register_blueprint(blueprint)
 
     from . import cli

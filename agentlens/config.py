@@ -4,6 +4,7 @@ The names of the environment variables are fixed in the API's DECISIONS.md;
 ``ENVIRONMENT`` maps each one to the config key it sets and how to read it.
 """
 import os
+import secrets
 
 
 def _flag(value):
@@ -26,6 +27,8 @@ DEFAULTS = {
     "MAX_BATCH": 1000,
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
     "MAX_FIELD_BYTES": 1024 * 1024,
+    "RATELIMIT_SDK": "600/minute",
+    "JWT_LIFETIME_SECONDS": 24 * 3600,
 }
 
 # environment variable -> (config key, parser)
@@ -42,6 +45,8 @@ ENVIRONMENT = {
     "AGENTLENS_MAX_BATCH": ("MAX_BATCH", int),
     "AGENTLENS_MAX_BODY_BYTES": ("MAX_CONTENT_LENGTH", int),
     "AGENTLENS_MAX_FIELD_BYTES": ("MAX_FIELD_BYTES", int),
+    "AGENTLENS_RATE_LIMIT_SDK": ("RATELIMIT_SDK", str),
+    "AGENTLENS_SECRET_KEY": ("SECRET_KEY", str),
 }
 
 
@@ -55,3 +60,25 @@ def from_environment(environ=os.environ):
             except ValueError:
                 raise SystemExit(f"{variable}={environ[variable]!r} is not a valid value")
     return config
+
+
+def instance_secret_key(instance_path):
+    """The secret kept in ``instance/secret_key``, created on first use.
+
+    Written to a temporary file and linked into place, so that several
+    workers starting at once all end up reading the same complete key.
+    """
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        temporary = f"{path}.{os.getpid()}.tmp"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
+    with open(path) as handle:
+        return handle.read().strip()

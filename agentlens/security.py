@@ -4,6 +4,8 @@ import hmac
 import math
 import time
 
+import jwt
+
 from flask import current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -40,6 +42,29 @@ def require_api_key(view):
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def issue_session_token(session_id):
+    """A signed JWT that names one session (AgentOps' create_session and reauthorize_jwt)."""
+    now = int(time.time())
+    claims = {"session_id": session_id, "iat": now,
+              "exp": now + current_app.config["JWT_LIFETIME_SECONDS"]}
+    return jwt.encode(claims, current_app.config["SECRET_KEY"], algorithm="HS256")
+
+
+def bearer_session():
+    """The session named by the request's ``Authorization: Bearer`` JWT; 401 otherwise."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise APIError(401, "Missing token: send Authorization: Bearer <jwt> from create_session")
+    try:
+        claims = jwt.decode(token.strip(), current_app.config["SECRET_KEY"], algorithms=["HS256"],
+                            options={"require": ["exp", "session_id"]})
+    except jwt.ExpiredSignatureError:
+        raise APIError(401, "Token expired: get a new one from /v2/reauthorize_jwt")
+    except jwt.InvalidTokenError:
+        raise APIError(401, "Invalid token")
+    return claims["session_id"]
 
 
 def add_rate_limit_headers(response):

@@ -5,6 +5,7 @@ import time
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ONE_MS = timedelta(milliseconds=1)
+MIN_MS = -62135596800000  # 0001-01-01T00:00:00.000Z
 MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 
 
@@ -17,14 +18,11 @@ def parse_iso(text):
     moment = datetime.fromisoformat(text.strip())
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    ms = (moment - EPOCH) // ONE_MS
-    if ms < 0:
-        raise ValueError("before 1970-01-01")
-    return ms
+    return check_epoch_ms((moment - EPOCH) // ONE_MS)
 
 
 def check_epoch_ms(ms):
-    if not 0 <= ms <= MAX_MS:
+    if not MIN_MS <= ms <= MAX_MS:
         raise ValueError("out of range")
     return ms
 

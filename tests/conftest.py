@@ -19,6 +19,7 @@ def make_app(tmp_path):
         config = {
             "DATABASE": str(tmp_path / f"agentlens-{next(_app_numbers)}.sqlite3"),
             "RATELIMIT_ENABLED": False,
+            "SECRET_KEY": "test-secret-key-for-signing-tokens-0123456789",
             **overrides,
         }
         return create_app(config)

@@ -4,7 +4,9 @@ import json
 from flask import request
 from marshmallow import ValidationError
 
+from ..db import get_db
 from ..errors import APIError, describe_validation_error
+from ..ingest.store import store_batch
 
 
 def _reject_constant(name):
@@ -28,3 +30,25 @@ def load_args(schema, args=None):
         return schema.load(request.args if args is None else args)
     except ValidationError as error:
         raise APIError(400, describe_validation_error(error.messages))
+
+
+def ingest_response(events, rejected):
+    """Store the valid events of a batch; 400 only when none is valid.
+
+    ``processed`` counts the valid events, new or already stored.
+    """
+    if not events:
+        first = rejected[0]
+        raise APIError(
+            400,
+            f"No valid events: all {len(rejected)} rejected "
+            f"(event {first['index']}: {first['error']})",
+            rejected=rejected,
+        )
+    result = store_batch(get_db(), events)
+    response = {"status": "ok", "processed": len(events)}
+    if result.duplicates:
+        response["duplicates"] = result.duplicates
+    if rejected:
+        response["rejected"] = rejected
+    return response

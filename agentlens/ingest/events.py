@@ -2,16 +2,18 @@
 import json
 import uuid
 
+from ..errors import APIError
 from ..timestamps import now_ms
 
-JSON_FIELDS = ("input_data", "output_data", "tool_call", "decision_trace", "metadata")
-TEXT_FIELDS = ("event_id", "session_id", "event_type", "parent_id", "model", "agent_name")
 STATUSES = ("active", "completed", "error")
 DEFAULT_MAX_FIELD_BYTES = 1024 * 1024
 
 
-class EventError(ValueError):
-    """A problem with one event: ``field: problem``."""
+class EventError(APIError):
+    """A problem with one event: ``field: problem`` (a 400 when it is the only one)."""
+
+    def __init__(self, message):
+        super().__init__(400, message)
 
 
 def to_json(value):
@@ -78,8 +80,12 @@ def make_event(*, session_id, event_type, source, event_id=None, ts=None, parent
         "final_tokens_in": final_tokens_in,
         "final_tokens_out": final_tokens_out,
     }
-    for field in JSON_FIELDS + TEXT_FIELDS:
-        value = event[field]
-        if value is not None and _size(value) > max_field_bytes:
+    return check_sizes(event, max_field_bytes)
+
+
+def check_sizes(event, max_field_bytes):
+    """Refuse the event if one of its text or JSON fields is over the cap."""
+    for field, value in event.items():
+        if isinstance(value, str) and _size(value) > max_field_bytes:
             raise EventError(f"{field}: larger than the {max_field_bytes}-byte field limit")
     return event

@@ -2,8 +2,9 @@
 
 A normalised event is a dict with the keys of ``EVENT_COLUMNS`` (JSON fields
 already serialised to text, ``ts`` in epoch ms) and, for lifecycle events,
-``agent_name``/``metadata`` (``session_start``) or ``status``/``final_tokens_in``/
-``final_tokens_out``/``metadata`` (``session_end``).
+``agent_name`` (``session_start``) or ``status``/``final_tokens_in``/
+``final_tokens_out`` (``session_end``). A session update (:func:`session_update`)
+names a session, merges into its metadata or ends it.
 
 Exactness under retries and reordering comes from two rules:
 - ``event_id`` is UNIQUE and inserts use ``ON CONFLICT DO NOTHING``, so a
@@ -11,8 +12,9 @@ Exactness under retries and reordering comes from two rules:
 - every total is moved only by the rows this transaction really inserted
   (those with ``id`` above the largest id before the insert: the write lock
   is held, so nobody else inserts in between).
-Lifecycle updates are guarded by time (the earliest session_start names the
-session, the latest session_end ends it), so arrival order does not matter.
+Session updates are guarded so that arrival order does not matter: the most
+authoritative, then earliest, name wins (see migration 3), the latest
+session_end ends the session, and metadata is merged.
 """
 from dataclasses import dataclass
 
@@ -56,7 +58,7 @@ ON CONFLICT (session_id) DO UPDATE SET
 MOVE_ROLLUP = f"""
 INSERT INTO session_rollup (session_id, event_type, model, hour, events, tokens_in,
                             tokens_out, duration_us, timed_events)
-SELECT session_id, event_type, coalesce(model, ''), (ts / 3600000) % 24,
+SELECT session_id, event_type, coalesce(model, ''), (ts % 86400000 + 86400000) % 86400000 / 3600000,
        :sign * count(*),
        :sign * coalesce(sum(tokens_in), 0),
        :sign * coalesce(sum(tokens_out), 0),
@@ -73,17 +75,44 @@ ON CONFLICT (session_id, event_type, model, hour) DO UPDATE SET
     timed_events = session_rollup.timed_events + excluded.timed_events
 """
 
+ENSURE_SESSION = """
+INSERT INTO sessions (session_id, started_at, last_event_at, source)
+VALUES (:session_id, :ts, :ts, :source)
+ON CONFLICT (session_id) DO NOTHING
+"""
+
 NAME_SESSION = """
-UPDATE sessions
-SET agent_name = :agent_name, metadata = json_patch(metadata, coalesce(:metadata, '{}')), named_at = :ts
-WHERE session_id = :session_id AND (named_at IS NULL OR :ts < named_at)
+UPDATE sessions SET agent_name = :agent_name, name_rank = :name_rank, named_at = :ts
+WHERE session_id = :session_id
+  AND (:name_rank > name_rank
+       OR (:name_rank = name_rank AND (named_at IS NULL OR :ts < named_at)))
+"""
+
+MERGE_METADATA = """
+UPDATE sessions SET metadata = json_patch(metadata, :metadata) WHERE session_id = :session_id
 """
 
 END_SESSION = """
 UPDATE sessions
-SET ended_at = :ts, status = :status, metadata = json_patch(metadata, coalesce(:metadata, '{}')),
+SET ended_at = :ts, status = :status,
     final_tokens_in = :final_tokens_in, final_tokens_out = :final_tokens_out
 WHERE session_id = :session_id AND (ended_at IS NULL OR :ts >= ended_at)
+"""
+
+# An amendment changes what it carries (NULL keeps the stored value);
+# ``:end_ts`` sets the duration from the stored start, and ``:returns`` is a
+# tool's output when the event is a tool call, else its output_data.
+AMEND_EVENT = """
+UPDATE events SET
+    model = coalesce(:model, model),
+    tokens_in = coalesce(:tokens_in, tokens_in),
+    tokens_out = coalesce(:tokens_out, tokens_out),
+    duration_ms = coalesce(max(:end_ts - ts, 0), duration_ms),
+    input_data = coalesce(:input_data, input_data),
+    output_data = coalesce(:output_data, CASE WHEN tool_call IS NULL THEN :returns END, output_data),
+    tool_call = CASE WHEN tool_call IS NOT NULL AND :returns IS NOT NULL
+                     THEN json_set(tool_call, '$.output', json(:returns)) ELSE tool_call END
+WHERE id = :id
 """
 
 
@@ -93,15 +122,50 @@ class StoreResult:
     duplicates: int
 
 
-def store_batch(conn, events):
-    """Store normalised events once each; return how many were new."""
+def session_update(session_id, ts, source, *, agent_name=None, name_rank=2, metadata=None,
+                   status=None, final_tokens_in=None, final_tokens_out=None):
+    """A change to a session itself: its name, metadata (merged), or its end (``status``)."""
+    return {"session_id": session_id, "ts": ts, "source": source, "agent_name": agent_name,
+            "name_rank": name_rank, "metadata": metadata, "status": status,
+            "final_tokens_in": final_tokens_in, "final_tokens_out": final_tokens_out}
+
+
+def store_batch(conn, events, session_updates=()):
+    """Store normalised events once each, then apply session updates; one transaction.
+
+    Session updates come from the lifecycle events really inserted here and
+    from ``session_updates`` (formats that change sessions without an event).
+    """
     with transaction(conn):
         after = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-        stored = conn.executemany(INSERT_EVENT, events).rowcount
+        stored = conn.executemany(INSERT_EVENT, events).rowcount if events else 0
+        updates = list(session_updates)
         if stored:
             move_totals(conn, after + 1, after + stored, sign=1)
-            apply_lifecycle(conn, after, events)
+            updates[:0] = lifecycle_updates(conn, after, events)
+        for update in updates:
+            apply_session_update(conn, update)
     return StoreResult(stored=stored, duplicates=len(events) - stored)
+
+
+def amend_events(conn, session_id, amendments):
+    """Change stored events of a session in place; every total follows exactly.
+
+    Each amendment has the parameters of ``AMEND_EVENT`` and ``event_id``.
+    Returns the ids of the events that were not found.
+    """
+    missing = []
+    with transaction(conn):
+        for amendment in amendments:
+            row = conn.execute("SELECT id FROM events WHERE event_id = ? AND session_id = ?",
+                               (amendment["event_id"], session_id)).fetchone()
+            if row is None:
+                missing.append(amendment["event_id"])
+                continue
+            move_totals(conn, row["id"], row["id"], sign=-1)
+            conn.execute(AMEND_EVENT, {**amendment, "id": row["id"]})
+            move_totals(conn, row["id"], row["id"], sign=1)
+    return missing
 
 
 def move_totals(conn, first, last, sign):
@@ -115,15 +179,34 @@ def move_totals(conn, first, last, sign):
             "(SELECT session_id FROM events WHERE id BETWEEN :first AND :last)", params)
 
 
-def apply_lifecycle(conn, after, events):
-    """Apply the session_start/session_end events inserted with id > after."""
+def lifecycle_updates(conn, after, events):
+    """Session updates of the session_start/session_end events inserted with id > after."""
     lifecycle = {e["event_id"]: e for e in events if e["event_type"] in LIFECYCLE_TYPES}
     if not lifecycle:
-        return
+        return []
     inserted = conn.execute(
         f"SELECT event_id FROM events WHERE id > ? AND NOT ({COUNTED}) ORDER BY id", (after,)
     ).fetchall()
+    updates = []
     for (event_id,) in inserted:
         event = lifecycle[event_id]
-        statement = NAME_SESSION if event["event_type"] == "session_start" else END_SESSION
-        conn.execute(statement, event)
+        if event["event_type"] == "session_start":
+            updates.append(session_update(event["session_id"], event["ts"], event["source"],
+                                          agent_name=event["agent_name"],
+                                          metadata=event["metadata"]))
+        else:
+            updates.append(session_update(event["session_id"], event["ts"], event["source"],
+                                          metadata=event["metadata"], status=event["status"],
+                                          final_tokens_in=event["final_tokens_in"],
+                                          final_tokens_out=event["final_tokens_out"]))
+    return updates
+
+
+def apply_session_update(conn, update):
+    conn.execute(ENSURE_SESSION, update)
+    if update["agent_name"] is not None:
+        conn.execute(NAME_SESSION, update)
+    if update["metadata"] is not None:
+        conn.execute(MERGE_METADATA, update)
+    if update["status"] is not None:
+        conn.execute(END_SESSION, update)

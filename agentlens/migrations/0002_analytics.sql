@@ -9,7 +9,7 @@ CREATE TABLE session_rollup (
                    REFERENCES sessions (session_id) DEFERRABLE INITIALLY DEFERRED,
     event_type     TEXT NOT NULL,
     model          TEXT NOT NULL,     -- '' for events without a model
-    hour           INTEGER NOT NULL,  -- hour of day of the event, UTC
+    hour           INTEGER NOT NULL,  -- hour of day of the event, UTC (floor-correct before 1970)
     events         INTEGER NOT NULL,
     tokens_in      INTEGER NOT NULL,
     tokens_out     INTEGER NOT NULL,
@@ -19,7 +19,7 @@ CREATE TABLE session_rollup (
 ) WITHOUT ROWID;
 
 INSERT INTO session_rollup
-SELECT session_id, event_type, coalesce(model, ''), (ts / 3600000) % 24,
+SELECT session_id, event_type, coalesce(model, ''), (ts % 86400000 + 86400000) % 86400000 / 3600000,
        count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),
        coalesce(sum(CAST(round(duration_ms * 1000) AS INTEGER)), 0), count(duration_ms)
 FROM activity

@@ -1,12 +1,12 @@
 """AgentLens's own format: ``POST /events`` with ``{"events": [...]}``."""
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from ...errors import APIError, describe_validation_error
 from ...timestamps import now_ms, parse_iso
-from ..events import STATUSES, EventError, make_event
+from ..events import STATUSES, make_event
+from .shared import JSONValue, Number, batch_items, drop_nulls, parse_each
 
 SOURCE = "agentlens"
-MAX_TOKENS = 2**31 - 1
+MAX_TOKENS = 10**12  # far above any real count, far below what a SUM could overflow
 
 
 class Timestamp(fields.Field):
@@ -19,26 +19,6 @@ class Timestamp(fields.Field):
             return parse_iso(value)
         except ValueError:
             raise ValidationError(f"Not a valid ISO 8601 timestamp: {value[:64]!r}.")
-
-
-class Number(fields.Float):
-    """A JSON number (not a numeric string, not a boolean)."""
-
-    def _validated(self, value):
-        if isinstance(value, (str, bool)):
-            raise self.make_error("invalid")
-        return super()._validated(value)
-
-
-class JSONValue(fields.Raw):
-    def __init__(self, *, object_only=False, **kwargs):
-        super().__init__(**kwargs)
-        self.object_only = object_only
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if self.object_only and not isinstance(value, dict):
-            raise ValidationError("Must be a JSON object.")
-        return value
 
 
 def Count():
@@ -74,9 +54,7 @@ class EventSchema(Schema):
 
     @pre_load
     def treat_null_as_missing(self, data, **kwargs):
-        if not isinstance(data, dict):
-            raise ValidationError("Must be a JSON object.", "event")
-        return {key: value for key, value in data.items() if value is not None}
+        return drop_nulls(data, "event")
 
     @validates_schema
     def check_lifecycle_fields(self, data, **kwargs):
@@ -116,26 +94,8 @@ def to_normalised(data, max_field_bytes, received_ms):
 
 
 def parse_batch(body, *, max_batch, max_field_bytes):
-    """Validate each event on its own.
-
-    Returns ``(events, rejected)``: the normalised valid events, and
-    ``[{"index": i, "error": "field: problem"}]`` for the refused ones.
-    Raises APIError when the body itself is unusable.
-    """
-    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
-        raise APIError(400, 'events: required; the body must be a JSON object with an "events" array')
-    raw_events = body["events"]
-    if len(raw_events) > max_batch:
-        raise APIError(400, f"events: at most {max_batch} events per batch, got {len(raw_events)}")
-    if not raw_events:
-        raise APIError(400, "events: must contain at least one event")
+    """``(events, rejected)`` for a ``POST /events`` body (see shared.parse_each)."""
+    items = batch_items(body, max_batch)
     received_ms = now_ms()
-    events, rejected = [], []
-    for index, raw in enumerate(raw_events):
-        try:
-            events.append(to_normalised(EVENT_SCHEMA.load(raw), max_field_bytes, received_ms))
-        except ValidationError as error:
-            rejected.append({"index": index, "error": describe_validation_error(error.messages)})
-        except EventError as error:
-            rejected.append({"index": index, "error": str(error)})
-    return events, rejected
+    return parse_each(
+        items, lambda item: to_normalised(EVENT_SCHEMA.load(item), max_field_bytes, received_ms))

@@ -1,0 +1,94 @@
+"""AgentOps REST v2: an API key buys a session JWT, the JWT authorises the rest.
+
+Point the SDK at this server with ``agentops.init(api_key=..., endpoint=<base URL>)``.
+Routes answer under ``/v2/`` and, as in the document's first examples, bare.
+"""
+from flask import Blueprint, current_app, request
+from ..db import get_db
+from ..errors import APIError
+from ..ingest.formats import agentops
+from ..ingest.formats.shared import batch_items
+from ..ingest.store import amend_events, session_update, store_batch
+from ..security import bearer_session, check_key, issue_session_token
+from ..timestamps import now_ms
+from . import ingest_response, json_body
+
+bp = Blueprint("agentops", __name__)
+
+
+def check_api_key():
+    check_key(request.headers.get("X-Agentops-Api-Key"), "X-Agentops-Api-Key")
+
+
+def events_of(body):
+    return batch_items(body, current_app.config["MAX_BATCH"])
+
+
+def check_same_session(token_session, named):
+    if named is not None and named != token_session:
+        raise APIError(401, "Token is for another session")
+
+
+def create_session():
+    check_api_key()
+    session_id, event = agentops.create_session(
+        json_body(), now_ms(), current_app.config["MAX_FIELD_BYTES"])
+    store_batch(get_db(), [event])
+    return {"status": "success", "jwt": issue_session_token(session_id),
+            "session_id": session_id, "session_url": f"{request.host_url}sessions/{session_id}"}
+
+
+def reauthorize_jwt():
+    check_api_key()
+    body = json_body()
+    session_id = body.get("session_id") if isinstance(body, dict) else None
+    if not isinstance(session_id, str) or not session_id:
+        raise APIError(400, "session_id: Missing data for required field.")
+    return {"status": "success", "jwt": issue_session_token(session_id)}
+
+
+def update_session():
+    token_session = bearer_session()
+    session_id, events, updates = agentops.update_session(
+        json_body(), token_session, now_ms(), current_app.config["MAX_FIELD_BYTES"])
+    check_same_session(token_session, session_id)
+    store_batch(get_db(), events, updates)
+    return {"status": "success"}
+
+
+def create_events():
+    session_id = bearer_session()
+    raw_events = events_of(json_body())
+    for raw in raw_events:
+        check_same_session(session_id, raw.get("session_id") if isinstance(raw, dict) else None)
+    events, rejected = agentops.create_events(
+        raw_events, session_id, now_ms(), current_app.config["MAX_FIELD_BYTES"])
+    return ingest_response(events, rejected)
+
+
+def update_events():
+    session_id = bearer_session()
+    changes = [agentops.amendment(raw, current_app.config["MAX_FIELD_BYTES"])
+               for raw in events_of(json_body())]
+    missing = amend_events(get_db(), session_id, changes)
+    return {"status": "success", "updated": len(changes) - len(missing), "not_found": missing}
+
+
+def create_agent():
+    session_id = bearer_session()
+    body = json_body()
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not name:
+        raise APIError(400, "name: Missing data for required field.")
+    agent_id = body.get("id")
+    metadata = agentops.to_json({"agents": {agent_id: name}}) if isinstance(agent_id, str) else None
+    store_batch(get_db(), [], [session_update(session_id, now_ms(), agentops.SOURCE,
+                                              agent_name=name, metadata=metadata)])
+    return {"status": "success"}
+
+
+for view in (create_session, reauthorize_jwt, update_session, create_events, update_events,
+             create_agent):
+    bp.add_url_rule(f"/v2/{view.__name__}", view_func=view, methods=["POST"])
+    bp.add_url_rule(f"/{view.__name__}", endpoint=f"bare_{view.__name__}", view_func=view,
+                    methods=["POST"])

@@ -1,0 +1,34 @@
+"""Agnost SDKs: point them at this server with ``endpoint=<base URL>``."""
+from flask import Blueprint, current_app, request
+
+from ..db import get_db
+from ..ingest.formats import agnost
+from ..ingest.store import store_batch
+from ..security import check_key
+from ..timestamps import now_ms
+from . import json_body
+
+bp = Blueprint("agnost", __name__, url_prefix="/api/v1")
+
+
+def org_id():
+    """``X-Org-Id`` is these SDKs' credential: one of the API keys, unless in dev mode."""
+    org = request.headers.get("X-Org-Id")
+    check_key(org, "X-Org-Id")
+    return org
+
+
+@bp.post("/capture-session")
+def capture_session():
+    event, update = agnost.session_start(
+        json_body(), org_id(), current_app.config["MAX_FIELD_BYTES"], now_ms())
+    store_batch(get_db(), [event], [update])
+    return {"session_id": event["session_id"]}
+
+
+@bp.post("/capture-event")
+def capture_event():
+    event, updates = agnost.capture_event(
+        json_body(), org_id(), current_app.config["MAX_FIELD_BYTES"], now_ms())
+    store_batch(get_db(), [event], updates)
+    return {"success": True, "event_id": event["event_id"]}

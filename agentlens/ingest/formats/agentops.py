@@ -1,0 +1,201 @@
+"""AgentOps' REST v2 format: sessions, events (created and amended) and agents.
+
+The real 0.3.x SDK sends ``session.session_id`` (the document says ``id``),
+plural event types (``llms``, ``tools``, ``actions``, ``errors``; the
+document says ``type: llm``), tool input/output as ``params``/``returns``,
+and internal attributes as extra keys; all of it is accepted.
+"""
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+
+from ..events import check_sizes, make_event, to_json
+from ..store import session_update
+from .agentlens import Count, Timestamp
+from .shared import JSONValue, drop_nulls, parse_each
+
+SOURCE = "agentops"
+TEXT = validate.Length(min=1, max=512)
+EVENT_TYPES = {"llm": "llm_call", "llms": "llm_call", "tool": "tool_call", "tools": "tool_call",
+               "action": "action", "actions": "action", "error": "error", "errors": "error"}
+# The SDK sends Success/Fail/Indeterminate; the document's example says "completed".
+END_STATES = {"success": "completed", "completed": "completed", "fail": "error",
+              "error": "error", "indeterminate": "active"}
+
+
+def known_end_state(value):
+    if value.lower() not in END_STATES:
+        raise ValidationError("Must be one of: Success, Fail, Indeterminate.")
+    return True
+
+
+class SessionBody(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    session_id = fields.String(validate=TEXT)
+    id = fields.String(validate=TEXT)
+    init_timestamp = Timestamp()
+    end_timestamp = Timestamp()
+    end_state = fields.String(validate=known_end_state)
+    end_state_reason = fields.String()
+    tags = JSONValue()
+    host_env = JSONValue()
+
+    @pre_load
+    def accept_both_shapes(self, data, **kwargs):
+        """``{"session": {...}}`` as the SDK and the v2 examples send, or the fields bare."""
+        data = drop_nulls(data, "body")
+        if isinstance(data.get("session"), dict):
+            data = drop_nulls(data["session"], "session")
+        return data
+
+
+class EventBody(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    id = fields.String(validate=TEXT)
+    event_id = fields.String(validate=TEXT)
+    type = fields.String()
+    event_type = fields.String()
+    session_id = fields.String()
+    init_timestamp = Timestamp()
+    end_timestamp = Timestamp()
+    model = fields.String()
+    prompt = JSONValue()
+    completion = JSONValue()
+    prompt_tokens = Count()
+    completion_tokens = Count()
+    name = fields.String()
+    tool_name = fields.String()
+    input = JSONValue()
+    output = JSONValue()
+    params = JSONValue()
+    returns = JSONValue()
+    action_type = fields.String()
+    logs = JSONValue()
+    screenshot = JSONValue()
+    error_type = fields.String()
+    code = JSONValue()
+    details = JSONValue()
+    agent_id = fields.String()
+    cost = JSONValue()
+
+    @pre_load
+    def treat_null_as_missing(self, data, **kwargs):
+        return drop_nulls(data, "event")
+
+
+SESSION_BODY = SessionBody()
+EVENT_BODY = EventBody()
+
+
+def session_id_of(data):
+    session_id = data.get("session_id", data.get("id"))
+    if session_id is None:
+        raise ValidationError("Missing data for required field.", "session.session_id")
+    return session_id
+
+
+def session_metadata(data):
+    metadata = {key: data[key] for key in ("tags", "host_env", "end_state", "end_state_reason")
+                if key in data}
+    return metadata or None
+
+
+def create_session(body, received_ms, max_field_bytes):
+    """create_session -> a session_start event (no name: create_agent gives it)."""
+    data = SESSION_BODY.load(body)
+    session_id = session_id_of(data)
+    event = make_event(session_id=session_id, event_type="session_start", source=SOURCE,
+                       ts=data.get("init_timestamp", received_ms),
+                       metadata=session_metadata(data), max_field_bytes=max_field_bytes)
+    return session_id, event
+
+
+def update_session(body, token_session, received_ms, max_field_bytes):
+    """update_session -> a session_end when it has an end_timestamp, else a metadata update.
+
+    Returns ``(session_id, events, session_updates)``.
+    """
+    data = SESSION_BODY.load(body)
+    session_id = data.get("session_id", data.get("id", token_session))
+    metadata = session_metadata(data)
+    if "end_timestamp" not in data:
+        metadata_json = to_json(metadata) if metadata else None
+        return session_id, [], [session_update(session_id, received_ms, SOURCE, metadata=metadata_json)]
+    status = END_STATES[data.get("end_state", "Success").lower()]
+    event = make_event(session_id=session_id, event_type="session_end", source=SOURCE,
+                       ts=data["end_timestamp"], status=status, metadata=metadata,
+                       max_field_bytes=max_field_bytes)
+    return session_id, [event], []
+
+
+def duration_of(data):
+    if "init_timestamp" in data and "end_timestamp" in data:
+        return max(0, data["end_timestamp"] - data["init_timestamp"])
+    return None
+
+
+def event_fields(data):
+    """The normalised fields of one AgentOps event, by its type."""
+    kind = EVENT_TYPES.get((data.get("event_type") or data.get("type") or "").lower())
+    extras = {key: data[key] for key in ("agent_id", "cost", "logs", "screenshot", "action_type")
+              if key in data}
+    result = {"event_type": kind or data.get("event_type") or data.get("type") or "generic",
+              "metadata": extras or None}
+    if kind == "llm_call":
+        result.update(model=data.get("model"), tokens_in=data.get("prompt_tokens"),
+                      tokens_out=data.get("completion_tokens"))
+        if "prompt" in data:
+            result["input_data"] = {"prompt": data["prompt"]}
+        if "completion" in data:
+            result["output_data"] = {"completion": data["completion"]}
+    elif kind == "tool_call":
+        result["tool_call"] = {
+            "name": data.get("name", data.get("tool_name")),
+            "input": data.get("input", data.get("params")),
+            "output": data.get("output", data.get("returns")),
+        }
+    elif kind == "error":
+        result["output_data"] = {key: data[key] for key in ("error_type", "code", "details")
+                                 if key in data}
+        result["output_data"]["error"] = data.get("details") or data.get("error_type")
+    else:
+        if "params" in data or "input" in data:
+            result["input_data"] = data.get("input", data.get("params"))
+        if "returns" in data or "output" in data:
+            result["output_data"] = data.get("output", data.get("returns"))
+    return result
+
+
+def create_events(items, session_id, received_ms, max_field_bytes):
+    """create_events -> ``(events, rejected)``, each event validated on its own."""
+
+    def parse_one(raw):
+        data = EVENT_BODY.load(raw)
+        return make_event(
+            session_id=session_id, source=SOURCE, event_id=data.get("id", data.get("event_id")),
+            ts=data.get("init_timestamp", received_ms), duration_ms=duration_of(data),
+            max_field_bytes=max_field_bytes, **event_fields(data),
+        )
+
+    return parse_each(items, parse_one)
+
+
+def amendment(raw, max_field_bytes):
+    """update_events: the fields to change on a stored event (see store.AMEND_EVENT)."""
+    data = EVENT_BODY.load(raw)
+    event_id = data.get("id", data.get("event_id"))
+    if event_id is None:
+        raise ValidationError("Missing data for required field.", "id")
+    changes = {
+        "event_id": event_id,
+        "model": data.get("model"),
+        "tokens_in": data.get("prompt_tokens"),
+        "tokens_out": data.get("completion_tokens"),
+        "input_data": to_json({"prompt": data["prompt"]}) if "prompt" in data else None,
+        "output_data": to_json({"completion": data["completion"]}) if "completion" in data else None,
+        "returns": to_json(data.get("output", data.get("returns"))),
+        "end_ts": data.get("end_timestamp"),
+    }
+    return check_sizes(changes, max_field_bytes)

@@ -1,0 +1,142 @@
+"""Agnost's SDK format: ``capture-session`` and ``capture-event`` (v1 and v2 bodies).
+
+What the real SDKs send differs from the documents, so this is lenient
+where they are: ``primitive_type`` may be empty, ``event_id``/``timestamp``
+may be missing (v1, agnost-mcp), ids need not be UUIDs, unknown fields are
+ignored, and ``args``/``result`` are JSON-encoded strings when they parse.
+"""
+import json
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+
+from ...timestamps import check_epoch_ms
+from ..events import make_event
+from ..store import session_update
+from .shared import Boolean, JSONValue, Number, drop_nulls
+
+SOURCE = "agnost"
+TEXT = validate.Length(min=1, max=512)
+
+
+class EpochMs(fields.Integer):
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value):
+        value = super()._validated(value)
+        try:
+            return check_epoch_ms(value)
+        except ValueError:
+            raise ValidationError("Not a Unix time in milliseconds.")
+
+
+class CaptureSession(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    session_id = fields.String(required=True, validate=TEXT)
+    client_config = fields.String()
+    connection_type = fields.String()
+    ip = fields.String()
+    tools = fields.List(fields.Raw())
+    user_data = JSONValue()
+    org_id = fields.String()
+
+    @pre_load
+    def treat_null_as_missing(self, data, **kwargs):
+        return drop_nulls(data, "body")
+
+
+class CaptureEvent(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    session_id = fields.String(required=True, validate=TEXT)
+    primitive_name = fields.String(required=True)
+    primitive_type = fields.String(load_default="")
+    event_id = fields.String(validate=TEXT)
+    parent_id = fields.String(validate=TEXT)
+    timestamp = EpochMs()
+    latency = Number(allow_nan=False, validate=validate.Range(min=0))
+    success = Boolean(load_default=True)
+    args = JSONValue()
+    result = JSONValue()
+    metadata = JSONValue()
+    checkpoints = JSONValue()
+    org_id = fields.String()
+
+    @pre_load
+    def treat_null_as_missing(self, data, **kwargs):
+        return drop_nulls(data, "body")
+
+
+CAPTURE_SESSION = CaptureSession()
+CAPTURE_EVENT = CaptureEvent()
+
+
+def decode(value):
+    """The SDKs JSON-encode args/result (even plain text): decode once when it parses."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def session_start(body, org_id, max_field_bytes, received_ms):
+    """capture-session -> a session_start named (rank 1) after the client."""
+    data = CAPTURE_SESSION.load(body)
+    metadata = {key: data[key] for key in ("client_config", "connection_type", "ip", "tools",
+                                            "user_data") if key in data}
+    org_id = org_id or data.get("org_id")
+    if org_id:
+        metadata["org_id"] = org_id
+    event = make_event(session_id=data["session_id"], event_type="session_start", source=SOURCE,
+                       ts=received_ms, metadata=metadata, max_field_bytes=max_field_bytes)
+    update = session_update(data["session_id"], received_ms, SOURCE,
+                            agent_name=data.get("client_config") or None, name_rank=1)
+    return event, update
+
+
+def event_type_of(primitive_type, has_parent, success):
+    """tool -> tool_call; resource/prompt keep their name; an untyped event is an
+    agent turn, or a tool call when it has a parent (v2's sub-tool chains)."""
+    if primitive_type == "tool" or (not primitive_type and has_parent):
+        return "tool_call"
+    name = primitive_type or "agent_turn"
+    return name if success else f"{name}_error"
+
+
+def capture_event(body, org_id, max_field_bytes, received_ms):
+    """capture-event -> one normalised event, and the agent's name for an agent turn."""
+    data = CAPTURE_EVENT.load(body)
+    name, success = data["primitive_name"], data["success"]
+    args, result = decode(data.get("args")), decode(data.get("result"))
+    event_type = event_type_of(data["primitive_type"], "parent_id" in data, success)
+    metadata = data.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        metadata = {"value": metadata}
+    if "checkpoints" in data:
+        metadata = {**(metadata or {}), "checkpoints": data["checkpoints"]}
+    fields_by_type = (
+        {"tool_call": {"name": name, "input": args, "output": result, "success": success}}
+        if event_type == "tool_call" else
+        {"input_data": {"prompt": args}, "output_data": {"response": result}}
+        if event_type.startswith("agent_turn") else
+        {"input_data": {"name": name, "args": args}, "output_data": {"result": result}}
+    )
+    event = make_event(
+        session_id=data["session_id"], event_type=event_type, source=SOURCE,
+        event_id=data.get("event_id"), parent_id=data.get("parent_id"),
+        ts=data.get("timestamp", received_ms), duration_ms=data.get("latency"),
+        metadata=metadata, max_field_bytes=max_field_bytes, **fields_by_type,
+    )
+    updates = []
+    if event_type.startswith("agent_turn"):
+        updates.append(session_update(data["session_id"], event["ts"], SOURCE, agent_name=name))
+    org_id = org_id or data.get("org_id")
+    if org_id:
+        updates.append(session_update(data["session_id"], event["ts"], SOURCE,
+                                      metadata=json.dumps({"org_id": org_id})))
+    return event, updates

@@ -1,0 +1,76 @@
+"""Marshmallow fields shared by the wire formats."""
+from marshmallow import ValidationError, fields
+
+from ...errors import APIError, describe_validation_error
+from ..events import EventError
+
+
+class Number(fields.Float):
+    """A JSON number (not a numeric string, not a boolean)."""
+
+    def _validated(self, value):
+        if isinstance(value, (str, bool)):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+class Boolean(fields.Boolean):
+    """A JSON true or false (not "true", not 1)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class JSONValue(fields.Raw):
+    """Any JSON value, or only an object with ``object_only``."""
+
+    def __init__(self, *, object_only=False, **kwargs):
+        super().__init__(**kwargs)
+        self.object_only = object_only
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if self.object_only and not isinstance(value, dict):
+            raise ValidationError("Must be a JSON object.")
+        return value
+
+
+def drop_nulls(data, name):
+    """Optional fields sent as null count as absent; a non-object is refused."""
+    if not isinstance(data, dict):
+        raise ValidationError("Must be a JSON object.", name)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def problem(error):
+    """``field: problem`` text for a refused event."""
+    if isinstance(error, ValidationError):
+        return describe_validation_error(error.messages)
+    if isinstance(error, EventError):
+        return str(error)
+    raise error
+
+
+def batch_items(body, max_batch):
+    """The ``events`` array of a batch body; APIError when the body is unusable."""
+    items = body.get("events") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise APIError(400, 'events: required; the body must be a JSON object with an "events" array')
+    if len(items) > max_batch:
+        raise APIError(400, f"events: at most {max_batch} events per batch, got {len(items)}")
+    if not items:
+        raise APIError(400, "events: must contain at least one event")
+    return items
+
+
+def parse_each(items, parse_one):
+    """Validate each item on its own: ``(events, rejected)``, where rejected is
+    ``[{"index": i, "error": "field: problem"}]`` for the refused ones."""
+    events, rejected = [], []
+    for index, item in enumerate(items):
+        try:
+            events.append(parse_one(item))
+        except (ValidationError, EventError) as error:
+            rejected.append({"index": index, "error": problem(error)})
+    return events, rejected
