@@ -6,7 +6,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from ..db import get_db, stream_query
 from ..errors import APIError
 from ..ingest.events import STATUSES
-from ..read import compare, export, sessions
+from ..read import compare, explain, export, sessions
 from ..security import require_api_key
 from . import json_body, load_args
 from .args import SessionFilterArgs
@@ -71,7 +71,6 @@ def get_session(session_id):
 @bp.get("/sessions/<session_id>/explain")
 @require_api_key
 def explain_session(session_id):
-    from ..read import explain  # TEMP until read/explain.py lands
     explanation = explain.explain_session(get_db(), session_id)
     if explanation is None:
         raise APIError(404, "Session not found")

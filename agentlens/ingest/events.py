@@ -34,7 +34,7 @@ def is_error(event_type, tool_call):
     if "error" in event_type.lower():
         return True
     if isinstance(tool_call, dict):
-        return tool_call.get("success") is False or tool_call.get("error") not in (None, "", False)
+        return tool_call.get("success") is False or bool(tool_call.get("error"))
     return False
 
 

@@ -70,7 +70,8 @@ def timeline(conn, session, max_items):
         "SELECT count(*) FROM events WHERE session_id = ?", (session_id,)
     ).fetchone()[0]
     if total > len(lines):
-        lines += ["", f"… and {total - len(lines)} more events"]
+        more = total - len(lines)
+        lines += [""] * bool(lines) + [f"… and {more} more event{'s' if more > 1 else ''}"]
     return lines
 
 
@@ -181,13 +182,16 @@ def summary(conn, session):
         "GROUP BY event_type ORDER BY count(*) DESC, event_type",
         (session["session_id"],),
     )
-    counts, events, errors = [], 0, 0
+    counts, other_types, events, errors = [], 0, 0, 0
     for event_type, count, error_count in rows:
         events += count
         errors += error_count
-        counts.append(f"{count} {name(event_type)}")
-    if len(counts) > SUMMARY_TYPES:
-        counts[SUMMARY_TYPES:] = [f"{len(counts) - SUMMARY_TYPES} other types"]
+        if len(counts) < SUMMARY_TYPES:
+            counts.append(f"{count} {name(event_type)}")
+        else:
+            other_types += 1
+    if other_types:
+        counts.append(f"{other_types} other type{'s' if other_types > 1 else ''}")
     tokens_in, tokens_out = session["total_tokens_in"], session["total_tokens_out"]
     return [
         f"- **Events:** {events}" + (f" ({', '.join(counts)})" if counts else ""),

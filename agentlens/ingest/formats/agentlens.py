@@ -25,8 +25,8 @@ def Count():
     return fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_TOKENS))
 
 
-IDENTIFIER = validate.Length(min=1, max=512)
-NAME = validate.Length(min=1, max=1024)
+# Beyond being non-empty, strings are bounded only by the field cap (make_event).
+IDENTIFIER = NAME = validate.Length(min=1)
 
 
 class EventSchema(Schema):

@@ -13,7 +13,7 @@ from .agentlens import Count, Timestamp
 from .shared import JSONValue, drop_nulls, parse_each
 
 SOURCE = "agentops"
-TEXT = validate.Length(min=1, max=512)
+TEXT = validate.Length(min=1)
 EVENT_TYPES = {"llm": "llm_call", "llms": "llm_call", "tool": "tool_call", "tools": "tool_call",
                "action": "action", "actions": "action", "error": "error", "errors": "error"}
 # The SDK sends Success/Fail/Indeterminate; the document's example says "completed".

@@ -15,7 +15,7 @@ from ..store import session_update
 from .shared import Boolean, JSONValue, Number, drop_nulls
 
 SOURCE = "agnost"
-TEXT = validate.Length(min=1, max=512)
+TEXT = validate.Length(min=1)
 
 
 class EpochMs(fields.Integer):
