@@ -1,0 +1,476 @@
+"""Contract tests for POST /sessions/compare.
+
+Contract: /work/shared/spec/agentlens-rest-api.txt plus DECISIONS.md (DECISIONS wins).
+Every expected value is worked out by hand from the events the test sends (the
+arithmetic is in the comments); nothing is computed by the code under test.
+"""
+import random
+import re
+
+import pytest
+
+COMPARED_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+METRIC_KEYS = [
+    "session_id", "agent_name", "status", "tokens_in", "tokens_out", "total_tokens",
+    "event_count", "error_count", "total_processing_ms", "avg_event_duration_ms",
+    "session_duration_ms", "models", "event_types", "tools", "metadata",
+]
+DELTA_KEYS = [
+    "total_tokens", "tokens_in", "tokens_out", "event_count", "error_count",
+    "total_processing_ms", "avg_event_duration_ms",
+]
+
+
+def post_events(client, events):
+    response = client.post("/events", json={"events": events})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert "rejected" not in body, body
+    return body
+
+
+def compare(client, a, b):
+    response = client.post("/sessions/compare", json={"session_a": a, "session_b": b})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert set(body) == {"compared_at", "session_a", "session_b", "deltas", "shared"}, body
+    assert COMPARED_AT.match(body["compared_at"]), body["compared_at"]
+    assert set(body["deltas"]) == set(DELTA_KEYS), body["deltas"]
+    for side in ("session_a", "session_b"):
+        assert set(body[side]) == set(METRIC_KEYS), body[side]
+    return body
+
+
+def assert_error(response, status):
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"], str) and body["error"].strip()
+    return body["error"]
+
+
+def start(session_id, ts, agent="research-agent", **extra):
+    return {"event_type": "session_start", "session_id": session_id, "agent_name": agent,
+            "timestamp": ts, **extra}
+
+
+def end(session_id, ts, **extra):
+    return {"event_type": "session_end", "session_id": session_id, "timestamp": ts, **extra}
+
+
+def llm(session_id, event_id, ts, model, tokens_in, tokens_out, duration_ms, **extra):
+    return {"event_type": "llm_call", "session_id": session_id, "event_id": event_id,
+            "timestamp": ts, "model": model, "tokens_in": tokens_in, "tokens_out": tokens_out,
+            "duration_ms": duration_ms, **extra}
+
+
+def tool(session_id, event_id, ts, tool_call, duration_ms=None, **extra):
+    event = {"event_type": "tool_call", "session_id": session_id, "event_id": event_id,
+             "timestamp": ts, "tool_call": tool_call, **extra}
+    if duration_ms is not None:
+        event["duration_ms"] = duration_ms
+    return event
+
+
+# ---------------------------------------------------------------------------
+# The reference's example: session A is exactly its "session_a"; B is built so
+# that the deltas are the documented ones wherever the arithmetic allows.
+
+def reference_a():
+    s = "ref-a"
+    return [
+        start(s, "2025-03-10T10:30:00Z"),
+        llm(s, "a1", "2025-03-10T10:30:05Z", "gpt-4", 200, 60, 700),
+        tool(s, "a2", "2025-03-10T10:30:10Z",
+             {"name": "web_search", "input": {"q": "x"}, "output": "y"}, 500),
+        llm(s, "a3", "2025-03-10T10:30:15Z", "gpt-4", 200, 60, 650.5),
+        # the {tool_name, tool_input, tool_output} spelling is read the same way
+        tool(s, "a4", "2025-03-10T10:30:20Z",
+             {"tool_name": "web_search", "tool_input": {"q": "z"}, "tool_output": "w"}, 300),
+        llm(s, "a5", "2025-03-10T10:30:25Z", "gpt-4", 200, 60, 800),
+        tool(s, "a6", "2025-03-10T10:30:30Z", {"name": "calculator", "input": "1+1"}, 50),
+        llm(s, "a7", "2025-03-10T10:30:35Z", "gpt-4", 200, 60, 600),
+        llm(s, "a8", "2025-03-10T10:30:40Z", "gpt-4", 200, 60, 650),
+        # final counts 1200/350 win over the event sums 1000/300
+        end(s, "2025-03-10T10:31:00Z", status="completed",
+            total_tokens_in=1200, total_tokens_out=350),
+    ]
+
+
+def reference_b():
+    s = "ref-b"
+    return [
+        start(s, "2025-03-10T11:00:00Z", metadata={"variant": "b"}),
+        llm(s, "b1", "2025-03-10T11:00:05Z", "gpt-4", 300, 80, 1000),
+        tool(s, "b2", "2025-03-10T11:00:10Z", {"name": "calculator", "input": "2*3"}, 400.5),
+        llm(s, "b3", "2025-03-10T11:00:15Z", "claude-3-haiku", 100, 40, 800),
+        {"event_type": "decision", "session_id": s, "event_id": "b4",
+         "timestamp": "2025-03-10T11:00:20Z", "duration_ms": 100,
+         "decision_trace": {"reasoning": "enough"}},
+        tool(s, "b5", "2025-03-10T11:00:25Z", {"name": "web_search", "input": {"q": "q"}}, 249.5),
+        llm(s, "b6", "2025-03-10T11:00:30Z", "gpt-4", 250, 70, 700),
+        end(s, "2025-03-10T11:00:45Z", total_tokens_in=1050, total_tokens_out=300),
+    ]
+
+
+EXPECTED_A = {
+    "session_id": "ref-a",
+    "agent_name": "research-agent",
+    "status": "completed",
+    "tokens_in": 1200,            # session_end's total_tokens_in
+    "tokens_out": 350,            # session_end's total_tokens_out
+    "total_tokens": 1550,         # 1200 + 350
+    "event_count": 8,             # 5 llm_call + 3 tool_call (lifecycle not counted)
+    "error_count": 0,
+    "total_processing_ms": 4250.5,    # 700+650.5+800+600+650 (3400.5) + 500+300+50 (850)
+    "avg_event_duration_ms": 531.31,  # 4250.5 / 8 = 531.3125
+    "session_duration_ms": 60000,     # 10:31:00 - 10:30:00
+    "models": {"gpt-4": {"calls": 5, "tokens_in": 1000, "tokens_out": 300}},  # 5 x 200/60
+    "event_types": {"llm_call": 5, "tool_call": 3},
+    "tools": {
+        "web_search": {"calls": 2, "total_duration": 800},   # 500 + 300
+        "calculator": {"calls": 1, "total_duration": 50},
+    },
+    "metadata": {},
+}
+
+EXPECTED_B = {
+    "session_id": "ref-b",
+    "agent_name": "research-agent",
+    "status": "completed",        # session_end without a status
+    "tokens_in": 1050,
+    "tokens_out": 300,
+    "total_tokens": 1350,
+    "event_count": 6,             # 3 llm_call + 2 tool_call + 1 decision
+    "error_count": 0,
+    "total_processing_ms": 3250,      # 1000+400.5+800+100+249.5+700
+    "avg_event_duration_ms": 541.67,  # 3250 / 6 = 541.666...
+    "session_duration_ms": 45000,     # 11:00:45 - 11:00:00
+    "models": {
+        "gpt-4": {"calls": 2, "tokens_in": 550, "tokens_out": 150},   # 300+250, 80+70
+        "claude-3-haiku": {"calls": 1, "tokens_in": 100, "tokens_out": 40},
+    },
+    # first appearance in time: llm_call 11:00:05, tool_call 11:00:10, decision 11:00:20
+    "event_types": {"llm_call": 3, "tool_call": 2, "decision": 1},
+    "tools": {
+        "calculator": {"calls": 1, "total_duration": 400.5},   # 11:00:10
+        "web_search": {"calls": 1, "total_duration": 249.5},   # 11:00:25
+    },
+    "metadata": {"variant": "b"},
+}
+
+# The reference's deltas. B = 6 events and 3250 ms of processing (forced by
+# event_count -2 and total_processing_ms -1000.5), so B's average is
+# 3250/6 = 541.67 and the documented avg delta (+10.2, +1.92 %) cannot be hit:
+# it would need B's average to be 541.51 = 3250/6.0018. Ours:
+# 541.67 - 531.31 = 10.36; 10.36 / 531.31 * 100 = 1.9499 -> 1.95.
+EXPECTED_REFERENCE_DELTAS = {
+    "total_tokens": {"absolute": -200, "percent": -12.9},      # -200/1550 = -12.903 %
+    "tokens_in": {"absolute": -150, "percent": -12.5},         # -150/1200
+    "tokens_out": {"absolute": -50, "percent": -14.29},        # -50/350 = -14.2857 %
+    "event_count": {"absolute": -2, "percent": -25},           # -2/8
+    "error_count": {"absolute": 0, "percent": 0},              # both 0
+    "total_processing_ms": {"absolute": -1000.5, "percent": -23.54},  # -1000.5/4250.5 = -23.538 %
+    "avg_event_duration_ms": {"absolute": 10.36, "percent": 1.95},
+}
+
+
+@pytest.fixture
+def reference_client(client):
+    post_events(client, reference_a())
+    events_b = reference_b()
+    random.Random(7).shuffle(events_b)   # arrival order must not matter
+    post_events(client, events_b)
+    return client
+
+
+def test_reference_example_session_a(reference_client):
+    body = compare(reference_client, "ref-a", "ref-b")
+    assert body["session_a"] == EXPECTED_A
+    # names in order of first appearance
+    assert list(body["session_a"]["tools"]) == ["web_search", "calculator"]
+    assert list(body["session_a"]["event_types"]) == ["llm_call", "tool_call"]
+
+
+def test_reference_example_session_b_first_seen_order(reference_client):
+    body = compare(reference_client, "ref-a", "ref-b")
+    assert body["session_b"] == EXPECTED_B
+    assert list(body["session_b"]["models"]) == ["gpt-4", "claude-3-haiku"]
+    assert list(body["session_b"]["event_types"]) == ["llm_call", "tool_call", "decision"]
+    assert list(body["session_b"]["tools"]) == ["calculator", "web_search"]
+
+
+def test_reference_example_deltas(reference_client):
+    body = compare(reference_client, "ref-a", "ref-b")
+    assert body["deltas"] == EXPECTED_REFERENCE_DELTAS
+    assert list(body["deltas"]) == DELTA_KEYS
+
+
+def test_reference_example_shared_in_a_order(reference_client):
+    body = compare(reference_client, "ref-a", "ref-b")
+    # A has no "decision", so it is not shared (the reference's list shows one
+    # that its own session_a.event_types lacks). Tools in A's order although B
+    # called calculator first; claude-3-haiku only in B.
+    assert body["shared"] == {
+        "event_types": ["llm_call", "tool_call"],
+        "tools": ["web_search", "calculator"],
+        "models": ["gpt-4"],
+    }
+
+
+def test_reference_example_reversed(reference_client):
+    body = compare(reference_client, "ref-b", "ref-a")
+    assert body["session_a"] == EXPECTED_B
+    assert body["session_b"] == EXPECTED_A
+    assert body["deltas"] == {
+        "total_tokens": {"absolute": 200, "percent": 14.81},      # 200/1350 = 14.8148 %
+        "tokens_in": {"absolute": 150, "percent": 14.29},         # 150/1050 = 14.2857 %
+        "tokens_out": {"absolute": 50, "percent": 16.67},         # 50/300 = 16.667 %
+        "event_count": {"absolute": 2, "percent": 33.33},         # 2/6
+        "error_count": {"absolute": 0, "percent": 0},
+        "total_processing_ms": {"absolute": 1000.5, "percent": 30.78},  # 1000.5/3250 = 30.7846 %
+        "avg_event_duration_ms": {"absolute": -10.36, "percent": -1.91},  # -10.36/541.67 = -1.9126 %
+    }
+    assert body["shared"] == {
+        "event_types": ["llm_call", "tool_call"],
+        "tools": ["calculator", "web_search"],    # now B's order is the baseline's
+        "models": ["gpt-4"],
+    }
+
+
+def test_retried_and_duplicated_batches_change_nothing(reference_client):
+    post_events(reference_client, reference_a())
+    post_events(reference_client, list(reversed(reference_b())))
+    body = compare(reference_client, "ref-a", "ref-b")
+    assert body["session_a"] == EXPECTED_A
+    assert body["session_b"] == EXPECTED_B
+    assert body["deltas"] == EXPECTED_REFERENCE_DELTAS
+
+
+def test_compare_session_with_itself(reference_client):
+    body = compare(reference_client, "ref-a", "ref-a")
+    assert body["session_a"] == body["session_b"] == EXPECTED_A
+    for name in DELTA_KEYS:
+        expected_percent = 0
+        assert body["deltas"][name] == {"absolute": 0, "percent": expected_percent}, name
+    assert body["shared"] == {"event_types": ["llm_call", "tool_call"],
+                              "tools": ["web_search", "calculator"], "models": ["gpt-4"]}
+
+
+# ---------------------------------------------------------------------------
+# Zero and null percents, half-up rounding, float residue
+
+
+@pytest.fixture
+def small_client(client):
+    post_events(client, [
+        # z0: no counted events at all, final counts 32 / 0
+        start("z0", "2025-05-01T08:00:00Z", agent="zero"),
+        end("z0", "2025-05-01T08:00:01Z", total_tokens_in=32, total_tokens_out=0),
+        # z1: final 33 / 5; two timed events 1.0 + 1.25; one error event
+        start("z1", "2025-05-01T09:00:00Z", agent="one"),
+        {"event_type": "agent_error", "session_id": "z1", "event_id": "z1-e1",
+         "timestamp": "2025-05-01T09:00:01Z", "duration_ms": 1.0},
+        {"event_type": "custom", "session_id": "z1", "event_id": "z1-e2",
+         "timestamp": "2025-05-01T09:00:02Z", "duration_ms": 1.25},
+        end("z1", "2025-05-01T09:00:03Z", total_tokens_in=33, total_tokens_out=5),
+        # z2: final 31 / 0, nothing else
+        start("z2", "2025-05-01T10:00:00Z", agent="two"),
+        end("z2", "2025-05-01T10:00:00.500Z", total_tokens_in=31, total_tokens_out=0),
+        # f3: durations 0.1 + 0.2;  f4: 0.7
+        start("f3", "2025-05-01T11:00:00Z", agent="float"),
+        {"event_type": "step", "session_id": "f3", "event_id": "f3-1",
+         "timestamp": "2025-05-01T11:00:01Z", "duration_ms": 0.1},
+        {"event_type": "step", "session_id": "f3", "event_id": "f3-2",
+         "timestamp": "2025-05-01T11:00:02Z", "duration_ms": 0.2},
+        start("f4", "2025-05-01T12:00:00Z", agent="float"),
+        {"event_type": "step", "session_id": "f4", "event_id": "f4-1",
+         "timestamp": "2025-05-01T12:00:01Z", "duration_ms": 0.7},
+    ])
+    return client
+
+
+def test_percent_null_when_a_is_zero_and_half_up(small_client):
+    body = compare(small_client, "z0", "z1")
+    a, b = body["session_a"], body["session_b"]
+    assert (a["event_count"], a["error_count"], a["total_processing_ms"],
+            a["avg_event_duration_ms"], a["session_duration_ms"]) == (0, 0, 0, 0, 1000)
+    assert (a["models"], a["event_types"], a["tools"]) == ({}, {}, {})
+    assert b["event_count"] == 2
+    assert b["error_count"] == 1                # agent_error
+    assert b["total_processing_ms"] == 2.25     # 1.0 + 1.25
+    assert b["avg_event_duration_ms"] == 1.13   # 2.25 / 2 = 1.125 -> half-up 1.13
+    assert body["deltas"] == {
+        "total_tokens": {"absolute": 6, "percent": 18.75},       # 32 -> 38: 6/32
+        "tokens_in": {"absolute": 1, "percent": 3.13},           # 1/32 = 3.125 % -> 3.13
+        "tokens_out": {"absolute": 5, "percent": None},          # 0 -> 5
+        "event_count": {"absolute": 2, "percent": None},
+        "error_count": {"absolute": 1, "percent": None},
+        "total_processing_ms": {"absolute": 2.25, "percent": None},
+        "avg_event_duration_ms": {"absolute": 1.13, "percent": None},
+    }
+    assert body["shared"] == {"event_types": [], "tools": [], "models": []}
+
+
+def test_percent_when_b_is_zero_and_both_zero(small_client):
+    body = compare(small_client, "z1", "z0")
+    assert body["deltas"] == {
+        "total_tokens": {"absolute": -6, "percent": -15.79},     # -6/38 = -15.789 %
+        "tokens_in": {"absolute": -1, "percent": -3.03},         # -1/33 = -3.0303 %
+        "tokens_out": {"absolute": -5, "percent": -100},
+        "event_count": {"absolute": -2, "percent": -100},
+        "error_count": {"absolute": -1, "percent": -100},
+        "total_processing_ms": {"absolute": -2.25, "percent": -100},
+        "avg_event_duration_ms": {"absolute": -1.13, "percent": -100},
+    }
+    body = compare(small_client, "z0", "z2")
+    assert body["deltas"] == {
+        "total_tokens": {"absolute": -1, "percent": -3.13},      # -1/32 = -3.125 % -> away from 0
+        "tokens_in": {"absolute": -1, "percent": -3.13},
+        "tokens_out": {"absolute": 0, "percent": 0},             # both 0
+        "event_count": {"absolute": 0, "percent": 0},
+        "error_count": {"absolute": 0, "percent": 0},
+        "total_processing_ms": {"absolute": 0, "percent": 0},
+        "avg_event_duration_ms": {"absolute": 0, "percent": 0},
+    }
+    assert body["session_b"]["session_duration_ms"] == 500
+
+
+def test_float_sums_and_float_deltas_are_rounded(small_client):
+    body = compare(small_client, "f3", "f4")
+    a, b = body["session_a"], body["session_b"]
+    assert a["total_processing_ms"] == 0.3     # 0.1 + 0.2, to 3 decimals
+    assert a["avg_event_duration_ms"] == 0.15  # 0.3 / 2
+    assert b["total_processing_ms"] == 0.7
+    assert b["avg_event_duration_ms"] == 0.7
+    assert a["status"] == b["status"] == "active"
+    assert a["session_duration_ms"] == 2000    # not ended: 11:00:02 - 11:00:00
+    assert a["event_types"] == {"step": 2}
+    assert body["deltas"]["total_processing_ms"] == {"absolute": 0.4, "percent": 133.33}  # 0.4/0.3
+    assert body["deltas"]["avg_event_duration_ms"] == {"absolute": 0.55, "percent": 366.67}  # 0.55/0.15
+    assert body["shared"]["event_types"] == ["step"]
+
+
+# ---------------------------------------------------------------------------
+# errors, tools, models, active sessions, late events
+
+
+def test_error_events_tools_and_models(client):
+    s = "mix"
+    post_events(client, [
+        start(s, "2025-06-01T00:00:00Z", agent="mixer", metadata={"k": [1, 2]}),
+        {"event_type": "agent_error", "session_id": s, "event_id": "m1",
+         "timestamp": "2025-06-01T00:00:01Z"},                               # error (type)
+        {"event_type": "LLM_ERROR", "session_id": s, "event_id": "m2",
+         "timestamp": "2025-06-01T00:00:02Z", "model": "gpt-4",
+         "tokens_in": 7, "tokens_out": 0},                                   # error (case-insensitive)
+        tool(s, "m3", "2025-06-01T00:00:03Z", {"name": "fetch", "success": False}, 10),  # error
+        tool(s, "m4", "2025-06-01T00:00:04Z", {"name": "fetch", "error": "timeout"}, 20),  # error
+        tool(s, "m5", "2025-06-01T00:00:05Z", {"name": "fetch", "success": True}, 30),
+        tool(s, "m6", "2025-06-01T00:00:06Z", {"tool_name": "fetch", "error": ""}),   # no duration
+        tool(s, "m7", "2025-06-01T00:00:07Z", {"input": {"no": "name"}}, 5),          # "unknown"
+        {"event_type": "decision", "session_id": s, "event_id": "m8",
+         "timestamp": "2025-06-01T00:00:08Z", "model": "claude-3",
+         "tokens_in": 3, "tokens_out": 4, "duration_ms": 2},
+        {"event_type": "llm_call", "session_id": s, "event_id": "m9",
+         "timestamp": "2025-06-01T00:00:09Z", "model": "gpt-4",
+         "tokens_in": 10, "tokens_out": 20},
+        end(s, "2025-06-01T00:01:00Z", status="error"),
+    ])
+    post_events(client, [start("other", "2025-06-02T00:00:00Z", agent="o")])
+    body = compare(client, s, "other")
+    assert body["session_a"] == {
+        "session_id": s,
+        "agent_name": "mixer",
+        "status": "error",
+        "tokens_in": 20,           # no stated totals: 7 + 3 + 10
+        "tokens_out": 24,          # 0 + 4 + 20
+        "total_tokens": 44,
+        "event_count": 9,          # m1..m9
+        "error_count": 4,          # m1, m2, m3, m4
+        "total_processing_ms": 67,       # 10 + 20 + 30 + 5 + 2
+        "avg_event_duration_ms": 13.4,   # 67 / 5 timed events
+        "session_duration_ms": 60000,
+        "models": {
+            "gpt-4": {"calls": 2, "tokens_in": 17, "tokens_out": 20},  # m2, m9
+            "claude-3": {"calls": 1, "tokens_in": 3, "tokens_out": 4},  # m8
+        },
+        "event_types": {"agent_error": 1, "LLM_ERROR": 1, "tool_call": 5,
+                        "decision": 1, "llm_call": 1},
+        "tools": {
+            "fetch": {"calls": 4, "total_duration": 60},    # 10 + 20 + 30 (+ none)
+            "unknown": {"calls": 1, "total_duration": 5},
+        },
+        "metadata": {"k": [1, 2]},
+    }
+    assert list(body["session_a"]["event_types"]) == [
+        "agent_error", "LLM_ERROR", "tool_call", "decision", "llm_call"]
+    b = body["session_b"]
+    assert (b["status"], b["event_count"], b["session_duration_ms"]) == ("active", 0, 0)
+    assert body["deltas"]["error_count"] == {"absolute": -4, "percent": -100}
+    assert body["deltas"]["avg_event_duration_ms"] == {"absolute": -13.4, "percent": -100}
+
+
+def test_active_session_duration_and_late_and_early_events(client):
+    # events arrive in any order, one before the session_start, one after session_end
+    post_events(client, [
+        llm("late", "l3", "2025-07-01T12:00:30Z", "gpt-4", 1, 1, 3),
+        end("late", "2025-07-01T12:00:20Z", total_tokens_in=100, total_tokens_out=50),
+        llm("late", "l2", "2025-07-01T12:00:10Z", "gpt-4", 1, 1, 2),
+    ])
+    post_events(client, [
+        start("late", "2025-07-01T12:00:05Z", agent="late-agent"),
+        llm("late", "l1", "2025-07-01T12:00:00Z", "gpt-4", 1, 1, 1),  # before session_start
+    ])
+    post_events(client, [
+        start("open", "2025-07-01T13:00:00Z", agent="open-agent"),
+        llm("open", "o1", "2025-07-01T13:00:02.500Z", "gpt-4", 5, 6, 10),
+        llm("open", "o2", "2025-07-01T13:00:12.345Z", "gpt-4", 5, 6, 20),
+    ])
+    body = compare(client, "late", "open")
+    a, b = body["session_a"], body["session_b"]
+    assert a["agent_name"] == "late-agent"
+    assert a["status"] == "completed"
+    assert a["event_count"] == 3                       # the late event counts
+    assert (a["tokens_in"], a["tokens_out"], a["total_tokens"]) == (100, 50, 150)
+    assert a["models"] == {"gpt-4": {"calls": 3, "tokens_in": 3, "tokens_out": 3}}
+    assert a["total_processing_ms"] == 6 and a["avg_event_duration_ms"] == 2
+    assert a["session_duration_ms"] == 20000           # started_at = 12:00:00 (earliest), ended 12:00:20
+    assert b["status"] == "active"
+    assert b["session_duration_ms"] == 12345           # not ended: last event 13:00:12.345 - 13:00:00
+    assert (b["tokens_in"], b["tokens_out"], b["total_tokens"]) == (10, 12, 22)
+    assert b["avg_event_duration_ms"] == 15
+    assert body["deltas"]["total_tokens"] == {"absolute": -128, "percent": -85.33}  # -128/150
+    assert body["deltas"]["avg_event_duration_ms"] == {"absolute": 13, "percent": 650}  # 13/2
+
+
+# ---------------------------------------------------------------------------
+# request errors
+
+
+def test_missing_fields_are_400_naming_the_field(reference_client):
+    for body, field in (({"session_b": "ref-b"}, "session_a"),
+                        ({"session_a": "ref-a"}, "session_b")):
+        response = reference_client.post("/sessions/compare", json=body)
+        assert field in assert_error(response, 400)
+    response = reference_client.post("/sessions/compare", json={})
+    message = assert_error(response, 400)
+    assert "session_a" in message or "session_b" in message
+
+
+def test_body_not_json_is_400(reference_client):
+    response = reference_client.post("/sessions/compare", data="{nope",
+                                     content_type="application/json")
+    assert_error(response, 400)
+
+
+def test_unknown_session_is_404_naming_which(reference_client):
+    response = reference_client.post("/sessions/compare",
+                                     json={"session_a": "nope", "session_b": "ref-b"})
+    message = assert_error(response, 404)
+    assert "session_a" in message and "session_b" not in message
+    response = reference_client.post("/sessions/compare",
+                                     json={"session_a": "ref-a", "session_b": "nope"})
+    message = assert_error(response, 404)
+    assert "session_b" in message and "session_a" not in message
