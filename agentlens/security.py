@@ -1,5 +1,6 @@
 """API keys, client addresses and rate limits."""
 import functools
+import hashlib
 import hmac
 import math
 import time
@@ -31,6 +32,14 @@ def check_key(candidate, header):
         raise APIError(401, f"Missing API key: send it in the {header} header")
     if not key_is_valid(candidate, keys):
         raise APIError(401, "Invalid API key")
+
+
+def credential_label(credential):
+    """What may be stored about a credential: itself in dev mode (it proves
+    nothing), else only a fingerprint, so one key holder cannot read another's key."""
+    if not credential or not current_app.config["API_KEYS"]:
+        return credential or None
+    return "sha256:" + hashlib.sha256(credential.encode()).hexdigest()[:16]
 
 
 def require_api_key(view):

@@ -4,7 +4,7 @@ from flask import Blueprint, current_app, request
 from ..db import get_db
 from ..ingest.formats import agnost
 from ..ingest.store import store_batch
-from ..security import check_key
+from ..security import check_key, credential_label
 from ..timestamps import now_ms
 from . import json_body
 
@@ -12,10 +12,11 @@ bp = Blueprint("agnost", __name__, url_prefix="/api/v1")
 
 
 def org_id():
-    """``X-Org-Id`` is these SDKs' credential: one of the API keys, unless in dev mode."""
+    """``X-Org-Id`` is these SDKs' credential: one of the API keys, unless in dev mode.
+    Returns what the session keeps of it."""
     org = request.headers.get("X-Org-Id")
     check_key(org, "X-Org-Id")
-    return org
+    return credential_label(org)
 
 
 @bp.post("/capture-session")

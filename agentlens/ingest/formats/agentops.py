@@ -113,17 +113,19 @@ def create_session(body, received_ms, max_field_bytes):
 
 
 def update_session(body, token_session, received_ms, max_field_bytes):
-    """update_session -> a session_end when it has an end_timestamp, else a metadata update.
+    """update_session -> a session_end when it ends the session, else a metadata update.
 
-    Returns ``(session_id, events, session_updates)``.
+    It ends the session when it has an ``end_timestamp`` and an end state other
+    than Indeterminate (the SDK sends that one for updates like ``add_tags``;
+    such a session stays active). Returns ``(session_id, events, session_updates)``.
     """
     data = SESSION_BODY.load(body)
     session_id = data.get("session_id", data.get("id", token_session))
     metadata = session_metadata(data)
-    if "end_timestamp" not in data:
+    status = END_STATES[data.get("end_state", "Success").lower()]
+    if "end_timestamp" not in data or status == "active":
         metadata_json = to_json(metadata) if metadata else None
         return session_id, [], [session_update(session_id, received_ms, SOURCE, metadata=metadata_json)]
-    status = END_STATES[data.get("end_state", "Success").lower()]
     event = make_event(session_id=session_id, event_type="session_end", source=SOURCE,
                        ts=data["end_timestamp"], status=status, metadata=metadata,
                        max_field_bytes=max_field_bytes)

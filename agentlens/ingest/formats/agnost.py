@@ -75,7 +75,10 @@ CAPTURE_EVENT = CaptureEvent()
 
 
 def decode(value):
-    """The SDKs JSON-encode args/result (even plain text): decode once when it parses."""
+    """The SDKs JSON-encode args/result (even plain text): decode once when it parses.
+    An empty string is what they send for no input or output."""
+    if value == "":
+        return None
     if isinstance(value, str):
         try:
             return json.loads(value)
@@ -85,7 +88,8 @@ def decode(value):
 
 
 def session_start(body, org_id, max_field_bytes, received_ms):
-    """capture-session -> a session_start named (rank 1) after the client."""
+    """``org_id`` is what to keep of the X-Org-Id header (the body's org_id in dev mode)."""
+    # capture-session -> a session_start named (rank 1) after the client.
     data = CAPTURE_SESSION.load(body)
     metadata = {key: data[key] for key in ("client_config", "connection_type", "ip", "tools",
                                             "user_data") if key in data}
@@ -97,6 +101,18 @@ def session_start(body, org_id, max_field_bytes, received_ms):
     update = session_update(data["session_id"], received_ms, SOURCE,
                             agent_name=data.get("client_config") or None, name_rank=1)
     return event, update
+
+
+def wrap(key, value):
+    return None if value is None else {key: value}
+
+
+def parent_of(data, metadata):
+    """v2's ``parent_id``; the conversation SDK can only pass one as a property."""
+    if "parent_id" in data:
+        return data["parent_id"]
+    parent = (metadata or {}).get("parent_id")
+    return parent if isinstance(parent, str) and parent else None
 
 
 def event_type_of(primitive_type, has_parent, success):
@@ -113,22 +129,24 @@ def capture_event(body, org_id, max_field_bytes, received_ms):
     data = CAPTURE_EVENT.load(body)
     name, success = data["primitive_name"], data["success"]
     args, result = decode(data.get("args")), decode(data.get("result"))
-    event_type = event_type_of(data["primitive_type"], "parent_id" in data, success)
     metadata = data.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         metadata = {"value": metadata}
+    parent_id = parent_of(data, metadata)
+    event_type = event_type_of(data["primitive_type"], parent_id is not None, success)
     if "checkpoints" in data:
         metadata = {**(metadata or {}), "checkpoints": data["checkpoints"]}
-    fields_by_type = (
-        {"tool_call": {"name": name, "input": args, "output": result, "success": success}}
-        if event_type == "tool_call" else
-        {"input_data": {"prompt": args}, "output_data": {"response": result}}
-        if event_type.startswith("agent_turn") else
-        {"input_data": {"name": name, "args": args}, "output_data": {"result": result}}
-    )
+    if event_type == "tool_call":
+        fields_by_type = {"tool_call": {"name": name, "input": args, "output": result,
+                                        "success": success}}
+    elif event_type.startswith("agent_turn"):
+        fields_by_type = {"input_data": wrap("prompt", args), "output_data": wrap("response", result)}
+    else:
+        fields_by_type = {"input_data": {"name": name, "args": args},
+                          "output_data": wrap("result", result)}
     event = make_event(
         session_id=data["session_id"], event_type=event_type, source=SOURCE,
-        event_id=data.get("event_id"), parent_id=data.get("parent_id"),
+        event_id=data.get("event_id"), parent_id=parent_id,
         ts=data.get("timestamp", received_ms), duration_ms=data.get("latency"),
         metadata=metadata, max_field_bytes=max_field_bytes, **fields_by_type,
     )
