@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from agentlens import db
 from agentlens.ingest.formats import agentlens
-from agentlens.ingest.store import store_batch
+from agentlens.ingest.store import amend_events, store_batch
 from agentlens.read import sessions
 
 
@@ -164,3 +164,72 @@ def test_concurrent_first_connections_migrate_once(tmp_path):
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+ROLLUP_FROM_EVENTS = """
+SELECT {keys}, count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),
+       coalesce(sum(CAST(round(duration_ms * 1000) AS INTEGER)), 0), count(duration_ms)
+FROM (SELECT *, coalesce(model, '') AS m,
+             (ts % 86400000 + 86400000) % 86400000 / 3600000 AS h FROM activity)
+GROUP BY {keys} ORDER BY {keys}
+"""
+
+
+def recomputed(conn):
+    """Every stored total, recomputed from the raw events by brute force."""
+    per_session = conn.execute(ROLLUP_FROM_EVENTS.format(keys="session_id, event_type, m, h")).fetchall()
+    overall = conn.execute(ROLLUP_FROM_EVENTS.format(keys="event_type, m, h")).fetchall()
+    sessions_ = conn.execute(
+        "SELECT session_id, count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0) "
+        "FROM activity GROUP BY session_id ORDER BY session_id").fetchall()
+    return [tuple(r) for r in per_session], [tuple(r) for r in overall], [tuple(r) for r in sessions_]
+
+
+def stored(conn):
+    per_session = conn.execute(
+        "SELECT session_id, event_type, model, hour, events, tokens_in, tokens_out, duration_us, "
+        "timed_events FROM session_rollup ORDER BY session_id, event_type, model, hour").fetchall()
+    overall = conn.execute(
+        "SELECT event_type, model, hour, events, tokens_in, tokens_out, duration_us, timed_events "
+        "FROM event_rollup ORDER BY event_type, model, hour").fetchall()
+    sessions_ = conn.execute(
+        "SELECT session_id, event_count, tokens_in, tokens_out FROM sessions "
+        "WHERE event_count > 0 ORDER BY session_id").fetchall()
+    return [tuple(r) for r in per_session], [tuple(r) for r in overall], [tuple(r) for r in sessions_]
+
+
+event_strategy = st.fixed_dictionaries({
+    "session_id": st.sampled_from(["a", "b", "c"]),
+    "event_id": st.sampled_from([f"e{i}" for i in range(12)]),
+    "event_type": st.sampled_from(["llm_call", "tool_call", "error", "session_start", "session_end"]),
+    "model": st.sampled_from(["gpt-4", "claude", None]),
+    "tokens_in": st.none() | st.integers(0, 1000),
+    "tokens_out": st.none() | st.integers(0, 1000),
+    "duration_ms": st.none() | st.floats(0, 5000, allow_nan=False).map(lambda x: round(x, 3)),
+    "timestamp": st.integers(0, 72).map(lambda h: f"2026-03-0{1 + h // 24}T{h % 24:02d}:30:00+05:30"),
+    "agent_name": st.just("agent"),
+})
+amend_strategy = st.fixed_dictionaries({
+    "event_id": st.sampled_from([f"e{i}" for i in range(12)]),
+    "model": st.none() | st.sampled_from(["gpt-4", "o3"]),
+    "tokens_in": st.none() | st.integers(0, 1000),
+    "tokens_out": st.none() | st.integers(0, 1000),
+    "end_ts": st.none() | st.integers(1772330000000, 1772600000000),
+    "input_data": st.none(), "output_data": st.none(), "returns": st.none(),
+})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.one_of(st.lists(event_strategy, min_size=1, max_size=6).map(lambda b: ("store", b)),
+                                st.lists(amend_strategy, min_size=1, max_size=3).map(lambda a: ("amend", a))),
+                      max_size=8))
+def test_totals_always_equal_a_recount_of_the_events(make_app, steps):
+    with make_app().app_context():
+        conn = db.get_db()
+        for kind, payload in steps:
+            if kind == "store":
+                store_batch(conn, parse([{k: v for k, v in e.items() if v is not None} for e in payload]))
+            else:
+                for session_id in ("a", "b", "c"):
+                    amend_events(conn, session_id, payload)
+        assert stored(conn) == recomputed(conn)

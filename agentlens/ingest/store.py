@@ -55,25 +55,32 @@ ON CONFLICT (session_id) DO UPDATE SET
     tokens_out = sessions.tokens_out + excluded.tokens_out
 """
 
-MOVE_ROLLUP = f"""
-INSERT INTO session_rollup (session_id, event_type, model, hour, events, tokens_in,
-                            tokens_out, duration_us, timed_events)
-SELECT session_id, event_type, coalesce(model, ''), (ts % 86400000 + 86400000) % 86400000 / 3600000,
-       :sign * count(*),
-       :sign * coalesce(sum(tokens_in), 0),
-       :sign * coalesce(sum(tokens_out), 0),
-       :sign * coalesce(sum(CAST(round(duration_ms * 1000) AS INTEGER)), 0),
-       :sign * count(duration_ms)
-FROM events
-WHERE id BETWEEN :first AND :last AND {COUNTED}
-GROUP BY 1, 2, 3, 4
-ON CONFLICT (session_id, event_type, model, hour) DO UPDATE SET
-    events = session_rollup.events + excluded.events,
-    tokens_in = session_rollup.tokens_in + excluded.tokens_in,
-    tokens_out = session_rollup.tokens_out + excluded.tokens_out,
-    duration_us = session_rollup.duration_us + excluded.duration_us,
-    timed_events = session_rollup.timed_events + excluded.timed_events
+ROLLUP_MEASURES = ("events", "tokens_in", "tokens_out", "duration_us", "timed_events")
+
+
+def move_rollup_sql(table, keys):
+    """Add the counted events with ids in [:first, :last], times :sign, to a rollup
+    keyed by ``keys`` (session_rollup: per session; event_rollup: over all)."""
+    updates = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in ROLLUP_MEASURES)
+    return f"""
+INSERT INTO {table} ({keys}, {', '.join(ROLLUP_MEASURES)})
+SELECT {keys}, :sign * count(*), :sign * coalesce(sum(tokens_in), 0),
+       :sign * coalesce(sum(tokens_out), 0), :sign * coalesce(sum(duration_us), 0),
+       :sign * count(duration_us)
+FROM (SELECT session_id, event_type, coalesce(model, '') AS model,
+             (ts % 86400000 + 86400000) % 86400000 / 3600000 AS hour,
+             tokens_in, tokens_out, CAST(round(duration_ms * 1000) AS INTEGER) AS duration_us
+      FROM events WHERE id BETWEEN :first AND :last AND {COUNTED})
+WHERE true
+GROUP BY {keys}
+ON CONFLICT ({keys}) DO UPDATE SET {updates}
 """
+
+
+MOVE_ROLLUPS = (
+    move_rollup_sql("session_rollup", "session_id, event_type, model, hour"),
+    move_rollup_sql("event_rollup", "event_type, model, hour"),
+)
 
 ENSURE_SESSION = """
 INSERT INTO sessions (session_id, started_at, last_event_at, source)
@@ -172,11 +179,13 @@ def move_totals(conn, first, last, sign):
     """Move every total (sessions, rollup) by the events with ids in [first, last], times sign."""
     params = {"first": first, "last": last, "sign": sign}
     conn.execute(MOVE_SESSION_TOTALS, params)
-    conn.execute(MOVE_ROLLUP, params)
+    for statement in MOVE_ROLLUPS:
+        conn.execute(statement, params)
     if sign < 0:
         conn.execute(
             "DELETE FROM session_rollup WHERE events = 0 AND session_id IN "
             "(SELECT session_id FROM events WHERE id BETWEEN :first AND :last)", params)
+        conn.execute("DELETE FROM event_rollup WHERE events = 0")
 
 
 def lifecycle_updates(conn, after, events):

@@ -2,8 +2,10 @@
 
 Session figures (counts, tokens, durations) come from ``sessions``, whose
 totals are the session totals (a session_end's final counts win). Event
-figures (types, models, hours) come from ``session_rollup``, a few rows per
-session kept exact by store_batch, so no query scans the events table.
+figures (types, models, hours) come from the rollups kept exact by
+store_batch: ``event_rollup`` (a few hundred rows) without filters,
+``session_rollup`` (a few rows per session) for the filtered sessions. No
+query scans the events table.
 """
 from ..db import snapshot
 from ..timestamps import format_day, format_ms, now_ms
@@ -20,19 +22,20 @@ def analytics(conn, *, agent_name=None, started_from=None, started_to=None, now=
     """Every section of the analytics response, for the sessions the filters select."""
     conditions, params = session_filters(
         agent_name=agent_name, started_from=started_from, started_to=started_to)
-    rollup_where = ""
+    rollup = "event_rollup"
     if conditions:
-        rollup_where = f" WHERE session_id IN (SELECT session_id FROM sessions{where_clause(conditions)})"
+        rollup = ("(SELECT * FROM session_rollup WHERE session_id IN "
+                  f"(SELECT session_id FROM sessions{where_clause(conditions)}))")
     since = (now_ms() if now is None else now) - TIMELINE_DAYS * DAY_MS
     with snapshot(conn):
         return {
             "overview": overview(conn, conditions, params),
             "duration": duration(conn, conditions, params),
             "top_agents": top_agents(conn, conditions, params),
-            "model_usage": model_usage(conn, rollup_where, params),
-            "event_types": event_types(conn, rollup_where, params),
+            "model_usage": model_usage(conn, rollup, params),
+            "event_types": event_types(conn, rollup, params),
             "sessions_over_time": sessions_over_time(conn, conditions, params, since),
-            "hourly_activity": hourly_activity(conn, rollup_where, params),
+            "hourly_activity": hourly_activity(conn, rollup, params),
         }
 
 
@@ -89,13 +92,12 @@ def top_agents(conn, conditions, params, limit=10):
     ]
 
 
-def model_usage(conn, rollup_where, params):
-    model_filter = " AND model != ''" if rollup_where else " WHERE model != ''"
+def model_usage(conn, rollup, params):
     rows = conn.execute(f"""
         SELECT model, sum(events) AS calls, sum(tokens_in) AS tokens_in,
                sum(tokens_out) AS tokens_out, sum(duration_us) AS duration_us,
                sum(timed_events) AS timed
-        FROM session_rollup{rollup_where}{model_filter}
+        FROM {rollup} WHERE model != ''
         GROUP BY model
         ORDER BY calls DESC, model""", params)
     return [
@@ -107,9 +109,9 @@ def model_usage(conn, rollup_where, params):
     ]
 
 
-def event_types(conn, rollup_where, params):
+def event_types(conn, rollup, params):
     rows = conn.execute(f"""
-        SELECT event_type, sum(events) AS count FROM session_rollup{rollup_where}
+        SELECT event_type, sum(events) AS count FROM {rollup}
         GROUP BY event_type ORDER BY count DESC, event_type""", params)
     return [{"event_type": row["event_type"], "count": row["count"]} for row in rows]
 
@@ -127,8 +129,8 @@ def sessions_over_time(conn, conditions, params, since):
     ]
 
 
-def hourly_activity(conn, rollup_where, params):
+def hourly_activity(conn, rollup, params):
     rows = conn.execute(f"""
-        SELECT hour, sum(events) AS count FROM session_rollup{rollup_where}
+        SELECT hour, sum(events) AS count FROM {rollup}
         GROUP BY hour ORDER BY hour""", params)
     return [{"hour": row["hour"], "event_count": row["count"]} for row in rows]
