@@ -120,8 +120,9 @@ def init_app(app):
     app.cli.add_command(init_db_command)
 
 
-def stream_query(produce, *args):
-    """Run the generator ``produce(conn, *args)`` on a connection of its own.
+def stream_query(produce, *args, chunk_size=64 * 1024):
+    """Run the generator ``produce(conn, *args)`` on a connection of its own,
+    joining the small pieces of text it yields into chunks of about chunk_size.
 
     A streamed response is consumed after the request's connection is closed,
     so it gets its own, and one read snapshot so that all its queries agree.
@@ -132,7 +133,14 @@ def stream_query(produce, *args):
         conn = connect(path)
         try:
             with snapshot(conn):
-                yield from produce(conn, *args)
+                pending, size = [], 0
+                for piece in produce(conn, *args):
+                    pending.append(piece)
+                    size += len(piece)
+                    if size >= chunk_size:
+                        yield "".join(pending)
+                        pending, size = [], 0
+                yield "".join(pending)
         finally:
             conn.close()
 

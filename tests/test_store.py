@@ -36,7 +36,7 @@ def session_events(sid, agent, n, *, end=True, final=None):
 
 
 def snapshot(conn, sid):
-    return sessions.get_session_with_events(conn, sid)
+    return {**sessions.get_session(conn, sid), "events": list(sessions.iter_events(conn, sid))}
 
 
 def test_session_totals_are_sums_of_events(conn):

@@ -62,10 +62,8 @@ def list_sessions():
 @bp.get("/sessions/<session_id>")
 @require_api_key
 def get_session(session_id):
-    session = sessions.get_session_with_events(get_db(), session_id)
-    if session is None:
-        raise APIError(404, "Session not found")
-    return session
+    session = session_or_404(session_id)
+    return Response(stream_query(sessions.session_json, session), mimetype="application/json")
 
 
 @bp.get("/sessions/<session_id>/explain")

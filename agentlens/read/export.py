@@ -1,11 +1,12 @@
 """GET /sessions/<id>/export: the whole session as JSON or CSV, streamed from a cursor."""
 import csv
 import io
+import itertools
 import json
 
 from ..timestamps import format_ms, now_ms
 from .numbers import round_half_up
-from .sessions import iter_events
+from .sessions import iter_events, json_with_events
 
 CSV_COLUMNS = (
     "event_id", "event_type", "timestamp", "model", "tokens_in", "tokens_out", "duration_ms",
@@ -43,15 +44,10 @@ def summary(conn, session):
 
 
 def export_json(conn, session):
-    """JSON text in chunks: the summary is computed first, the events streamed."""
+    """JSON text in pieces: the summary is computed first, the events streamed."""
     head = {"exported_at": format_ms(now_ms()), "session": export_session(session)}
-    tail = json.dumps(summary(conn, session))
-    yield json.dumps(head)[:-1] + ', "events": ['
-    separator = ""
-    for event in iter_events(conn, session["session_id"]):
-        yield separator + json.dumps(event)
-        separator = ", "
-    yield '], "summary": ' + tail + "}"
+    return json_with_events(head, iter_events(conn, session["session_id"]),
+                            {"summary": summary(conn, session)})
 
 
 def cell(value):
@@ -87,15 +83,12 @@ def csv_row(event):
     )]
 
 
-def export_csv(conn, session_id, chunk_size=64 * 1024):
-    """CSV text in chunks of about ``chunk_size`` characters."""
+def export_csv(conn, session_id):
+    """CSV text, a row at a time."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for event in iter_events(conn, session_id):
-        writer.writerow(csv_row(event))
-        if buffer.tell() >= chunk_size:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    for row in itertools.chain([CSV_COLUMNS], map(csv_row, iter_events(conn, session_id))):
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()

@@ -110,9 +110,18 @@ def iter_events(conn, session_id):
 
 
 
-def get_session_with_events(conn, session_id):
-    """The session plus ``events``, oldest first; None if unknown."""
-    session = get_session(conn, session_id)
-    if session is not None:
-        session["events"] = list(iter_events(conn, session_id))
-    return session
+def json_with_events(head, events, tail=None):
+    """``head`` as a JSON object with an ``events`` array (and ``tail``'s keys
+    after it), as text pieces: the events are serialised one at a time."""
+    yield json.dumps(head)[:-1] + ', "events": ['
+    separator = ""
+    for event in events:
+        yield separator + json.dumps(event)
+        separator = ", "
+    yield "]" + (", " + json.dumps(tail)[1:] if tail else "}")
+
+
+def session_json(conn, session):
+    """``GET /sessions/<id>``: the session and all its events, streamed."""
+    return json_with_events(session, iter_events(conn, session["session_id"]))
+
