@@ -55,7 +55,7 @@ def register_error_handlers(app):
 
     @app.errorhandler(ValidationError)
     def handle_validation_error(error):
-        return error_response(400, describe_validation_error(error.messages))
+        return error_response(400, describe_validation_error(error.normalized_messages()))
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error):

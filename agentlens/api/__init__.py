@@ -29,7 +29,7 @@ def load_args(schema, args=None):
     try:
         return schema.load(request.args if args is None else args)
     except ValidationError as error:
-        raise APIError(400, describe_validation_error(error.messages))
+        raise APIError(400, describe_validation_error(error.normalized_messages()))
 
 
 def ingest_response(events, rejected):

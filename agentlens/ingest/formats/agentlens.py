@@ -1,9 +1,9 @@
 """AgentLens's own format: ``POST /events`` with ``{"events": [...]}``."""
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from ...timestamps import now_ms, parse_iso
 from ..events import STATUSES, make_event
-from .shared import JSONValue, Number, batch_items, drop_nulls, parse_each
+from .shared import JSONValue, Number, batch_items, parse_each
 
 SOURCE = "agentlens"
 MAX_TOKENS = 10**12  # far above any real count, far below what a SUM could overflow
@@ -22,59 +22,64 @@ class Timestamp(fields.Field):
 
 
 def Count():
-    return fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_TOKENS))
+    return fields.Integer(strict=True, allow_none=True,
+                          validate=validate.Range(min=0, max=MAX_TOKENS))
 
 
 # Beyond being non-empty, strings are bounded only by the field cap (make_event).
-IDENTIFIER = NAME = validate.Length(min=1)
+NOT_EMPTY = validate.Length(min=1)
 
 
 class EventSchema(Schema):
+    """Types only; null is allowed everywhere and means absent (see to_normalised).
+    No hooks: each one costs a few microseconds per event on the ingest path."""
+
     class Meta:
         unknown = EXCLUDE
 
-    event_type = fields.String(load_default="generic", validate=NAME)
-    session_id = fields.String(load_default="unknown", validate=IDENTIFIER)
-    event_id = fields.String(validate=IDENTIFIER)
-    parent_id = fields.String(validate=IDENTIFIER)
-    timestamp = Timestamp()
-    model = fields.String()
-    input_data = JSONValue()
-    output_data = JSONValue()
-    tool_call = JSONValue(object_only=True)
-    decision_trace = JSONValue()
-    metadata = JSONValue(object_only=True)
+    event_type = fields.String(allow_none=True, validate=NOT_EMPTY)
+    session_id = fields.String(allow_none=True, validate=NOT_EMPTY)
+    event_id = fields.String(allow_none=True, validate=NOT_EMPTY)
+    parent_id = fields.String(allow_none=True, validate=NOT_EMPTY)
+    timestamp = Timestamp(allow_none=True)
+    model = fields.String(allow_none=True)
+    input_data = JSONValue(allow_none=True)
+    output_data = JSONValue(allow_none=True)
+    tool_call = JSONValue(object_only=True, allow_none=True)
+    decision_trace = JSONValue(allow_none=True)
+    metadata = JSONValue(object_only=True, allow_none=True)
     tokens_in = Count()
     tokens_out = Count()
-    duration_ms = Number(allow_nan=False, validate=validate.Range(min=0))
-    agent_name = fields.String(validate=NAME)
-    status = fields.String()
+    duration_ms = Number(allow_nan=False, allow_none=True, validate=validate.Range(min=0))
+    agent_name = fields.String(allow_none=True, validate=NOT_EMPTY)
+    status = fields.String(allow_none=True)
     total_tokens_in = Count()
     total_tokens_out = Count()
-
-    @pre_load
-    def treat_null_as_missing(self, data, **kwargs):
-        return drop_nulls(data, "event")
-
-    @validates_schema
-    def check_lifecycle_fields(self, data, **kwargs):
-        if data["event_type"] == "session_start" and "agent_name" not in data:
-            raise ValidationError("Required for session_start.", "agent_name")
-        if data["event_type"] == "session_end" and data.get("status", "completed") not in STATUSES:
-            raise ValidationError(f"Must be one of: {', '.join(STATUSES)}.", "status")
 
 
 EVENT_SCHEMA = EventSchema()
 
 
-def to_normalised(data, max_field_bytes, received_ms):
-    event_type = data["event_type"]
+def to_normalised(item, max_field_bytes, received_ms):
+    """One raw event -> a normalised event; ValidationError naming the field if not valid."""
+    if not isinstance(item, dict):
+        raise ValidationError("Must be a JSON object.", "event")
+    data = EVENT_SCHEMA.load(item)
+    event_type = data.get("event_type") or "generic"
+    status = None
+    if event_type == "session_start" and data.get("agent_name") is None:
+        raise ValidationError("Required for session_start.", "agent_name")
+    if event_type == "session_end":
+        status = "completed" if data.get("status") is None else data["status"]
+        if status not in STATUSES:
+            raise ValidationError(f"Must be one of: {', '.join(STATUSES)}.", "status")
+    timestamp = data.get("timestamp")
     return make_event(
-        session_id=data["session_id"],
+        session_id=data.get("session_id") or "unknown",
         event_type=event_type,
         source=SOURCE,
         event_id=data.get("event_id"),
-        ts=data.get("timestamp", received_ms),
+        ts=received_ms if timestamp is None else timestamp,
         parent_id=data.get("parent_id"),
         model=data.get("model"),
         tokens_in=data.get("tokens_in"),
@@ -86,7 +91,7 @@ def to_normalised(data, max_field_bytes, received_ms):
         decision_trace=data.get("decision_trace"),
         metadata=data.get("metadata"),
         agent_name=data.get("agent_name"),
-        status=data.get("status", "completed") if event_type == "session_end" else None,
+        status=status,
         final_tokens_in=data.get("total_tokens_in"),
         final_tokens_out=data.get("total_tokens_out"),
         max_field_bytes=max_field_bytes,
@@ -97,5 +102,4 @@ def parse_batch(body, *, max_batch, max_field_bytes):
     """``(events, rejected)`` for a ``POST /events`` body (see shared.parse_each)."""
     items = batch_items(body, max_batch)
     received_ms = now_ms()
-    return parse_each(
-        items, lambda item: to_normalised(EVENT_SCHEMA.load(item), max_field_bytes, received_ms))
+    return parse_each(items, lambda item: to_normalised(item, max_field_bytes, received_ms))

@@ -46,7 +46,7 @@ def drop_nulls(data, name):
 def problem(error):
     """``field: problem`` text for a refused event."""
     if isinstance(error, ValidationError):
-        return describe_validation_error(error.messages)
+        return describe_validation_error(error.normalized_messages())
     if isinstance(error, EventError):
         return str(error)
     raise error

@@ -1,0 +1,259 @@
+"""The real server under concurrent, interleaved, retried ingest.
+
+gunicorn (4 gthread workers, so 4 processes writing one SQLite file) is started
+from the repo root on a temporary database; 8 client threads (half on keep-alive
+connections, half reconnecting per request) send ~200 sessions' events
+shuffled across batches (events before their session_start,
+session_end before the last events, ~4% of batches sent twice); then every
+session is checked by value, over HTTP and in the database file itself.
+"""
+import json
+import os
+import queue
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from contextlib import closing
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+WORKERS = 4
+CLIENT_THREADS = 8
+SESSIONS = 200
+RESEND_SHARE = 0.04
+BASE_TIME = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def local_session():
+    """A requests session that never goes through a proxy to 127.0.0.1."""
+    http = requests.Session()
+    http.trust_env = False
+    return http
+
+
+def gunicorn_command():
+    """The venv's gunicorn, without the control socket gunicorn >= 25 opens at one
+    shared path under $HOME (servers running at once would fight over it)."""
+    import gunicorn.config
+
+    sibling = Path(sys.executable).with_name("gunicorn")
+    found = str(sibling) if sibling.exists() else shutil.which("gunicorn")
+    command = [found] if found else [sys.executable, "-m", "gunicorn"]
+    flags = {flag for setting in gunicorn.config.KNOWN_SETTINGS for flag in setting.cli or ()}
+    return command + (["--no-control-socket"] if "--no-control-socket" in flags else [])
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def iso(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@pytest.fixture
+def server(tmp_path):
+    """``(base_url, database_path, log_path)`` of a gunicorn started for this test."""
+    database = tmp_path / "concurrency.sqlite3"
+    log_path = tmp_path / "gunicorn.log"
+    port = free_port()
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("AGENTLENS_") and not key.lower().endswith("_proxy")}
+    env.update(AGENTLENS_DATABASE=str(database), AGENTLENS_RATE_LIMITS="off",
+               AGENTLENS_SECRET_KEY="concurrency-test-secret")  # no instance/secret_key written
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            gunicorn_command() + ["-w", str(WORKERS), "-k", "gthread", "--threads", "1",
+                                  "-b", f"127.0.0.1:{port}", "wsgi:app"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        with local_session() as http:
+            while True:
+                assert proc.poll() is None, f"gunicorn exited early:\n{log_path.read_text()}"
+                assert time.monotonic() < deadline, f"no /health after 30 s:\n{log_path.read_text()}"
+                try:
+                    if http.get(f"{base}/health", timeout=2).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                time.sleep(0.1)
+        yield base, database, log_path
+    finally:
+        proc.send_signal(signal.SIGINT)  # this PID only: gunicorn's quick shutdown of its workers
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def make_sessions(rng):
+    """Each session: events in time order and the values the server must end with."""
+    sessions = {}
+    for n in range(SESSIONS):
+        sid = f"conc-{n:03d}"
+        start = BASE_TIME + timedelta(minutes=n)
+        calls = rng.randint(8, 30)
+        status = rng.choice(["completed", "error", None])  # None: session_end without status
+        start_event = {"event_type": "session_start", "session_id": sid,
+                       "agent_name": f"agent-{n % 7}", "metadata": {"run": n},
+                       "timestamp": iso(start)}
+        end_event = {"event_type": "session_end", "session_id": sid,
+                     "timestamp": iso(start + timedelta(seconds=calls + 1))}
+        if status:
+            end_event["status"] = status
+        if n % 2:  # half give lifecycle ids; the others get <sid>:session_start / :session_end
+            start_event["event_id"], end_event["event_id"] = f"{sid}-start", f"{sid}-end"
+        events = [start_event]
+        for i in range(1, calls + 1):
+            events.append({
+                "event_type": "llm_call", "session_id": sid, "event_id": f"{sid}-call-{i}",
+                "model": rng.choice(["gpt-4", "claude-3"]), "duration_ms": rng.uniform(5, 900),
+                "tokens_in": rng.randint(0, 5000), "tokens_out": rng.randint(0, 2000),
+                "input_data": {"prompt": f"step {i} of {sid}"}, "output_data": {"text": "ok " * i},
+                "timestamp": iso(start + timedelta(seconds=i)),
+            })
+        events.append(end_event)
+        sessions[sid] = {
+            "events": events,
+            "event_ids": {e.get("event_id", f"{sid}:{e['event_type']}") for e in events},
+            "tokens_in": sum(e.get("tokens_in", 0) for e in events),
+            "tokens_out": sum(e.get("tokens_out", 0) for e in events),
+            "agent_name": start_event["agent_name"],
+            "status": status or "completed",
+            "started_at": start_event["timestamp"],
+            "ended_at": end_event["timestamp"],
+        }
+    return sessions
+
+
+def make_batches(rng, sessions):
+    """All events shuffled into batches of 1-40; some batches appear twice in the plan."""
+    events = [e for s in sessions.values() for e in s["events"]]
+    rng.shuffle(events)
+    batches = []
+    while events:
+        size = rng.randint(1, 40)
+        batches.append(events[:size])
+        events = events[size:]
+    resent = rng.sample(range(len(batches)), max(3, round(RESEND_SHARE * len(batches))))
+    plan = list(batches)
+    for index in resent:  # the copy goes somewhere later, maybe in flight at the same time
+        plan.insert(rng.randint(index + 1, len(plan)), batches[index])
+    return batches, plan, sum(len(batches[i]) for i in resent)
+
+
+def send_all(base, plan):
+    """POST every batch from CLIENT_THREADS threads; returns [(batch, status, body text)]."""
+    work = queue.Queue()
+    for batch in plan:
+        work.put(batch)
+    results, errors = [], []
+
+    def client(keep_alive):
+        # Keep-alive connections stay with the worker that accepted them (and gthread
+        # workers accept unevenly), so half the threads reconnect for every request:
+        # that spreads batches over all worker processes, whatever the kernel does.
+        headers = {} if keep_alive else {"Connection": "close"}
+        with local_session() as http:
+            while True:
+                try:
+                    batch = work.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    response = http.post(f"{base}/events", json={"events": batch},
+                                         headers=headers, timeout=60)
+                    results.append((batch, response.status_code, response.text))
+                except Exception as error:  # reported by the test, not lost in a thread
+                    errors.append(repr(error))
+
+    threads = [threading.Thread(target=client, args=(n % 2 == 0,)) for n in range(CLIENT_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [], errors[:3]
+    return results
+
+
+def test_concurrent_interleaved_retried_ingest_is_exact(server):
+    base, database, log_path = server
+    rng = random.Random(20260301)
+    sessions = make_sessions(rng)
+    batches, plan, resent_events = make_batches(rng, sessions)
+
+    # The plan really has the orders the server must tolerate.
+    position = {}
+    for index, batch in enumerate(batches):
+        for event in batch:
+            position[(event["session_id"], event.get("event_id"), event["event_type"])] = index
+    early_events = late_events = 0
+    for sid, s in sessions.items():
+        start, *calls, end = [position[(sid, e.get("event_id"), e["event_type"])] for e in s["events"]]
+        early_events += min(calls) < start
+        late_events += max(calls) > end
+    assert early_events > 20 and late_events > 20
+
+    results = send_all(base, plan)
+
+    assert len(results) == len(plan)
+    statuses = Counter(status for _, status, _ in results)
+    assert not [s for s in statuses if s >= 500], statuses
+    assert not [text for _, _, text in results if "database is locked" in text.lower()]
+    assert statuses == {200: len(plan)}, [text for _, status, text in results if status != 200][:3]
+    duplicates = 0
+    for batch, _, text in results:
+        body = json.loads(text)
+        assert body["status"] == "ok" and body["processed"] == len(batch), body
+        assert "rejected" not in body, body
+        duplicates += body.get("duplicates", 0)
+    assert duplicates == resent_events
+
+    # In the database file: each event exactly once, nothing else.
+    expected_ids = {i for s in sessions.values() for i in s["event_ids"]}
+    with closing(sqlite3.connect(database)) as conn:
+        rows = conn.execute("SELECT event_id, session_id FROM events").fetchall()
+        stored_sessions = conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    assert len(rows) == len(expected_ids) == sum(len(b) for b in batches)
+    assert {event_id for event_id, _ in rows} == expected_ids
+    per_session = defaultdict(int)
+    for _, sid in rows:
+        per_session[sid] += 1
+    assert per_session == {sid: len(s["events"]) for sid, s in sessions.items()}
+    assert stored_sessions == SESSIONS
+
+    # Over HTTP: every session by value.
+    with local_session() as http:
+        listed = http.get(f"{base}/sessions", params={"limit": 1}, timeout=30)
+        assert listed.status_code == 200 and listed.json()["total"] == SESSIONS
+        for sid, s in sessions.items():
+            response = http.get(f"{base}/sessions/{sid}", timeout=30)
+            assert response.status_code == 200, (sid, response.text)
+            got = response.json()
+            assert len(got["events"]) == len(s["events"]), sid
+            assert {e["event_id"] for e in got["events"]} == s["event_ids"], sid
+            assert (got["total_tokens_in"], got["total_tokens_out"]) == (s["tokens_in"], s["tokens_out"]), sid
+            assert got["agent_name"] == s["agent_name"], sid
+            assert got["metadata"] == {"run": int(sid.rsplit("-", 1)[1])}, sid
+            assert got["status"] == s["status"], sid
+            assert (got["started_at"], got["ended_at"]) == (s["started_at"], s["ended_at"]), sid
+
+    log = log_path.read_text(errors="replace")
+    assert "database is locked" not in log and "Traceback" not in log, log[-3000:]
