@@ -85,7 +85,7 @@ def test_conversation_session_is_named_by_its_agent_turns_and_keeps_client_metad
     assert (session["total_tokens_in"], session["total_tokens_out"]) == (0, 0)
     start = session["events"][0]
     assert (start["event_type"], start["event_id"]) \
-        == ("session_start", f"{CONVERSATION}:session_start")
+        == ("session_start", f"{CONVERSATION}:agnost:session_start")
     assert start["metadata"] == CONVERSATION_METADATA
     assert [event["event_type"] for event in session["events"]] == [
         "session_start", "agent_turn", "tool_call", "tool_call", "resource", "prompt_error",

@@ -233,3 +233,43 @@ def test_totals_always_equal_a_recount_of_the_events(make_app, steps):
                 for session_id in ("a", "b", "c"):
                     amend_events(conn, session_id, payload)
         assert stored(conn) == recomputed(conn)
+
+
+def test_the_same_event_id_in_two_sessions_is_two_events(conn):
+    result = store_batch(conn, parse([
+        {"session_id": "A", "event_id": "evt001", "tokens_in": 5},
+        {"session_id": "B", "event_id": "evt001", "tokens_in": 7},
+    ]))
+    assert (result.stored, result.duplicates) == (2, 0)
+    assert [sessions.get_session(conn, sid)["total_tokens_in"] for sid in "AB"] == [5, 7]
+
+
+def test_within_a_batch_the_first_occurrence_of_an_id_is_kept_with_its_effects(conn):
+    result = store_batch(conn, parse([
+        {"event_type": "session_start", "session_id": "C", "event_id": "z", "agent_name": "first",
+         "timestamp": "2026-03-01T10:00:00Z"},
+        {"event_type": "session_end", "session_id": "C", "event_id": "z", "status": "error",
+         "timestamp": "2026-03-01T10:05:00Z"},
+    ]))
+    assert (result.stored, result.duplicates) == (1, 1)
+    session = sessions.get_session(conn, "C")
+    assert (session["agent_name"], session["status"], session["ended_at"]) == ("first", "active", None)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(range(3)))
+def test_session_metadata_is_the_starts_as_sent_whatever_the_order(make_app, order):
+    events = [
+        {"event_type": "session_start", "session_id": "m", "agent_name": "a",
+         "metadata": {"version": "1.0", "keep": None, "nested": {"a": 1}},
+         "timestamp": "2026-03-01T10:00:00Z"},
+        {"event_type": "llm_call", "session_id": "m", "event_id": "x", "timestamp": "2026-03-01T10:00:01Z"},
+        {"event_type": "session_end", "session_id": "m", "metadata": {"version": "2.0"},
+         "timestamp": "2026-03-01T10:01:00Z"},
+    ]
+    with make_app().app_context():
+        conn = db.get_db()
+        for index in order:
+            store_batch(conn, parse([events[index]]))
+        assert sessions.get_session(conn, "m")["metadata"] == {
+            "version": "1.0", "keep": None, "nested": {"a": 1}}

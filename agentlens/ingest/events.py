@@ -50,11 +50,14 @@ def make_event(*, session_id, event_type, source, event_id=None, ts=None, parent
     """Build a normalised event from plain values; raise EventError if a field is too big.
 
     A lifecycle event without an id gets ``<session_id>:<event_type>`` so that
-    a retry is recognised; any other event gets a random UUID.
+    a retry is recognised (``<session_id>:<source>:<event_type>`` from an SDK
+    format, so that one session started through two formats keeps both);
+    any other event gets a random UUID.
     """
     if event_id is None:
         if event_type in ("session_start", "session_end"):
-            event_id = f"{session_id}:{event_type}"
+            event_id = ":".join([session_id, *([source] if source != "agentlens" else []),
+                                 event_type])
         else:
             event_id = str(uuid.uuid4())
     event = {

@@ -7,18 +7,21 @@ already serialised to text, ``ts`` in epoch ms) and, for lifecycle events,
 names a session, merges into its metadata or ends it.
 
 Exactness under retries and reordering comes from two rules:
-- ``event_id`` is UNIQUE and inserts use ``ON CONFLICT DO NOTHING``, so a
-  repeated event is not stored again;
+- ``(session_id, event_id)`` is UNIQUE and inserts use ``ON CONFLICT DO
+  NOTHING``, so a repeated event is not stored again (within one batch, the
+  first occurrence is the one kept);
 - every total is moved only by the rows this transaction really inserted
   (those with ``id`` above the largest id before the insert: the write lock
   is held, so nobody else inserts in between).
 Session updates are guarded so that arrival order does not matter: the most
 authoritative, then earliest, name wins (see migration 3), the latest
-session_end ends the session, and metadata is merged.
+session_end ends the session, session_starts' metadata merge with the
+earliest winning, and what other sources add is merged over it.
 """
 from dataclasses import dataclass
 
 from ..db import transaction
+from .events import check_sizes
 
 EVENT_COLUMNS = (
     "event_id", "session_id", "event_type", "ts", "parent_id", "model",
@@ -31,7 +34,7 @@ COUNTED = "event_type NOT IN ('session_start', 'session_end')"
 INSERT_EVENT = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
     f"VALUES ({', '.join(':' + c for c in EVENT_COLUMNS)}) "
-    "ON CONFLICT (event_id) DO NOTHING"
+    "ON CONFLICT (session_id, event_id) DO NOTHING"
 )
 
 # Adds the events with ids in [:first, :last] to their sessions' totals,
@@ -95,6 +98,18 @@ WHERE session_id = :session_id
        OR (:name_rank = name_rank AND (named_at IS NULL OR :ts < named_at)))
 """
 
+# The first session_start's metadata is kept as sent; with several (e.g. one
+# per wire format), they merge and the earliest wins key by key.
+KEEP_START_METADATA = """
+UPDATE sessions SET
+    start_metadata = CASE
+        WHEN start_metadata IS NULL THEN :start_metadata
+        WHEN :ts < start_event_at THEN json_patch(start_metadata, :start_metadata)
+        ELSE json_patch(:start_metadata, start_metadata) END,
+    start_event_at = min(coalesce(start_event_at, :ts), :ts)
+WHERE session_id = :session_id
+"""
+
 MERGE_METADATA = """
 UPDATE sessions SET metadata = json_patch(metadata, :metadata) WHERE session_id = :session_id
 """
@@ -130,11 +145,25 @@ class StoreResult:
 
 
 def session_update(session_id, ts, source, *, agent_name=None, name_rank=2, metadata=None,
-                   status=None, final_tokens_in=None, final_tokens_out=None):
-    """A change to a session itself: its name, metadata (merged), or its end (``status``)."""
-    return {"session_id": session_id, "ts": ts, "source": source, "agent_name": agent_name,
-            "name_rank": name_rank, "metadata": metadata, "status": status,
-            "final_tokens_in": final_tokens_in, "final_tokens_out": final_tokens_out}
+                   start_metadata=None, status=None, final_tokens_in=None, final_tokens_out=None):
+    """A change to a session itself: its name, its metadata (JSON text: a session_start's
+    ``start_metadata``, or ``metadata`` merged over it), or its end (``status``)."""
+    update = {"session_id": session_id, "ts": ts, "source": source, "agent_name": agent_name,
+              "name_rank": name_rank, "metadata": metadata, "start_metadata": start_metadata,
+              "status": status, "final_tokens_in": final_tokens_in,
+              "final_tokens_out": final_tokens_out}
+    return check_sizes(update, max_field_bytes=float("inf"))
+
+
+def first_occurrences(events):
+    """The events without repeats of a (session_id, event_id) seen earlier in the batch."""
+    seen, unique = set(), []
+    for event in events:
+        key = (event["session_id"], event["event_id"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(event)
+    return unique
 
 
 def store_batch(conn, events, session_updates=()):
@@ -143,13 +172,14 @@ def store_batch(conn, events, session_updates=()):
     Session updates come from the lifecycle events really inserted here and
     from ``session_updates`` (formats that change sessions without an event).
     """
+    unique = first_occurrences(events)
     with transaction(conn):
         after = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-        stored = conn.executemany(INSERT_EVENT, events).rowcount if events else 0
+        stored = conn.executemany(INSERT_EVENT, unique).rowcount if unique else 0
         updates = list(session_updates)
         if stored:
             move_totals(conn, after + 1, after + stored, sign=1)
-            updates[:0] = lifecycle_updates(conn, after, events)
+            updates[:0] = lifecycle_updates(conn, after, unique)
         for update in updates:
             apply_session_update(conn, update)
     return StoreResult(stored=stored, duplicates=len(events) - stored)
@@ -190,22 +220,24 @@ def move_totals(conn, first, last, sign):
 
 def lifecycle_updates(conn, after, events):
     """Session updates of the session_start/session_end events inserted with id > after."""
-    lifecycle = {e["event_id"]: e for e in events if e["event_type"] in LIFECYCLE_TYPES}
+    lifecycle = {(e["session_id"], e["event_id"]): e
+                 for e in events if e["event_type"] in LIFECYCLE_TYPES}
     if not lifecycle:
         return []
     inserted = conn.execute(
-        f"SELECT event_id FROM events WHERE id > ? AND NOT ({COUNTED}) ORDER BY id", (after,)
+        f"SELECT session_id, event_id FROM events WHERE id > ? AND NOT ({COUNTED}) ORDER BY id",
+        (after,),
     ).fetchall()
     updates = []
-    for (event_id,) in inserted:
-        event = lifecycle[event_id]
+    for key in inserted:
+        event = lifecycle[tuple(key)]
         if event["event_type"] == "session_start":
             updates.append(session_update(event["session_id"], event["ts"], event["source"],
                                           agent_name=event["agent_name"],
-                                          metadata=event["metadata"]))
+                                          start_metadata=event["metadata"] or "{}"))
         else:
             updates.append(session_update(event["session_id"], event["ts"], event["source"],
-                                          metadata=event["metadata"], status=event["status"],
+                                          status=event["status"],
                                           final_tokens_in=event["final_tokens_in"],
                                           final_tokens_out=event["final_tokens_out"]))
     return updates
@@ -215,6 +247,8 @@ def apply_session_update(conn, update):
     conn.execute(ENSURE_SESSION, update)
     if update["agent_name"] is not None:
         conn.execute(NAME_SESSION, update)
+    if update["start_metadata"] is not None:
+        conn.execute(KEEP_START_METADATA, update)
     if update["metadata"] is not None:
         conn.execute(MERGE_METADATA, update)
     if update["status"] is not None:

@@ -1,8 +1,7 @@
 """POST /sessions/compare: two sessions' metrics side by side, B relative to A."""
-import json
-
 from ..timestamps import format_ms, now_ms
 from .numbers import ratio, round_half_up
+from .sessions import session_metadata
 
 # Names in order of first appearance in the session.
 FIRST_SEEN = "ORDER BY min(ts), min(id)"
@@ -13,7 +12,7 @@ DELTA_METRICS = ("total_tokens", "tokens_in", "tokens_out", "event_count", "erro
 def session_metrics(conn, session_id):
     """The metrics of one session (counted events only), or None if it is unknown."""
     session = conn.execute("""
-        SELECT session_id, agent_name, status, metadata, started_at,
+        SELECT session_id, agent_name, status, metadata, start_metadata, started_at,
                coalesce(ended_at, last_event_at) AS finished_at,
                coalesce(final_tokens_in, tokens_in) AS tokens_in,
                coalesce(final_tokens_out, tokens_out) AS tokens_out
@@ -60,7 +59,7 @@ def session_metrics(conn, session_id):
                 FROM activity WHERE session_id = ? AND tool_call IS NOT NULL
                 GROUP BY tool {FIRST_SEEN}""", (session_id,))
         },
-        "metadata": json.loads(session["metadata"]),
+        "metadata": session_metadata(session),
     }
 
 

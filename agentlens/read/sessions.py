@@ -4,7 +4,7 @@ import json
 from ..timestamps import format_ms
 
 SESSION_COLUMNS = """
-    session_id, agent_name, started_at, ended_at, metadata,
+    session_id, agent_name, started_at, ended_at, metadata, start_metadata,
     coalesce(final_tokens_in, tokens_in) AS total_tokens_in,
     coalesce(final_tokens_out, tokens_out) AS total_tokens_out,
     status
@@ -20,13 +20,21 @@ def loads(text):
     return None if text is None else json.loads(text)
 
 
+def session_metadata(row):
+    """The session_start's metadata as sent, with what SDK updates merged in over it."""
+    merged = json.loads(row["metadata"])
+    if row["start_metadata"] is None:
+        return merged
+    return {**json.loads(row["start_metadata"]), **merged}
+
+
 def session_dict(row):
     return {
         "session_id": row["session_id"],
         "agent_name": row["agent_name"],
         "started_at": format_ms(row["started_at"]),
         "ended_at": format_ms(row["ended_at"]),
-        "metadata": json.loads(row["metadata"]),
+        "metadata": session_metadata(row),
         "total_tokens_in": row["total_tokens_in"],
         "total_tokens_out": row["total_tokens_out"],
         "status": row["status"],

@@ -123,13 +123,13 @@ def update_session(body, token_session, received_ms, max_field_bytes):
     session_id = data.get("session_id", data.get("id", token_session))
     metadata = session_metadata(data)
     status = END_STATES[data.get("end_state", "Success").lower()]
+    updates = [session_update(session_id, received_ms, SOURCE, metadata=to_json(metadata))]
     if "end_timestamp" not in data or status == "active":
-        metadata_json = to_json(metadata) if metadata else None
-        return session_id, [], [session_update(session_id, received_ms, SOURCE, metadata=metadata_json)]
+        return session_id, [], updates
     event = make_event(session_id=session_id, event_type="session_end", source=SOURCE,
                        ts=data["end_timestamp"], status=status, metadata=metadata,
                        max_field_bytes=max_field_bytes)
-    return session_id, [event], []
+    return session_id, [event], updates
 
 
 def duration_of(data):
