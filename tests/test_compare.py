@@ -474,3 +474,17 @@ def test_unknown_session_is_404_naming_which(reference_client):
                                      json={"session_a": "ref-a", "session_b": "nope"})
     message = assert_error(response, 404)
     assert "session_b" in message and "session_a" not in message
+
+
+def test_percent_and_average_round_the_exact_decimal_not_a_float(client):
+    # (183 - 160) / 160 * 100 = 14.375 exactly -> 14.38 (in floating point it is 14.374999...)
+    # durations 618.98 + 854.05 + 497.56 + 275.19 = 2245.78; / 4 = 561.445 exactly -> 561.45
+    durations = [618.98, 854.05, 497.56, 275.19]
+    events = [{"session_id": "ra", "event_id": "a", "tokens_in": 160, "timestamp": "2026-01-01T00:00:00Z"}]
+    events += [{"session_id": "rb", "event_id": f"b{i}", "tokens_in": 183 if i == 0 else 0,
+                "duration_ms": d, "timestamp": f"2026-01-01T00:00:0{i}Z"} for i, d in enumerate(durations)]
+    assert client.post("/events", json={"events": events}).status_code == 200
+    body = client.post("/sessions/compare", json={"session_a": "ra", "session_b": "rb"}).get_json()
+    assert body["deltas"]["tokens_in"] == {"absolute": 23, "percent": 14.38}
+    assert body["session_b"]["avg_event_duration_ms"] == 561.45
+    assert body["session_b"]["total_processing_ms"] == 2245.78

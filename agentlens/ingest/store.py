@@ -21,6 +21,7 @@ earliest winning, and what other sources add is merged over it.
 from dataclasses import dataclass
 
 from ..db import transaction
+from ..read.numbers import DURATION_US
 from .events import check_sizes
 
 EVENT_COLUMNS = (
@@ -72,7 +73,7 @@ SELECT {keys}, :sign * count(*), :sign * coalesce(sum(tokens_in), 0),
        :sign * count(duration_us)
 FROM (SELECT session_id, event_type, coalesce(model, '') AS model,
              (ts % 86400000 + 86400000) % 86400000 / 3600000 AS hour,
-             tokens_in, tokens_out, CAST(round(duration_ms * 1000) AS INTEGER) AS duration_us
+             tokens_in, tokens_out, {DURATION_US} AS duration_us
       FROM events WHERE id BETWEEN :first AND :last AND {COUNTED})
 WHERE true
 GROUP BY {keys}

@@ -9,7 +9,7 @@ query scans the events table.
 """
 from ..db import snapshot
 from ..timestamps import format_day, format_ms, now_ms
-from .numbers import ratio, round_half_up
+from .numbers import ratio
 from .sessions import session_filters, where_clause
 
 DAY_MS = 86_400_000
@@ -70,12 +70,13 @@ def overview(conn, conditions, params):
 def duration(conn, conditions, params):
     """Wall-clock duration of the sessions that have ended."""
     row = conn.execute(f"""
-        SELECT avg(ended_at - started_at) AS avg_ms, min(ended_at - started_at) AS min_ms,
-               max(ended_at - started_at) AS max_ms
+        SELECT count(*) AS ended, sum(ended_at - started_at) AS total_ms,
+               min(ended_at - started_at) AS min_ms, max(ended_at - started_at) AS max_ms
         FROM sessions{where_clause(conditions + ["ended_at IS NOT NULL"])}""", params).fetchone()
-    if row["avg_ms"] is None:
+    if not row["ended"]:
         return {"avg_ms": 0, "min_ms": 0, "max_ms": 0}
-    return {"avg_ms": round_half_up(row["avg_ms"]), "min_ms": row["min_ms"], "max_ms": row["max_ms"]}
+    return {"avg_ms": ratio(row["total_ms"], row["ended"]), "min_ms": row["min_ms"],
+            "max_ms": row["max_ms"]}
 
 
 def top_agents(conn, conditions, params, limit=10):

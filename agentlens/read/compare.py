@@ -1,6 +1,6 @@
 """POST /sessions/compare: two sessions' metrics side by side, B relative to A."""
 from ..timestamps import format_ms, now_ms
-from .numbers import ratio, round_half_up
+from .numbers import DURATION_US, exact, milliseconds, ratio, round_half_up
 from .sessions import session_metadata
 
 # Names in order of first appearance in the session.
@@ -19,11 +19,10 @@ def session_metrics(conn, session_id):
         FROM sessions WHERE session_id = ?""", (session_id,)).fetchone()
     if session is None:
         return None
-    totals = conn.execute("""
+    totals = conn.execute(f"""
         SELECT count(*) AS events, coalesce(sum(is_error), 0) AS errors,
-               coalesce(sum(duration_ms), 0) AS duration, count(duration_ms) AS timed
+               coalesce(sum({DURATION_US}), 0) AS duration_us, count(duration_ms) AS timed
         FROM activity WHERE session_id = ?""", (session_id,)).fetchone()
-    processing_ms = round_half_up(totals["duration"], 3)
     return {
         "session_id": session["session_id"],
         "agent_name": session["agent_name"],
@@ -33,8 +32,8 @@ def session_metrics(conn, session_id):
         "total_tokens": session["tokens_in"] + session["tokens_out"],
         "event_count": totals["events"],
         "error_count": totals["errors"],
-        "total_processing_ms": processing_ms,
-        "avg_event_duration_ms": ratio(totals["duration"], totals["timed"]),
+        "total_processing_ms": milliseconds(totals["duration_us"]),
+        "avg_event_duration_ms": ratio(totals["duration_us"], totals["timed"] * 1000),
         "session_duration_ms": session["finished_at"] - session["started_at"],
         "models": {
             row["model"]: {"calls": row["calls"], "tokens_in": row["tokens_in"],
@@ -52,10 +51,10 @@ def session_metrics(conn, session_id):
                 GROUP BY event_type {FIRST_SEEN}""", (session_id,))
         },
         "tools": {
-            row["tool"]: {"calls": row["calls"], "total_duration": round_half_up(row["duration"], 3)}
+            row["tool"]: {"calls": row["calls"], "total_duration": milliseconds(row["duration_us"])}
             for row in conn.execute(f"""
                 SELECT coalesce(tool_name, 'unknown') AS tool, count(*) AS calls,
-                       coalesce(sum(duration_ms), 0) AS duration
+                       coalesce(sum({DURATION_US}), 0) AS duration_us
                 FROM activity WHERE session_id = ? AND tool_call IS NOT NULL
                 GROUP BY tool {FIRST_SEEN}""", (session_id,))
         },
@@ -64,14 +63,14 @@ def session_metrics(conn, session_id):
 
 
 def delta(a, b):
-    """B relative to A: percent is 0 when both are 0 and None when only A is 0."""
-    absolute = b - a
-    if isinstance(absolute, float):
-        absolute = round_half_up(absolute, 3)
+    """B relative to A, from the values as reported: percent is 0 when both are 0
+    and None when only A is 0."""
+    difference = exact(b) - exact(a)
+    absolute = b - a if isinstance(b - a, int) else round_half_up(difference, 3)
     if a == 0:
         percent = 0 if b == 0 else None
     else:
-        percent = round_half_up((b - a) / a * 100)
+        percent = ratio(difference, a, scale=100)
     return {"absolute": absolute, "percent": percent}
 
 

@@ -5,7 +5,7 @@ import itertools
 import json
 
 from ..timestamps import format_ms, now_ms
-from .numbers import round_half_up
+from .numbers import DURATION_US, milliseconds
 from .sessions import iter_events, json_with_events
 
 CSV_COLUMNS = (
@@ -26,7 +26,7 @@ def export_session(session):
 def summary(conn, session):
     """Counted events only; names in order of first appearance."""
     totals = conn.execute(
-        "SELECT count(*) AS events, coalesce(sum(duration_ms), 0) AS duration "
+        f"SELECT count(*) AS events, coalesce(sum({DURATION_US}), 0) AS duration_us "
         "FROM activity WHERE session_id = ?", (session["session_id"],)).fetchone()
     models = conn.execute(
         "SELECT model FROM activity WHERE session_id = ? AND model IS NOT NULL "
@@ -39,7 +39,7 @@ def summary(conn, session):
         "total_tokens": session["total_tokens_in"] + session["total_tokens_out"],
         "models_used": [row[0] for row in models],
         "event_types": [row[0] for row in types],
-        "total_duration_ms": round_half_up(totals["duration"], 3),
+        "total_duration_ms": milliseconds(totals["duration_us"]),
     }
 
 

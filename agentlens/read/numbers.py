@@ -1,15 +1,34 @@
-"""Rounding as people do it by hand: half away from zero, not to even."""
-from decimal import ROUND_HALF_UP, Decimal
+"""Arithmetic as people do it by hand: on the decimals as they print, rounding
+half away from zero (not to even, and not on binary floating point)."""
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+
+PRECISION = 60  # digits: ample for any sum of token counts or microseconds
+
+# Durations are summed in integer microseconds: exact, whatever the order.
+DURATION_US = "CAST(round(duration_ms * 1000) AS INTEGER)"
+
+
+def exact(value):
+    """A number as the decimal it prints as: 0.1 is 0.1, not its binary neighbour."""
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
 
 def round_half_up(value, places=2):
-    quantum = Decimal(1).scaleb(-places)
-    rounded = Decimal(repr(float(value))).quantize(quantum, rounding=ROUND_HALF_UP)
+    with localcontext() as context:
+        context.prec = PRECISION
+        rounded = exact(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return int(rounded) if places == 0 else float(rounded)
 
 
 def ratio(numerator, denominator, places=2, scale=1):
-    """numerator / denominator * scale, rounded; 0 when the denominator is 0."""
+    """numerator * scale / denominator, rounded; 0 when the denominator is 0."""
     if not denominator:
         return 0
-    return round_half_up(numerator * scale / denominator, places)
+    with localcontext() as context:
+        context.prec = PRECISION
+        return round_half_up(exact(numerator) * scale / exact(denominator), places)
+
+
+def milliseconds(microseconds):
+    """A sum of durations in µs, as ms with 3 decimals."""
+    return ratio(microseconds, 1000, places=3)
