@@ -9,7 +9,7 @@ def routes(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        path = rule.rule.replace("<session_id>", "some-session")
+        path = rule.rule.replace("<path:session_id>", "some-session")
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield method, path
 

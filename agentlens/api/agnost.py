@@ -21,15 +21,17 @@ def org_id():
 
 @bp.post("/capture-session")
 def capture_session():
+    org = org_id()
     event, update = agnost.session_start(
-        json_body(), org_id(), current_app.config["MAX_FIELD_BYTES"], now_ms())
+        json_body(), org, current_app.config["MAX_FIELD_BYTES"], now_ms())
     store_batch(get_db(), [event], [update])
     return {"session_id": event["session_id"]}
 
 
 @bp.post("/capture-event")
 def capture_event():
+    org = org_id()
     event, updates = agnost.capture_event(
-        json_body(), org_id(), current_app.config["MAX_FIELD_BYTES"], now_ms())
+        json_body(), org, current_app.config["MAX_FIELD_BYTES"], now_ms())
     store_batch(get_db(), [event], updates)
     return {"success": True, "event_id": event["event_id"]}

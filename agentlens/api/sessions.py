@@ -59,14 +59,14 @@ def list_sessions():
     return {"sessions": found, "total": total}
 
 
-@bp.get("/sessions/<session_id>")
+@bp.get("/sessions/<path:session_id>")
 @require_api_key
 def get_session(session_id):
     session = session_or_404(session_id)
     return Response(stream_query(sessions.session_json, session), mimetype="application/json")
 
 
-@bp.get("/sessions/<session_id>/explain")
+@bp.get("/sessions/<path:session_id>/explain")
 @require_api_key
 def explain_session(session_id):
     explanation = explain.explain_session(get_db(), session_id)
@@ -75,7 +75,7 @@ def explain_session(session_id):
     return {"session_id": session_id, "explanation": explanation}
 
 
-@bp.get("/sessions/<session_id>/export")
+@bp.get("/sessions/<path:session_id>/export")
 @require_api_key
 def export_session(session_id):
     export_format = load_args(EXPORT_ARGS)["format"]

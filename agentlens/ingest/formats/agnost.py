@@ -52,7 +52,7 @@ class CaptureEvent(Schema):
         unknown = EXCLUDE
 
     session_id = fields.String(required=True, validate=TEXT)
-    primitive_name = fields.String(required=True)
+    primitive_name = fields.String(required=True, validate=TEXT)
     primitive_type = fields.String(load_default="")
     event_id = fields.String(validate=TEXT)
     parent_id = fields.String(validate=TEXT)
