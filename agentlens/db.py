@@ -5,8 +5,10 @@ The schema is ``schema.sql`` (step 1) followed by ``migrations/NNNN_*.sql``
 at the first connection of a process, each inside one write transaction.
 """
 import contextlib
+import functools
 import sqlite3
 import threading
+import time
 from importlib import resources
 
 import click
@@ -53,6 +55,7 @@ def snapshot(conn):
         conn.execute("COMMIT")
 
 
+@functools.cache
 def migration_steps():
     """``[(version, sql), ...]`` in the order they apply."""
     package = resources.files(__package__)
@@ -75,13 +78,36 @@ def split_statements(script):
     return statements
 
 
+def use_wal(conn):
+    """Switch the database to WAL (once: the mode is kept in the file).
+
+    Changing the journal mode does not wait on busy_timeout, so several
+    processes opening a new database at once retry here for a while.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def migrate(conn):
     """Apply every step newer than ``user_version``; return the version reached.
 
-    Safe when several processes start at once: the version is read inside the
-    write transaction, so each step is applied exactly once.
+    Safe when several processes start at once: the version is read again
+    inside the write transaction, so each step is applied exactly once. An
+    up-to-date database takes no write lock.
     """
-    conn.execute("PRAGMA journal_mode = WAL")
+    use_wal(conn)
+    latest = max(step for step, _ in migration_steps())
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version >= latest:
+        return version
     with transaction(conn):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         for step, sql in migration_steps():
@@ -125,8 +151,9 @@ def stream_query(produce, *args, chunk_size=64 * 1024):
     """Run the generator ``produce(conn, *args)`` on a connection of its own,
     joining the small pieces of text it yields into chunks of about chunk_size.
 
-    A streamed response is consumed after the request's connection is closed,
-    so it gets its own, and one read snapshot so that all its queries agree.
+    A streamed response is read after its view has returned, possibly while
+    the thread serves other requests on its kept connection, so it gets a
+    connection of its own, and one read snapshot so that all its queries agree.
     """
     path = current_app.config["DATABASE"]
 

@@ -101,6 +101,7 @@ def init_app(app, limited_blueprints):
     limiter = Limiter(key_func=get_remote_address, headers_enabled=False)
     limiter.init_app(app)
     for blueprint, config_key in limited_blueprints.items():
-        limiter.shared_limit(app.config[config_key], scope=blueprint.name)(blueprint)
+        limiter.shared_limit(app.config[config_key], scope=blueprint.name,
+                             exempt_when=lambda: request.method == "OPTIONS")(blueprint)
     app.extensions["agentlens_limiter"] = limiter
     app.after_request(add_rate_limit_headers)

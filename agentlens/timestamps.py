@@ -31,8 +31,9 @@ def format_ms(ms):
     if ms is None:
         return None
     moment = EPOCH + timedelta(milliseconds=ms)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
 
 
 def format_day(day_number):
-    return (EPOCH + timedelta(days=day_number)).strftime("%Y-%m-%d")
+    day = EPOCH + timedelta(days=day_number)
+    return f"{day.year:04d}-{day:%m-%d}"

@@ -15,8 +15,8 @@ bp = Blueprint("sessions", __name__)
 
 
 class SessionListArgs(SessionFilterArgs):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=0))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=0, max=2**62))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62))
     status = fields.String(validate=validate.OneOf(STATUSES))
 
 
@@ -62,8 +62,8 @@ def list_sessions():
 @bp.get("/sessions/<path:session_id>")
 @require_api_key
 def get_session(session_id):
-    session = session_or_404(session_id)
-    return Response(stream_query(sessions.session_json, session), mimetype="application/json")
+    session_or_404(session_id)
+    return Response(stream_query(sessions.session_json, session_id), mimetype="application/json")
 
 
 @bp.get("/sessions/<path:session_id>/explain")
@@ -79,14 +79,14 @@ def explain_session(session_id):
 @require_api_key
 def export_session(session_id):
     export_format = load_args(EXPORT_ARGS)["format"]
-    session = session_or_404(session_id)
+    session_or_404(session_id)
     if export_format == "csv":
         return Response(
             stream_query(export.export_csv, session_id),
             mimetype="text/csv",
             headers={"Content-Disposition": attachment_name(session_id, "csv")},
         )
-    return Response(stream_query(export.export_json, session), mimetype="application/json")
+    return Response(stream_query(export.export_json, session_id), mimetype="application/json")
 
 
 @bp.post("/sessions/compare")

@@ -22,10 +22,17 @@ def to_json(value):
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def tool_name(tool_call):
+def tool_field(tool_call, key):
+    """A tool call's ``name``/``input``/``output``, read from either accepted shape:
+    ``{name, input, output}`` or ``{tool_name, tool_input, tool_output}``."""
     if not isinstance(tool_call, dict):
         return None
-    name = tool_call.get("name", tool_call.get("tool_name"))
+    value = tool_call.get(key)
+    return value if value is not None else tool_call.get(f"tool_{key}")
+
+
+def tool_name(tool_call):
+    name = tool_field(tool_call, "name")
     return name if isinstance(name, str) and name else None
 
 
@@ -38,8 +45,16 @@ def is_error(event_type, tool_call):
     return False
 
 
-def _size(text):
-    return len(text) if text.isascii() else len(text.encode())
+MAX_DURATION_MS = 10**9  # 11.6 days for one operation; keeps every sum far from overflow
+
+
+def _size(field, text):
+    if text.isascii():
+        return len(text)
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a "\udfff" escape
+        raise EventError(f"{field}: not valid Unicode text (lone surrogate)")
 
 
 def make_event(*, session_id, event_type, source, event_id=None, ts=None, parent_id=None,
@@ -87,8 +102,11 @@ def make_event(*, session_id, event_type, source, event_id=None, ts=None, parent
 
 
 def check_sizes(event, max_field_bytes):
-    """Refuse the event if one of its text or JSON fields is over the cap."""
+    """Refuse the event if one of its text or JSON fields is over the cap or not
+    valid Unicode, or its duration is out of range."""
     for field, value in event.items():
-        if isinstance(value, str) and _size(value) > max_field_bytes:
+        if isinstance(value, str) and _size(field, value) > max_field_bytes:
             raise EventError(f"{field}: larger than the {max_field_bytes}-byte field limit")
+    if (event.get("duration_ms") or 0) > MAX_DURATION_MS:
+        raise EventError(f"duration_ms: more than {MAX_DURATION_MS} ms")
     return event

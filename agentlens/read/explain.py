@@ -11,6 +11,7 @@ from contextlib import closing
 from itertools import islice
 
 from ..db import snapshot
+from ..ingest.events import tool_field, tool_name
 from .sessions import get_session, iter_events
 
 EXCERPT_CHARS = 120
@@ -63,7 +64,7 @@ def timeline(conn, session, max_items):
     session_id = session["session_id"]
     with closing(iter_events(conn, session_id)) as events:
         # Only the rendered line of each event is kept, not its (possibly large) data.
-        read = {event["event_id"]: (event["parent_id"], describe(event, session))
+        read = {event["event_id"]: (event["parent_id"], describe_safely(event, session))
                 for event in islice(events, max(READ_WINDOW, max_items))}
     lines = render_tree(read, max_items)
     total = conn.execute(
@@ -112,6 +113,13 @@ def break_cycles(parent):
         settled.update(path)
 
 
+def describe_safely(event, session):
+    try:
+        return describe(event, session)
+    except RecursionError:  # JSON nested close to the interpreter's limit
+        return kind(event["event_type"]) + " (data nested too deeply to show)"
+
+
 def describe(event, session):
     """One line (without its list marker) for an event."""
     event_type = event["event_type"]
@@ -124,11 +132,14 @@ def describe(event, session):
     return title(event, tool) + (" — " + "; ".join(parts) if parts else "")
 
 
+def kind(event_type):
+    return "**" + (LABELS.get(event_type) or name(event_type)) + "**"
+
+
 def title(event, tool):
     """``**LLM call** gpt-4o (420 in / 96 out tokens, 1180.5 ms)`` and the like."""
-    text = "**" + (LABELS.get(event["event_type"]) or name(event["event_type"])) + "**"
-    tool_name = tool and (tool.get("name") or tool.get("tool_name"))
-    for label in (event["model"], tool_name):
+    text = kind(event["event_type"])
+    for label in (event["model"], tool_name(tool)):
         if label:
             text += " " + name(label)
     stats = []
@@ -147,8 +158,7 @@ def details(event, tool):
         if message is not None:
             parts.append(excerpt(message))
     if tool:
-        inputs = tool.get("input", tool.get("tool_input"))
-        outputs = tool.get("output", tool.get("tool_output"))
+        inputs, outputs = tool_field(tool, "input"), tool_field(tool, "output")
     else:
         inputs = pick(event["input_data"], INPUT_KEYS)
         outputs = pick(event["output_data"], OUTPUT_KEYS)

@@ -4,9 +4,10 @@ import io
 import itertools
 import json
 
+from ..ingest.events import tool_field, tool_name
 from ..timestamps import format_ms, now_ms
 from .numbers import DURATION_US, milliseconds
-from .sessions import iter_events, json_with_events
+from .sessions import get_session, iter_events, json_with_events
 
 CSV_COLUMNS = (
     "event_id", "event_type", "timestamp", "model", "tokens_in", "tokens_out", "duration_ms",
@@ -43,8 +44,9 @@ def summary(conn, session):
     }
 
 
-def export_json(conn, session):
+def export_json(conn, session_id):
     """JSON text in pieces: the summary is computed first, the events streamed."""
+    session = get_session(conn, session_id)
     head = {"exported_at": format_ms(now_ms()), "session": export_session(session)}
     return json_with_events(head, iter_events(conn, session["session_id"]),
                             {"summary": summary(conn, session)})
@@ -60,12 +62,6 @@ def cell(value):
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-def tool_part(tool_call, key):
-    if not isinstance(tool_call, dict):
-        return None
-    return tool_call.get(key, tool_call.get(f"tool_{key}"))
-
-
 def reasoning(decision_trace):
     if isinstance(decision_trace, dict):
         return decision_trace.get("reasoning")
@@ -77,8 +73,8 @@ def csv_row(event):
     return [cell(value) for value in (
         event["event_id"], event["event_type"], event["timestamp"], event["model"],
         event["tokens_in"], event["tokens_out"], event["duration_ms"],
-        event["input_data"], event["output_data"], tool_part(tool_call, "name"),
-        tool_part(tool_call, "input"), tool_part(tool_call, "output"),
+        event["input_data"], event["output_data"], tool_name(tool_call),
+        tool_field(tool_call, "input"), tool_field(tool_call, "output"),
         reasoning(event["decision_trace"]),
     )]
 

@@ -129,7 +129,7 @@ def json_with_events(head, events, tail=None):
     yield "]" + (", " + json.dumps(tail)[1:] if tail else "}")
 
 
-def session_json(conn, session):
+def session_json(conn, session_id):
     """``GET /sessions/<id>``: the session and all its events, streamed."""
-    return json_with_events(session, iter_events(conn, session["session_id"]))
+    return json_with_events(get_session(conn, session_id), iter_events(conn, session_id))
 

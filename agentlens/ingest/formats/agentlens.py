@@ -67,8 +67,10 @@ def to_normalised(item, max_field_bytes, received_ms):
     data = EVENT_SCHEMA.load(item)
     event_type = data.get("event_type") or "generic"
     status = None
-    if event_type == "session_start" and data.get("agent_name") is None:
-        raise ValidationError("Required for session_start.", "agent_name")
+    if event_type == "session_start":
+        for field in ("session_id", "agent_name"):
+            if data.get(field) is None:
+                raise ValidationError("Required for session_start.", field)
     if event_type == "session_end":
         status = "completed" if data.get("status") is None else data["status"]
         if status not in STATUSES:
