@@ -12,7 +12,11 @@ def _flag(value):
 
 
 def _keys(value):
-    return [key.strip() for key in value.split(",") if key.strip()]
+    """Comma-separated values; empty means none, but only commas and blanks is a mistake."""
+    keys = [key.strip() for key in value.split(",") if key.strip()]
+    if value.strip() and not keys:
+        raise ValueError("no value between the commas")
+    return keys
 
 
 DEFAULTS = {

@@ -353,7 +353,7 @@ def test_a_session_of_100000_events(app, conn):
     events = [make_event(session_id="big", event_type="tool_call" if i % 2 else "llm_call",
                          source="agentlens", event_id=f"b-{i}", ts=1_771_063_200_000 + i,
                          parent_id=f"b-{i - 1}" if i % 3 else None, tokens_in=1,
-                         tool_call={"name": "t", "success": i % 5 != 0})
+                         tool_call={"name": "t", "success": i % 5 != 0}, max_field_bytes=1 << 20)
               for i in range(100_000)]
     store_batch(conn, events)
     document = explain_session(conn, "big", max_items=30)

@@ -806,7 +806,7 @@ def test_reauthorize_jwt_replaces_an_expired_token(app, client):
 
 @pytest.mark.parametrize("body, named", [
     ({}, "session_id"), ({"session_id": ""}, "session_id"), ({"session_id": 5}, "session_id"),
-    ("[]", "session_id"), ("nope", "body"),
+    ("[]", "body"), ("nope", "body"),
 ])
 def test_reauthorize_jwt_without_session_id_is_400(client, body, named):
     message = assert_error(post(client, "/v2/reauthorize_jwt", body, api_key("k")), 400)

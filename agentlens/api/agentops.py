@@ -8,7 +8,7 @@ from ..db import get_db
 from ..errors import APIError
 from ..ingest.formats import agentops
 from ..ingest.formats.shared import batch_items
-from ..ingest.store import amend_events, session_update, store_batch
+from ..ingest.store import amend_events, store_batch
 from ..security import bearer_session, check_key, issue_session_token
 from ..timestamps import now_ms
 from . import ingest_response, json_body
@@ -40,10 +40,7 @@ def create_session():
 
 def reauthorize_jwt():
     check_api_key()
-    body = json_body()
-    session_id = body.get("session_id") if isinstance(body, dict) else None
-    if not isinstance(session_id, str) or not session_id:
-        raise APIError(400, "session_id: Missing data for required field.")
+    session_id = agentops.reauthorized_session(json_body())
     return {"status": "success", "jwt": issue_session_token(session_id)}
 
 
@@ -75,15 +72,8 @@ def update_events():
 
 
 def create_agent():
-    session_id = bearer_session()
-    body = json_body()
-    name = body.get("name") if isinstance(body, dict) else None
-    if not isinstance(name, str) or not name:
-        raise APIError(400, "name: Missing data for required field.")
-    agent_id = body.get("id")
-    metadata = agentops.to_json({"agents": {agent_id: name}}) if isinstance(agent_id, str) else None
-    store_batch(get_db(), [], [session_update(session_id, now_ms(), agentops.SOURCE,
-                                              agent_name=name, metadata=metadata)])
+    update = agentops.create_agent(json_body(), bearer_session(), now_ms())
+    store_batch(get_db(), [], [update])
     return {"status": "success"}
 
 

@@ -1,15 +1,7 @@
 """Query-parameter schemas shared by the reading endpoints."""
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
 
-from ..timestamps import parse_iso
-
-
-class Timestamp(fields.Field):
-    def _deserialize(self, value, attr, data, **kwargs):
-        try:
-            return parse_iso(value)
-        except (TypeError, ValueError):
-            raise ValidationError("Not a valid ISO 8601 timestamp.")
+from ..ingest.formats.shared import Timestamp
 
 
 class SessionFilterArgs(Schema):

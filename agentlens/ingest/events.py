@@ -6,7 +6,6 @@ from ..errors import APIError
 from ..timestamps import now_ms
 
 STATUSES = ("active", "completed", "error")
-DEFAULT_MAX_FIELD_BYTES = 1024 * 1024
 
 
 class EventError(APIError):
@@ -61,7 +60,7 @@ def make_event(*, session_id, event_type, source, event_id=None, ts=None, parent
                model=None, tokens_in=None, tokens_out=None, duration_ms=None,
                input_data=None, output_data=None, tool_call=None, decision_trace=None,
                metadata=None, agent_name=None, status=None, final_tokens_in=None,
-               final_tokens_out=None, max_field_bytes=DEFAULT_MAX_FIELD_BYTES):
+               final_tokens_out=None, max_field_bytes):
     """Build a normalised event from plain values; raise EventError if a field is too big.
 
     A lifecycle event without an id gets ``<session_id>:<event_type>`` so that

@@ -1,33 +1,11 @@
 """AgentLens's own format: ``POST /events`` with ``{"events": [...]}``."""
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from ...timestamps import now_ms, parse_iso
+from ...timestamps import now_ms
 from ..events import STATUSES, make_event
-from .shared import JSONValue, Number, batch_items, parse_each
+from .shared import NOT_EMPTY, Count, JSONValue, Number, Timestamp, batch_items, parse_each
 
 SOURCE = "agentlens"
-MAX_TOKENS = 10**12  # far above any real count, far below what a SUM could overflow
-
-
-class Timestamp(fields.Field):
-    """ISO 8601 text -> epoch milliseconds."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
-            raise ValidationError("Not a valid ISO 8601 timestamp string.")
-        try:
-            return parse_iso(value)
-        except ValueError:
-            raise ValidationError(f"Not a valid ISO 8601 timestamp: {value[:64]!r}.")
-
-
-def Count():
-    return fields.Integer(strict=True, allow_none=True,
-                          validate=validate.Range(min=0, max=MAX_TOKENS))
-
-
-# Beyond being non-empty, strings are bounded only by the field cap (make_event).
-NOT_EMPTY = validate.Length(min=1)
 
 
 class EventSchema(Schema):
@@ -48,13 +26,13 @@ class EventSchema(Schema):
     tool_call = JSONValue(object_only=True, allow_none=True)
     decision_trace = JSONValue(allow_none=True)
     metadata = JSONValue(object_only=True, allow_none=True)
-    tokens_in = Count()
-    tokens_out = Count()
+    tokens_in = Count(allow_none=True)
+    tokens_out = Count(allow_none=True)
     duration_ms = Number(allow_nan=False, allow_none=True, validate=validate.Range(min=0))
     agent_name = fields.String(allow_none=True, validate=NOT_EMPTY)
     status = fields.String(allow_none=True)
-    total_tokens_in = Count()
-    total_tokens_out = Count()
+    total_tokens_in = Count(allow_none=True)
+    total_tokens_out = Count(allow_none=True)
 
 
 EVENT_SCHEMA = EventSchema()

@@ -5,15 +5,13 @@ plural event types (``llms``, ``tools``, ``actions``, ``errors``; the
 document says ``type: llm``), tool input/output as ``params``/``returns``,
 and internal attributes as extra keys; all of it is accepted.
 """
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import ValidationError, fields, pre_load
 
 from ..events import check_sizes, make_event, to_json
 from ..store import session_update
-from .agentlens import Count, Timestamp
-from .shared import JSONValue, drop_nulls, parse_each
+from .shared import NOT_EMPTY, Count, JSONValue, SDKSchema, Timestamp, drop_nulls, parse_each
 
 SOURCE = "agentops"
-TEXT = validate.Length(min=1)
 EVENT_TYPES = {"llm": "llm_call", "llms": "llm_call", "tool": "tool_call", "tools": "tool_call",
                "action": "action", "actions": "action", "error": "error", "errors": "error"}
 # The SDK sends Success/Fail/Indeterminate; the document's example says "completed".
@@ -27,12 +25,9 @@ def known_end_state(value):
     return True
 
 
-class SessionBody(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    session_id = fields.String(validate=TEXT)
-    id = fields.String(validate=TEXT)
+class SessionBody(SDKSchema):
+    session_id = fields.String(validate=NOT_EMPTY)
+    id = fields.String(validate=NOT_EMPTY)
     init_timestamp = Timestamp()
     end_timestamp = Timestamp()
     end_state = fields.String(validate=known_end_state)
@@ -41,20 +36,20 @@ class SessionBody(Schema):
     host_env = JSONValue()
 
     @pre_load
-    def accept_both_shapes(self, data, **kwargs):
-        """``{"session": {...}}`` as the SDK and the v2 examples send, or the fields bare."""
+    def treat_null_as_missing(self, data, **kwargs):
+        """Also accepts ``{"session": {...}}``, as the SDK and the v2 examples send,
+        besides the fields bare."""
         data = drop_nulls(data, "body")
         if isinstance(data.get("session"), dict):
-            data = drop_nulls(data["session"], "session")
+            return drop_nulls(data["session"], "session")
         return data
 
 
-class EventBody(Schema):
-    class Meta:
-        unknown = EXCLUDE
+class EventBody(SDKSchema):
+    subject = "event"
 
-    id = fields.String(validate=TEXT)
-    event_id = fields.String(validate=TEXT)
+    id = fields.String(validate=NOT_EMPTY)
+    event_id = fields.String(validate=NOT_EMPTY)
     type = fields.String()
     event_type = fields.String()
     session_id = fields.String()
@@ -80,13 +75,20 @@ class EventBody(Schema):
     agent_id = fields.String()
     cost = JSONValue()
 
-    @pre_load
-    def treat_null_as_missing(self, data, **kwargs):
-        return drop_nulls(data, "event")
+
+class AgentBody(SDKSchema):
+    id = fields.String()
+    name = fields.String(required=True, validate=NOT_EMPTY)
+
+
+class ReauthorizeBody(SDKSchema):
+    session_id = fields.String(required=True, validate=NOT_EMPTY)
 
 
 SESSION_BODY = SessionBody()
 EVENT_BODY = EventBody()
+AGENT_BODY = AgentBody()
+REAUTHORIZE_BODY = ReauthorizeBody()
 
 
 def session_id_of(data):
@@ -201,3 +203,15 @@ def amendment(raw, max_field_bytes):
         "end_ts": data.get("end_timestamp"),
     }
     return check_sizes(changes, max_field_bytes)
+
+
+def create_agent(body, session_id, received_ms):
+    """create_agent -> the session's name (explicit, rank 2) and ``{agents: {id: name}}``."""
+    data = AGENT_BODY.load(body)
+    agents = {"agents": {data["id"]: data["name"]}} if "id" in data else None
+    return session_update(session_id, received_ms, SOURCE, agent_name=data["name"],
+                          metadata=to_json(agents))
+
+
+def reauthorized_session(body):
+    return REAUTHORIZE_BODY.load(body)["session_id"]

@@ -7,15 +7,14 @@ ignored, and ``args``/``result`` are JSON-encoded strings when they parse.
 """
 import json
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import ValidationError, fields, validate
 
 from ...timestamps import check_epoch_ms
 from ..events import make_event
 from ..store import session_update
-from .shared import Boolean, JSONValue, Number, drop_nulls
+from .shared import NOT_EMPTY, Boolean, JSONValue, Number, SDKSchema
 
 SOURCE = "agnost"
-TEXT = validate.Length(min=1)
 
 
 class EpochMs(fields.Integer):
@@ -30,11 +29,8 @@ class EpochMs(fields.Integer):
             raise ValidationError("Not a Unix time in milliseconds.")
 
 
-class CaptureSession(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    session_id = fields.String(required=True, validate=TEXT)
+class CaptureSession(SDKSchema):
+    session_id = fields.String(required=True, validate=NOT_EMPTY)
     client_config = fields.String()
     connection_type = fields.String()
     ip = fields.String()
@@ -42,20 +38,13 @@ class CaptureSession(Schema):
     user_data = JSONValue()
     org_id = fields.String()
 
-    @pre_load
-    def treat_null_as_missing(self, data, **kwargs):
-        return drop_nulls(data, "body")
 
-
-class CaptureEvent(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    session_id = fields.String(required=True, validate=TEXT)
-    primitive_name = fields.String(required=True, validate=TEXT)
+class CaptureEvent(SDKSchema):
+    session_id = fields.String(required=True, validate=NOT_EMPTY)
+    primitive_name = fields.String(required=True, validate=NOT_EMPTY)
     primitive_type = fields.String(load_default="")
-    event_id = fields.String(validate=TEXT)
-    parent_id = fields.String(validate=TEXT)
+    event_id = fields.String(validate=NOT_EMPTY)
+    parent_id = fields.String(validate=NOT_EMPTY)
     timestamp = EpochMs()
     latency = Number(allow_nan=False, validate=validate.Range(min=0))
     success = Boolean(load_default=True)
@@ -64,10 +53,6 @@ class CaptureEvent(Schema):
     metadata = JSONValue()
     checkpoints = JSONValue()
     org_id = fields.String()
-
-    @pre_load
-    def treat_null_as_missing(self, data, **kwargs):
-        return drop_nulls(data, "body")
 
 
 CAPTURE_SESSION = CaptureSession()

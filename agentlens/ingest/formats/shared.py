@@ -1,8 +1,30 @@
-"""Marshmallow fields shared by the wire formats."""
-from marshmallow import ValidationError, fields
+"""Marshmallow fields and helpers shared by the wire formats (and query parameters)."""
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
 from ...errors import APIError, describe_validation_error
+from ...timestamps import parse_iso
 from ..events import EventError
+
+# Beyond being non-empty, strings are bounded only by the field cap (make_event).
+NOT_EMPTY = validate.Length(min=1)
+MAX_TOKENS = 10**12  # far above any real count, far below what a SUM could overflow
+
+
+class Timestamp(fields.Field):
+    """ISO 8601 text (any offset; none means UTC) -> epoch milliseconds."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("Not a valid ISO 8601 timestamp string.")
+        try:
+            return parse_iso(value)
+        except ValueError:
+            raise ValidationError(f"Not a valid ISO 8601 timestamp: {value[:64]!r}.")
+
+
+def Count(**kwargs):
+    """A token count: a JSON integer from 0 to 10^12."""
+    return fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_TOKENS), **kwargs)
 
 
 class Number(fields.Float):
@@ -41,6 +63,20 @@ def drop_nulls(data, name):
     if not isinstance(data, dict):
         raise ValidationError("Must be a JSON object.", name)
     return {key: value for key, value in data.items() if value is not None}
+
+
+class SDKSchema(Schema):
+    """An SDK's body: unknown fields ignored (SDKs send internals), null as absent.
+    ``subject`` names the object in the error when the body is not one."""
+
+    subject = "body"
+
+    class Meta:
+        unknown = EXCLUDE
+
+    @pre_load
+    def treat_null_as_missing(self, data, **kwargs):
+        return drop_nulls(data, self.subject)
 
 
 def problem(error):
