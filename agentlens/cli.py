@@ -1,7 +1,6 @@
 """The ``agentlens`` command: Flask's CLI bound to this app, serving on $PORT."""
 import os
 
-import click
 from flask.cli import FlaskGroup
 
 

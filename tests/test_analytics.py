@@ -16,6 +16,7 @@ from fractions import Fraction
 from urllib.parse import urlencode
 
 import pytest
+from helpers import assert_error
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -70,15 +71,6 @@ def list_sessions(client, **params):
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
     return [s["session_id"] for s in body["sessions"]], body["total"]
-
-
-def assert_error(response, status):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert set(body) == {"error"}, body
-    assert isinstance(body["error"], str) and body["error"].strip()
-    return body["error"]
 
 
 def start(sid, ts, agent, **extra):

@@ -8,6 +8,7 @@ import random
 import re
 
 import pytest
+from helpers import assert_error
 
 COMPARED_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 METRIC_KEYS = [
@@ -39,15 +40,6 @@ def compare(client, a, b):
     for side in ("session_a", "session_b"):
         assert set(body[side]) == set(METRIC_KEYS), body[side]
     return body
-
-
-def assert_error(response, status):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert set(body) == {"error"}, body
-    assert isinstance(body["error"], str) and body["error"].strip()
-    return body["error"]
 
 
 def start(session_id, ts, agent="research-agent", **extra):

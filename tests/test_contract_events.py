@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
+from helpers import assert_error
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -72,17 +73,6 @@ def assert_ok(response, processed, duplicates=None):
     if duplicates:
         expected["duplicates"] = duplicates
     assert response.get_json() == expected
-
-
-def assert_error(response, status):
-    """A 4xx/5xx in the one error shape: JSON {"error": "<non-empty text>"}."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert isinstance(body, dict), body
-    assert set(body) == {"error"}, body
-    assert isinstance(body["error"], str) and body["error"].strip()
-    return body["error"]
 
 
 def check_rejected(rejected, expected):

@@ -4,21 +4,10 @@ The contract is /work/shared/spec/agentlens-rest-api.txt plus DECISIONS.md
 (DECISIONS wins). Expected values are written out by hand from the spec.
 """
 import pytest
+from helpers import assert_error
 
 EVENT = {"events": [{"event_type": "llm_call", "session_id": "sec", "event_id": "sec-1",
                      "tokens_in": 5, "tokens_out": 3, "timestamp": "2026-02-14T10:30:00Z"}]}
-
-
-def assert_error(response, status):
-    """Every 4xx/5xx is JSON {"error": "..."}: never HTML, never a stack trace."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    assert isinstance(body["error"], str) and body["error"].strip()
-    text = response.get_data(as_text=True)
-    assert "Traceback" not in text and "<html" not in text.lower()
-    return body["error"]
 
 
 # ---------------------------------------------------------------------------

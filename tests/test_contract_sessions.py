@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
+from helpers import assert_error
 
 SESSION_KEYS = {
     "session_id", "agent_name", "started_at", "ended_at", "metadata",
@@ -31,15 +32,6 @@ def list_sessions(client, query=""):
     for item in body["sessions"]:
         assert set(item) == SESSION_KEYS, item
     return body
-
-
-def assert_error(response, status):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    assert isinstance(body["error"], str) and body["error"].strip()
-    return body["error"]
 
 
 def minute(i):

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from urllib.parse import quote
 
 import pytest
+from helpers import assert_error
 
 CSV_COLUMNS = [
     "event_id", "event_type", "timestamp", "model", "tokens_in", "tokens_out", "duration_ms",
@@ -29,15 +30,6 @@ def post_events(client, events):
     response = client.post("/events", json={"events": events})
     assert response.status_code == 200, response.get_data(as_text=True)
     assert "rejected" not in response.get_json(), response.get_json()
-
-
-def assert_error(response, status):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert set(body) == {"error"}, body
-    assert isinstance(body["error"], str) and body["error"].strip()
-    return body["error"]
 
 
 def export(client, session_id, fmt=None):

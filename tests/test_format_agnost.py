@@ -16,11 +16,11 @@ literals too. The real-SDK end-to-end tests are in test_sdk_agnost.py.
 import hashlib
 import sys
 import uuid
-from urllib.parse import quote
 
 import pytest
 
 import agentlens.timestamps
+from helpers import assert_error, read_json, read_session, session
 
 NOW = "2024-05-05T12:00:00.000Z"
 NOW_MS = 1714910400000
@@ -146,28 +146,6 @@ def assert_event_response(response, event_id=None):
     return body["event_id"]
 
 
-def assert_error(response, status):
-    """The one error shape: JSON {"error": "<text>"}. Returns the text."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    assert isinstance(body["error"], str) and body["error"].strip()
-    return body["error"]
-
-
-def read_session(client, session_id, headers=None):
-    response = client.get(f"/sessions/{quote(session_id, safe='')}", headers=headers or {})
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()
-
-
-def read_json(client, path, headers=None):
-    response = client.get(path, headers=headers or {})
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()
-
-
 def compare(client, session_a, session_b, headers=None):
     response = client.post("/sessions/compare", json={"session_a": session_a, "session_b": session_b},
                            headers=headers or {})
@@ -209,14 +187,6 @@ def event(event_id, session_id, event_type, timestamp, **fields):
                   timestamp=timestamp)
     result.update(fields)
     return result
-
-
-def session(session_id, agent_name, started_at, metadata, events, *, ended_at=None,
-            tokens_in=0, tokens_out=0, status="active"):
-    """A session as GET /sessions/<id> returns it."""
-    return {"session_id": session_id, "agent_name": agent_name, "started_at": started_at,
-            "ended_at": ended_at, "metadata": metadata, "total_tokens_in": tokens_in,
-            "total_tokens_out": tokens_out, "status": status, "events": events}
 
 
 def tool(name, args, result, success=True):

@@ -16,6 +16,7 @@ import pytest
 
 from server import (finish_sdk_script, ingest_native_session, run_sdk_script, server_fixture,
                     start_sdk_script, start_server)
+from helpers import counted
 
 API_KEY = "6f1b3c1e-3b1a-4c4e-9a55-0a1b2c3d4e5f"  # agentops drops keys that are not UUIDs
 OTHER_KEY = "0b7a4a52-6c1e-4f0e-9d3a-1f2e3d4c5b6a"
@@ -44,11 +45,6 @@ def runs(tmp_path_factory):
         yield Runs(server, success, fail)
     finally:
         server.stop()
-
-
-def counted(events):
-    return [event for event in events
-            if event["event_type"] not in ("session_start", "session_end")]
 
 
 def at(result, ms):

@@ -14,6 +14,7 @@ import pytest
 
 from server import (finish_sdk_script, ingest_native_session, run_sdk_script,
                     server_fixture, start_sdk_script, start_server)
+from helpers import counted
 
 ORG = "0b7a4a52-6c1e-4f0e-9d3a-1f2e3d4c5b6a"
 OTHER_KEY = "9c1d2e3f-4a5b-4c6d-8e7f-0a1b2c3d4e5f"
@@ -53,11 +54,6 @@ def mcp(tmp_path_factory):
 
 def by_id(events):
     return {event["event_id"]: event for event in events}
-
-
-def counted(events):
-    return [event for event in events
-            if event["event_type"] not in ("session_start", "session_end")]
 
 
 def the_only_session(server):
