@@ -5,7 +5,7 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from . import config, db, errors, security
+from . import config, db, demo, errors, security
 from .api import agentops, agnost, analytics, events, health, sessions
 
 logger = logging.getLogger(__name__)
@@ -43,9 +43,7 @@ def create_app(test_config=None):
          expose_headers=["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"])
     for blueprint in (health.bp, *RATE_LIMITED):
         app.register_blueprint(blueprint)
-
-    from . import cli
-    cli.init_app(app)
+    demo.init_app(app)
 
     if not app.config["API_KEYS"]:
         logger.warning("AGENTLENS_API_KEY is not set: dev mode, no API key is required")

@@ -89,3 +89,7 @@ def seed_demo_command():
     """Load three demo sessions (running it again stores nothing twice)."""
     result = seed_demo(get_db())
     click.echo(f"Stored {result.stored} demo events ({result.duplicates} already there).")
+
+
+def init_app(app):
+    app.cli.add_command(seed_demo_command)
