@@ -15,6 +15,9 @@ import click
 from flask import current_app
 
 BUSY_TIMEOUT_MS = 10_000
+# Another process may be migrating a large database (minutes for tens of
+# millions of events): wait for it rather than fail the request.
+MIGRATION_WAIT_MS = 30 * 60_000
 
 
 def connect(path):
@@ -108,6 +111,15 @@ def migrate(conn):
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version >= latest:
         return version
+    conn.execute(f"PRAGMA busy_timeout = {MIGRATION_WAIT_MS}")
+    try:
+        return apply_steps(conn)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
+def apply_steps(conn):
+    """The steps newer than the version read inside the write transaction."""
     with transaction(conn):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         for step, sql in migration_steps():
@@ -128,11 +140,11 @@ def get_db():
     every request several fsyncs (measured: the write path ran 2-10x slower).
     """
     connections = current_app.extensions["agentlens_connections"]
-    conn = getattr(connections, "conn", None)
-    if conn is None:
-        conn = connections.conn = connect(current_app.config["DATABASE"])
+    if getattr(connections, "conn", None) is None:
+        conn = connect(current_app.config["DATABASE"])
         migrate(conn)
-    return conn
+        connections.conn = conn  # only once migrated: a failed attempt is retried
+    return connections.conn
 
 
 @click.command("init-db")

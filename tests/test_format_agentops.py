@@ -633,13 +633,13 @@ def test_update_session_doc_example(app, client):
     token = assert_session_created(app, create_session(client, CREATE_SESSION_DOC), DOC_SESSION)
     assert_ok(post(client, "/v2/update_session", UPDATE_SESSION_DOC, bearer(token)),
               {"status": "success"})
-    metadata = {"tags": ["production", "updated-tag"], "host_env": DOC_HOST_ENV,
-                "end_state": "Success", "end_state_reason": "Task successfully completed"}
+    # How it ended is the status and the session_end's metadata, not the session's.
+    metadata = {"tags": ["production", "updated-tag"], "host_env": DOC_HOST_ENV}
     expected = session(
         DOC_SESSION, "unknown", "2024-03-14T12:00:00.000Z", metadata, [
             start_event(DOC_SESSION, "2024-03-14T12:00:00.000Z", DOC_METADATA),
             end_event(DOC_SESSION, "2024-03-14T12:05:00.000Z",
-                      {"tags": ["production", "updated-tag"], "end_state": "Success",
+                      {"end_state": "Success",
                        "end_state_reason": "Task successfully completed"})],
         ended_at="2024-03-14T12:05:00.000Z", status="completed")
     assert read_session(client, DOC_SESSION) == expected
@@ -665,8 +665,7 @@ def test_update_session_end_states(app, client, end_state, status, ended_at):
         "id": "s-1", "end_timestamp": "2024-03-14T12:05:00Z", "end_state": end_state}},
         bearer(token)), {"status": "success"})
     stored = read_session(client, "s-1")
-    assert (stored["status"], stored["ended_at"], stored["metadata"]) == (
-        status, ended_at, {"end_state": end_state})
+    assert (stored["status"], stored["ended_at"], stored["metadata"]) == (status, ended_at, {})
     expected_events = [start_event("s-1", "2024-03-14T12:00:00.000Z")]
     if ended_at is not None:
         expected_events.append(end_event("s-1", ended_at, {"end_state": end_state}))
@@ -733,7 +732,7 @@ def test_python_integration_example(app, client):
     (llm_id,) = generated_ids(stored["events"][1:2])
     assert stored == session(
         "py-1", "unknown", "2024-03-14T12:00:00.000Z",
-        {"tags": ["example"], "end_state": "completed"}, [
+        {"tags": ["example"]}, [
             start_event("py-1", "2024-03-14T12:00:00.000Z", {"tags": ["example"]}),
             event(llm_id, "py-1", "llm_call", "2024-03-14T12:00:01.000Z", model="gpt-4",
                   tokens_in=3, tokens_out=2, input_data={"prompt": "Hello, world!"},
@@ -990,7 +989,7 @@ BASELINE_BATCH = {"events": [
     {"event_type": "llm_call", "session_id": "baseline", "event_id": "base-llm", "model": "gpt-4",
      "tokens_in": 100, "tokens_out": 40, "duration_ms": 1500, "timestamp": "2024-03-14T11:00:10Z"},
 ]}
-MIXED_METADATA = {"version": "1.0", "org_id": "my-org", "end_state": "Success"}
+MIXED_METADATA = {"version": "1.0", "org_id": "my-org"}
 MIXED_EVENTS = [
     # POST /events' own session_start: its id is the documented <session_id>:session_start
     event(f"{MIXED}:session_start", MIXED, "session_start", "2024-03-14T12:00:00.000Z",

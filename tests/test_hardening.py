@@ -100,3 +100,56 @@ def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA user_version").fetchone()[0] == max(
             step for step, _ in db.migration_steps())
+
+
+def test_update_events_cannot_set_a_duration_beyond_the_cap(client):
+    token = client.post("/v2/create_session", json={"session": {"id": "o"}}).get_json()["jwt"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    client.post("/v2/create_events", headers=bearer, json={"events": [
+        {"id": "e", "type": "llm", "init_timestamp": "2026-01-01T00:00:00Z"}]})
+    response = client.post("/v2/update_events", headers=bearer, json={"events": [
+        {"id": "e", "end_timestamp": "2026-02-01T00:00:00Z"}]})  # 31 days later
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "end_timestamp: more than 1000000000 ms after the start of event 'e'"}
+    assert client.get("/sessions/o").get_json()["events"][1]["duration_ms"] is None
+
+
+def test_the_latest_agentops_end_wins_whatever_the_order(make_app):
+    ends = [("2026-01-01T00:01:00Z", "Success"), ("2026-01-01T00:02:00Z", "Fail")]
+    for order in (ends, ends[::-1]):
+        client = make_app().test_client()
+        token = client.post("/v2/create_session", json={"session": {"id": "o"}}).get_json()["jwt"]
+        for end_timestamp, state in order:
+            client.post("/v2/update_session", headers={"Authorization": f"Bearer {token}"},
+                        json={"session": {"id": "o", "end_timestamp": end_timestamp, "end_state": state}})
+        session = client.get("/sessions/o").get_json()
+        assert (session["status"], session["ended_at"]) == ("error", "2026-01-01T00:02:00.000Z")
+
+
+def test_equal_times_settle_the_same_whatever_the_order(make_app):
+    starts = [{"event_type": "session_start", "session_id": "t", "event_id": name,
+               "agent_name": name, "metadata": {"k": name}, "timestamp": "2026-01-01T00:00:00Z"}
+              for name in ("A", "B")]
+    seen = []
+    for order in (starts, starts[::-1]):
+        client = make_app().test_client()
+        for start in order:
+            client.post("/events", json={"events": [start]})
+        session = client.get("/sessions/t").get_json()
+        seen.append((session["agent_name"], session["metadata"]))
+    assert seen[0] == seen[1] == ("A", {"k": "A"})
+
+
+def test_sdk_metadata_keeps_null_values(client):
+    token = client.post("/v2/create_session", json={"session": {
+        "id": "n", "host_env": {"a": {"b": None}}}}).get_json()["jwt"]
+    client.post("/v2/update_session", headers={"Authorization": f"Bearer {token}"},
+                json={"session": {"id": "n", "tags": ["x"], "host_env": {"c": None}}})
+    assert client.get("/sessions/n").get_json()["metadata"] == {"host_env": {"c": None}, "tags": ["x"]}
+
+
+def test_sessions_from_the_future_are_not_in_the_last_90_days(client):
+    post(client, [{"event_type": "session_start", "session_id": "f", "agent_name": "a",
+                   "timestamp": "2099-01-01T00:00:00Z"}])
+    assert client.get("/analytics").get_json()["sessions_over_time"] == []

@@ -65,14 +65,13 @@ def test_success_session(runs):
     metadata = session["metadata"]
     # The SDK keeps tags in a set: their order is arbitrary.
     assert sorted(metadata["tags"]) == ["extra-tag", "nightly", "sdk-e2e"]
-    assert metadata["end_state"] == "Success"
-    assert metadata["end_state_reason"] == "all good"
+    assert "end_state" not in metadata  # how it ended: the status, and the session_end below
     assert metadata["agents"] == {WRITER_ID: "writer"}
     assert metadata["host_env"]["SDK"]["AgentOps SDK Version"] == "0.3.26"
     events = session["events"]
     assert events[0]["event_type"] == "session_start"
     assert events[-1]["event_type"] == "session_end"
-    assert events[-1]["metadata"]["end_state"] == "Success"
+    assert events[-1]["metadata"] == {"end_state": "Success", "end_state_reason": "all good"}
     types = [event["event_type"] for event in counted(events)]
     assert sorted(types) == ["action", "error", "llm_call", "llm_call", "llm_call",
                              "tool_call", "tool_call"]
@@ -150,8 +149,7 @@ def test_fail_session(runs):
     assert (session["total_tokens_in"], session["total_tokens_out"]) == (100, 50)
     assert session["ended_at"] is not None
     assert sorted(session["metadata"]["tags"]) == ["retry", "sdk-e2e"]
-    assert session["metadata"]["end_state"] == "Fail"
-    assert session["metadata"]["end_state_reason"] == "timed out"
+    assert session["events"][-1]["metadata"] == {"end_state": "Fail", "end_state_reason": "timed out"}
     assert session["metadata"]["agents"] == {REVIEWER_ID: "reviewer"}
     found = {event["event_id"]: event for event in session["events"]}
     llm = found[result["ids"]["llm"]]
@@ -274,8 +272,9 @@ def test_two_sessions_at_once_each_get_their_own_events(dev_server):
         "name": "lookup", "input": {"id": 7}, "output": {"found": True}}
     assert first["metadata"]["tags"] == ["first"] and second["metadata"]["tags"] == ["second"]
     # Success -> completed; Indeterminate -> stays active (README's mapping).
-    assert (second["status"], second["metadata"]["end_state"]) == ("completed", "Success")
-    assert (first["status"], first["metadata"]["end_state"]) == ("active", "Indeterminate")
+    assert (second["status"], second["events"][-1]["metadata"]) == ("completed", {"end_state": "Success"})
+    assert (first["status"], first["ended_at"], first["events"][-1]["event_type"]) \
+        == ("active", None, "llm_call")
     overview = dev_server.get_json("/analytics")["overview"]
     assert (overview["total_sessions"], overview["active_sessions"], overview["completed_sessions"],
             overview["total_tokens_in"], overview["total_tokens_out"]) == (2, 1, 1, 4, 6)

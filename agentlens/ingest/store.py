@@ -18,11 +18,12 @@ authoritative, then earliest, name wins (see migration 3), the latest
 session_end ends the session, session_starts' metadata merge with the
 earliest winning, and what other sources add is merged over it.
 """
+import json
 from dataclasses import dataclass
 
 from ..db import transaction
 from ..read.numbers import DURATION_US
-from .events import check_sizes
+from .events import MAX_DURATION_MS, EventError, check_sizes
 
 EVENT_COLUMNS = (
     "event_id", "session_id", "event_type", "ts", "parent_id", "model",
@@ -92,27 +93,13 @@ VALUES (:session_id, :ts, :ts, :source)
 ON CONFLICT (session_id) DO NOTHING
 """
 
+# A higher rank wins, then the earlier time, then (a tie) the smaller name.
 NAME_SESSION = """
 UPDATE sessions SET agent_name = :agent_name, name_rank = :name_rank, named_at = :ts
 WHERE session_id = :session_id
   AND (:name_rank > name_rank
-       OR (:name_rank = name_rank AND (named_at IS NULL OR :ts < named_at)))
-"""
-
-# The first session_start's metadata is kept as sent; with several (e.g. one
-# per wire format), they merge and the earliest wins key by key.
-KEEP_START_METADATA = """
-UPDATE sessions SET
-    start_metadata = CASE
-        WHEN start_metadata IS NULL THEN :start_metadata
-        WHEN :ts < start_event_at THEN json_patch(start_metadata, :start_metadata)
-        ELSE json_patch(:start_metadata, start_metadata) END,
-    start_event_at = min(coalesce(start_event_at, :ts), :ts)
-WHERE session_id = :session_id
-"""
-
-MERGE_METADATA = """
-UPDATE sessions SET metadata = json_patch(metadata, :metadata) WHERE session_id = :session_id
+       OR (:name_rank = name_rank AND (named_at IS NULL OR :ts < named_at
+                                       OR (:ts = named_at AND :agent_name < agent_name))))
 """
 
 END_SESSION = """
@@ -195,11 +182,14 @@ def amend_events(conn, session_id, amendments):
     missing = []
     with transaction(conn):
         for amendment in amendments:
-            row = conn.execute("SELECT id FROM events WHERE event_id = ? AND session_id = ?",
+            row = conn.execute("SELECT id, ts FROM events WHERE event_id = ? AND session_id = ?",
                                (amendment["event_id"], session_id)).fetchone()
             if row is None:
                 missing.append(amendment["event_id"])
                 continue
+            if (amendment["end_ts"] or row["ts"]) - row["ts"] > MAX_DURATION_MS:
+                raise EventError(f"end_timestamp: more than {MAX_DURATION_MS} ms after the "
+                                 f"start of event {amendment['event_id']!r}")
             move_totals(conn, row["id"], row["id"], sign=-1)
             conn.execute(AMEND_EVENT, {**amendment, "id": row["id"]})
             move_totals(conn, row["id"], row["id"], sign=1)
@@ -248,9 +238,31 @@ def apply_session_update(conn, update):
     conn.execute(ENSURE_SESSION, update)
     if update["agent_name"] is not None:
         conn.execute(NAME_SESSION, update)
-    if update["start_metadata"] is not None:
-        conn.execute(KEEP_START_METADATA, update)
-    if update["metadata"] is not None:
-        conn.execute(MERGE_METADATA, update)
+    if update["start_metadata"] is not None or update["metadata"] is not None:
+        merge_metadata(conn, update)
     if update["status"] is not None:
         conn.execute(END_SESSION, update)
+
+
+def merge_metadata(conn, update):
+    """Shallow merges that keep null values, as the metadata was sent.
+
+    A session_start's metadata is kept; several starts merge, the earliest
+    winning key by key (a tie: the smaller JSON text). Other metadata (SDK
+    session updates) is merged over it, in arrival order.
+    """
+    row = conn.execute("SELECT metadata, start_metadata, start_event_at FROM sessions "
+                       "WHERE session_id = ?", (update["session_id"],)).fetchone()
+    metadata, start, start_at = row["metadata"], row["start_metadata"], row["start_event_at"]
+    if update["metadata"] is not None:
+        metadata = json.dumps({**json.loads(metadata), **json.loads(update["metadata"])})
+    new_start = update["start_metadata"]
+    if new_start is not None:
+        if start is None:
+            start, start_at = new_start, update["ts"]
+        else:
+            earlier, later = sorted([(update["ts"], new_start), (start_at, start)])
+            start = json.dumps({**json.loads(later[1]), **json.loads(earlier[1])})
+            start_at = earlier[0]
+    conn.execute("UPDATE sessions SET metadata = ?, start_metadata = ?, start_event_at = ? "
+                 "WHERE session_id = ?", (metadata, start, start_at, update["session_id"]))

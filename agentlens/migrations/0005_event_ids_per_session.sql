@@ -5,7 +5,8 @@
 --
 -- Also: the metadata of the session's earliest session_start is kept
 -- verbatim (null values included) in start_metadata; ``metadata`` holds what
--- other sources merged in (SDK session updates), shown over it.
+-- other sources merged in (SDK session updates), shown over it. And SDK
+-- formats' lifecycle events get ids of their own (<session>:<format>:<type>).
 
 DROP VIEW activity;
 
@@ -33,6 +34,9 @@ CREATE TABLE events_new (
 );
 
 INSERT INTO events_new SELECT * FROM events;
+UPDATE events_new SET event_id = session_id || ':' || source || ':' || event_type
+WHERE source != 'agentlens' AND event_type IN ('session_start', 'session_end')
+  AND event_id = session_id || ':' || event_type;
 DROP TABLE events;
 ALTER TABLE events_new RENAME TO events;
 CREATE INDEX events_by_session ON events (session_id, ts);
@@ -51,3 +55,7 @@ UPDATE sessions SET
                       WHERE events.session_id = sessions.session_id
                         AND event_type = 'session_start'
                       ORDER BY ts, id LIMIT 1);
+-- Native sessions had their lifecycle metadata merged in arrival order; under
+-- the new rule they show their first session_start's, and nothing else.
+UPDATE sessions SET metadata = '{}'
+WHERE source = 'agentlens' AND start_metadata IS NOT NULL;

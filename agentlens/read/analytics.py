@@ -26,7 +26,8 @@ def analytics(conn, *, agent_name=None, started_from=None, started_to=None, now=
     if conditions:
         rollup = ("(SELECT * FROM session_rollup WHERE session_id IN "
                   f"(SELECT session_id FROM sessions{where_clause(conditions)}))")
-    since = (now_ms() if now is None else now) - TIMELINE_DAYS * DAY_MS
+    now = now_ms() if now is None else now
+    since, until = now - TIMELINE_DAYS * DAY_MS, (now // DAY_MS + 1) * DAY_MS  # to today's end
     with snapshot(conn):
         return {
             "overview": overview(conn, conditions, params),
@@ -34,7 +35,7 @@ def analytics(conn, *, agent_name=None, started_from=None, started_to=None, now=
             "top_agents": top_agents(conn, conditions, params),
             "model_usage": model_usage(conn, rollup, params),
             "event_types": event_types(conn, rollup, params),
-            "sessions_over_time": sessions_over_time(conn, conditions, params, since),
+            "sessions_over_time": sessions_over_time(conn, conditions, params, since, until),
             "hourly_activity": hourly_activity(conn, rollup, params),
         }
 
@@ -117,13 +118,13 @@ def event_types(conn, rollup, params):
     return [{"event_type": row["event_type"], "count": row["count"]} for row in rows]
 
 
-def sessions_over_time(conn, conditions, params, since):
-    """Sessions by UTC day of their start, over the last 90 days."""
+def sessions_over_time(conn, conditions, params, since, until):
+    """Sessions by UTC day of their start, over the last 90 days (none from the future)."""
     rows = conn.execute(f"""
         SELECT started_at / {DAY_MS} AS day, count(*) AS sessions,
                sum({TOTAL_IN} + {TOTAL_OUT}) AS tokens
-        FROM sessions{where_clause(conditions + ["started_at >= :since"])}
-        GROUP BY day ORDER BY day""", {**params, "since": since})
+        FROM sessions{where_clause(conditions + ["started_at >= :since", "started_at < :until"])}
+        GROUP BY day ORDER BY day""", {**params, "since": since, "until": until})
     return [
         {"day": format_day(row["day"]), "session_count": row["sessions"], "total_tokens": row["tokens"]}
         for row in rows

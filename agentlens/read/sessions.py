@@ -121,12 +121,17 @@ def iter_events(conn, session_id):
 def json_with_events(head, events, tail=None):
     """``head`` as a JSON object with an ``events`` array (and ``tail``'s keys
     after it), as text pieces: the events are serialised one at a time."""
-    yield json.dumps(head)[:-1] + ', "events": ['
+    yield compact(head)[:-1] + ',"events":['
     separator = ""
     for event in events:
-        yield separator + json.dumps(event)
-        separator = ", "
-    yield "]" + (", " + json.dumps(tail)[1:] if tail else "}")
+        yield separator + compact(event)
+        separator = ","
+    yield "]" + ("," + compact(tail)[1:] if tail else "}")
+
+
+def compact(value):
+    """JSON as the other responses are written (Flask's jsonify): no spaces."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 def session_json(conn, session_id):

@@ -99,8 +99,9 @@ def session_id_of(data):
 
 
 def session_metadata(data):
-    metadata = {key: data[key] for key in ("tags", "host_env", "end_state", "end_state_reason")
-                if key in data}
+    """What describes the session itself (how it ended is its status and its
+    session_end event's metadata)."""
+    metadata = {key: data[key] for key in ("tags", "host_env") if key in data}
     return metadata or None
 
 
@@ -128,8 +129,11 @@ def update_session(body, token_session, received_ms, max_field_bytes):
     updates = [session_update(session_id, received_ms, SOURCE, metadata=to_json(metadata))]
     if "end_timestamp" not in data or status == "active":
         return session_id, [], updates
+    # One id per end time: a retry is recognised, a later end is kept and wins.
+    end = {key: data[key] for key in ("end_state", "end_state_reason") if key in data}
     event = make_event(session_id=session_id, event_type="session_end", source=SOURCE,
-                       ts=data["end_timestamp"], status=status, metadata=metadata,
+                       event_id=f"{session_id}:{SOURCE}:session_end:{data['end_timestamp']}",
+                       ts=data["end_timestamp"], status=status, metadata=end or None,
                        max_field_bytes=max_field_bytes)
     return session_id, [event], updates
 
