@@ -1,5 +1,8 @@
-"""Assertions and readers shared by the test modules."""
+"""Assertions, readers and fixtures' mechanics shared by the test modules."""
+import sys
 from urllib.parse import quote
+
+import agentlens.timestamps
 
 
 def assert_error(response, status):
@@ -36,3 +39,15 @@ def session(session_id, agent_name, started_at, metadata, events, *, ended_at=No
 def counted(events):
     """The events every count covers: all but session_start/session_end."""
     return [e for e in events if e["event_type"] not in ("session_start", "session_end")]
+
+
+def freeze_server_clock(monkeypatch, now_ms):
+    """Make ``now_ms()`` return ``now_ms`` in every agentlens module that imported it;
+    JWTs and rate limits keep real time. Returns the patched module names."""
+    real = agentlens.timestamps.now_ms
+    patched = []
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] == "agentlens" and getattr(module, "now_ms", None) is real:
+            monkeypatch.setattr(module, "now_ms", lambda: now_ms)
+            patched.append(name)
+    return patched

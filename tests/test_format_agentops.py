@@ -13,15 +13,13 @@ Every expected value is written out by hand from what the test sends. Server tim
 (``now_ms``) is frozen at NOW; JWTs keep real time. The real-SDK end-to-end tests
 are in test_sdk_agentops.py.
 """
-import sys
 import time
 import uuid
 
 import jwt
 import pytest
 
-import agentlens.timestamps
-from helpers import assert_error, read_json, read_session, session
+from helpers import assert_error, freeze_server_clock, read_json, read_session, session
 
 NOW = "2024-03-14T12:10:00.000Z"
 NOW_MS = 1710418200000
@@ -159,12 +157,7 @@ CREATE_AGENT_DOC = """{
 def frozen_clock(monkeypatch):
     """Server time is NOW_MS wherever the server asks for it (every module that
     imported ``now_ms``). JWTs and rate limits keep real time."""
-    real = agentlens.timestamps.now_ms
-    patched = []
-    for name, module in list(sys.modules.items()):
-        if name.split(".")[0] == "agentlens" and getattr(module, "now_ms", None) is real:
-            monkeypatch.setattr(module, "now_ms", lambda: NOW_MS)
-            patched.append(name)
+    patched = freeze_server_clock(monkeypatch, NOW_MS)
     assert "agentlens.timestamps" in patched and "agentlens.api.agentops" in patched
 
 

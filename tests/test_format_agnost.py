@@ -14,13 +14,11 @@ a ``timestamp``, ``exported_at``, ``compared_at``, the analytics 90-day window) 
 literals too. The real-SDK end-to-end tests are in test_sdk_agnost.py.
 """
 import hashlib
-import sys
 import uuid
 
 import pytest
 
-import agentlens.timestamps
-from helpers import assert_error, read_json, read_session, session
+from helpers import assert_error, freeze_server_clock, read_json, read_session, session
 
 NOW = "2024-05-05T12:00:00.000Z"
 NOW_MS = 1714910400000
@@ -101,12 +99,7 @@ CAPTURE_EVENT_V2_DOC = r"""{
 def frozen_clock(monkeypatch):
     """Server time is NOW_MS wherever the server asks for it (every module that
     imported ``now_ms``). JWTs and rate limits keep real time."""
-    real = agentlens.timestamps.now_ms
-    patched = []
-    for name, module in list(sys.modules.items()):
-        if name.split(".")[0] == "agentlens" and getattr(module, "now_ms", None) is real:
-            monkeypatch.setattr(module, "now_ms", lambda: NOW_MS)
-            patched.append(name)
+    patched = freeze_server_clock(monkeypatch, NOW_MS)
     assert "agentlens.timestamps" in patched and "agentlens.api.agnost" in patched
 
 

@@ -2,10 +2,8 @@
 import json
 
 from flask import request
-from marshmallow import ValidationError
-
 from ..db import get_db
-from ..errors import APIError, describe_validation_error
+from ..errors import APIError
 from ..ingest.store import store_batch
 
 
@@ -25,11 +23,9 @@ def json_body():
 
 
 def load_args(schema, args=None):
-    """Query parameters through a marshmallow schema; 400 naming the parameter."""
-    try:
-        return schema.load(request.args if args is None else args)
-    except ValidationError as error:
-        raise APIError(400, describe_validation_error(error.normalized_messages()))
+    """Query parameters (or ``args``) through a marshmallow schema; a ValidationError
+    becomes the 400 naming the parameter in the one error handler (errors.py)."""
+    return schema.load(request.args if args is None else args)
 
 
 def ingest_response(events, rejected):

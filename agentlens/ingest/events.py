@@ -100,6 +100,14 @@ def make_event(*, session_id, event_type, source, event_id=None, ts=None, parent
     return check_sizes(event, max_field_bytes)
 
 
+def check_text(record):
+    """Refuse text SQLite cannot store: a lone surrogate (e.g. from a "\\udfff" escape)."""
+    for field, value in record.items():
+        if isinstance(value, str):
+            _size(field, value)
+    return record
+
+
 def check_sizes(event, max_field_bytes):
     """Refuse the event if one of its text or JSON fields is over the cap or not
     valid Unicode, or its duration is out of range."""

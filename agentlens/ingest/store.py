@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ..db import transaction
 from ..read.numbers import DURATION_US
-from .events import MAX_DURATION_MS, EventError, check_sizes
+from .events import MAX_DURATION_MS, EventError, check_text
 
 EVENT_COLUMNS = (
     "event_id", "session_id", "event_type", "ts", "parent_id", "model",
@@ -140,7 +140,7 @@ def session_update(session_id, ts, source, *, agent_name=None, name_rank=2, meta
               "name_rank": name_rank, "metadata": metadata, "start_metadata": start_metadata,
               "status": status, "final_tokens_in": final_tokens_in,
               "final_tokens_out": final_tokens_out}
-    return check_sizes(update, max_field_bytes=float("inf"))
+    return check_text(update)
 
 
 def first_occurrences(events):

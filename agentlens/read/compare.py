@@ -1,7 +1,7 @@
 """POST /sessions/compare: two sessions' metrics side by side, B relative to A."""
 from ..timestamps import format_ms, now_ms
 from .numbers import DURATION_US, exact, milliseconds, ratio, round_half_up
-from .sessions import session_metadata
+from .sessions import DURATION_MS, session_metadata
 
 # Names in order of first appearance in the session.
 FIRST_SEEN = "ORDER BY min(ts), min(id)"
@@ -11,9 +11,9 @@ DELTA_METRICS = ("total_tokens", "tokens_in", "tokens_out", "event_count", "erro
 
 def session_metrics(conn, session_id):
     """The metrics of one session (counted events only), or None if it is unknown."""
-    session = conn.execute("""
-        SELECT session_id, agent_name, status, metadata, start_metadata, started_at,
-               coalesce(ended_at, last_event_at) AS finished_at,
+    session = conn.execute(f"""
+        SELECT session_id, agent_name, status, metadata, start_metadata,
+               {DURATION_MS} AS duration_ms,
                coalesce(final_tokens_in, tokens_in) AS tokens_in,
                coalesce(final_tokens_out, tokens_out) AS tokens_out
         FROM sessions WHERE session_id = ?""", (session_id,)).fetchone()
@@ -34,7 +34,7 @@ def session_metrics(conn, session_id):
         "error_count": totals["errors"],
         "total_processing_ms": milliseconds(totals["duration_us"]),
         "avg_event_duration_ms": ratio(totals["duration_us"], totals["timed"] * 1000),
-        "session_duration_ms": session["finished_at"] - session["started_at"],
+        "session_duration_ms": session["duration_ms"],
         "models": {
             row["model"]: {"calls": row["calls"], "tokens_in": row["tokens_in"],
                            "tokens_out": row["tokens_out"]}

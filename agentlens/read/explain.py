@@ -12,7 +12,7 @@ from itertools import islice
 
 from ..db import snapshot
 from ..ingest.events import tool_field, tool_name
-from .sessions import get_session, iter_events
+from .sessions import DURATION_MS, get_session, iter_events
 
 EXCERPT_CHARS = 120
 NAME_CHARS = 80
@@ -46,15 +46,13 @@ def explain_session(conn, session_id, max_items=200):
 
 
 def header(conn, session):
-    started, last = conn.execute(
-        "SELECT started_at, coalesce(ended_at, (SELECT max(ts) FROM events "
-        "WHERE session_id = :id), started_at) FROM sessions WHERE session_id = :id",
-        {"id": session["session_id"]},
+    (duration_ms,) = conn.execute(
+        f"SELECT {DURATION_MS} FROM sessions WHERE session_id = ?", (session["session_id"],)
     ).fetchone()
     tokens_in, tokens_out = session["total_tokens_in"], session["total_tokens_out"]
     return [
         f"## Agent Session: {name(session['agent_name'])}",
-        f"**Duration:** {seconds(last - started)}",
+        f"**Duration:** {seconds(duration_ms)}",
         f"**Status:** {name(session['status'])}",
         f"**Tokens:** {tokens_in} in / {tokens_out} out ({tokens_in + tokens_out} total)",
     ]

@@ -14,6 +14,8 @@ EVENT_COLUMNS = """
     duration_ms, input_data, output_data, tool_call, decision_trace, metadata
 """
 MAX_LIMIT = 200
+# A session's wall-clock length: to its end, or while it runs, to its latest event.
+DURATION_MS = "coalesce(ended_at, last_event_at) - started_at"
 
 
 def loads(text):

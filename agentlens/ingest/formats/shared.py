@@ -80,12 +80,10 @@ class SDKSchema(Schema):
 
 
 def problem(error):
-    """``field: problem`` text for a refused event."""
+    """``field: problem`` text for a refused event (ValidationError or EventError)."""
     if isinstance(error, ValidationError):
         return describe_validation_error(error.normalized_messages())
-    if isinstance(error, EventError):
-        return str(error)
-    raise error
+    return error.message
 
 
 def batch_items(body, max_batch):
