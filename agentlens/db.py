@@ -7,6 +7,7 @@ at the first connection of a process, each inside one write transaction.
 import contextlib
 import functools
 import sqlite3
+import tempfile
 import threading
 import time
 from importlib import resources
@@ -42,10 +43,11 @@ def transaction(conn):
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")  # may fail too (a deferred foreign key): then roll back
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 @contextlib.contextmanager
@@ -118,6 +120,17 @@ def migrate(conn):
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
+def recount_totals(conn):
+    from .recount import rebuild  # the write path's own code; imported late (it imports db)
+
+    rebuild(conn)
+
+
+# Steps after which totals and rollups are recomputed from the events, because
+# the step changed what they hold.
+AFTER_STEP = {6: recount_totals}
+
+
 def apply_steps(conn):
     """The steps newer than the version read inside the write transaction."""
     with transaction(conn):
@@ -126,6 +139,8 @@ def apply_steps(conn):
             if step > version:
                 for statement in split_statements(sql):
                     conn.execute(statement)
+                if step in AFTER_STEP:
+                    AFTER_STEP[step](conn)
                 conn.execute(f"PRAGMA user_version = {int(step)}")
                 version = step
     return version
@@ -159,29 +174,54 @@ def init_app(app):
     app.cli.add_command(init_db_command)
 
 
-def stream_query(produce, *args, chunk_size=64 * 1024):
-    """Run the generator ``produce(conn, *args)`` on a connection of its own,
-    joining the small pieces of text it yields into chunks of about chunk_size.
+SPOOL_MEMORY_BYTES = 1024 * 1024
 
-    A streamed response is read after its view has returned, possibly while
-    the thread serves other requests on its kept connection, so it gets a
-    connection of its own, and one read snapshot so that all its queries agree.
+
+def spooled(produce, *args, **kwargs):
+    """Run the generator ``produce(conn, *args, **kwargs)`` of text pieces on this
+    thread's connection, inside one read snapshot; return the whole text as a list
+    of one bytes object, or, past SPOOL_MEMORY_BYTES, as a temporary file wrapped
+    for a streamed response.
+
+    All the reading is done before the first byte is sent, so a client that reads
+    slowly, or not at all, holds no snapshot (which would keep the WAL from being
+    checkpointed) and no connection; memory stays flat for any size.
     """
-    path = current_app.config["DATABASE"]
+    pieces, size, spill = [], 0, None
+    try:
+        with snapshot(get_db()) as conn:
+            for piece in produce(conn, *args, **kwargs):
+                data = piece.encode()
+                if spill is not None:
+                    spill.write(data)
+                    continue
+                pieces.append(data)
+                size += len(data)
+                if size > SPOOL_MEMORY_BYTES:
+                    spill = tempfile.TemporaryFile()
+                    spill.writelines(pieces)
+                    pieces = None
+        if spill is None:
+            return [b"".join(pieces)]
+        spill.seek(0)
+        return SpilledBody(spill)
+    except BaseException:
+        if spill is not None:
+            spill.close()
+        raise
 
-    def chunks():
-        conn = connect(path)
-        try:
-            with snapshot(conn):
-                pending, size = [], 0
-                for piece in produce(conn, *args):
-                    pending.append(piece)
-                    size += len(piece)
-                    if size >= chunk_size:
-                        yield "".join(pending)
-                        pending, size = [], 0
-                yield "".join(pending)
-        finally:
-            conn.close()
 
-    return chunks()
+class SpilledBody:
+    """A response body read from a temporary file, closed once read to the end or when
+    the server closes the response (whichever comes first)."""
+
+    def __init__(self, file):
+        self.file = file
+
+    def __iter__(self):
+        with self.file:
+            while chunk := self.file.read(64 * 1024):
+                yield chunk
+
+    def close(self):
+        self.file.close()

@@ -5,6 +5,8 @@ from flask import current_app, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from .ingest.events import EventError
+
 logger = logging.getLogger(__name__)
 
 
@@ -52,6 +54,10 @@ def register_error_handlers(app):
     @app.errorhandler(APIError)
     def handle_api_error(error):
         return error_response(error.status, error.message, **error.extra)
+
+    @app.errorhandler(EventError)
+    def handle_event_error(error):
+        return error_response(400, error.message)
 
     @app.errorhandler(ValidationError)
     def handle_validation_error(error):

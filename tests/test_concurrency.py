@@ -90,7 +90,7 @@ def server(tmp_path):
                 try:
                     if http.get(f"{base}/health", timeout=2).status_code == 200:
                         break
-                except requests.ConnectionError:
+                except (requests.ConnectionError, requests.Timeout):  # still starting
                     pass
                 time.sleep(0.1)
         yield base, database, log_path

@@ -1,6 +1,8 @@
 """Upgrading a database built by an earlier schema keeps every event and settles it as new."""
-from agentlens import db
-from agentlens.read import sessions
+from agentlens import db, recount
+from agentlens.read import analytics, sessions
+
+LATEST = max(step for step, _ in db.migration_steps())
 
 
 def database_at(path, version):
@@ -32,7 +34,7 @@ INSERT INTO events (event_id, session_id, event_type, ts, tokens_in, metadata, i
 def test_migration_5_keeps_every_event_and_applies_the_new_rules(tmp_path):
     conn = database_at(str(tmp_path / "v4.sqlite3"), 4)
     conn.executescript(V4_ROWS)
-    assert db.migrate(conn) == 5
+    assert db.migrate(conn) == LATEST
 
     ids = [tuple(row) for row in conn.execute("SELECT session_id, event_id FROM events ORDER BY id")]
     assert ids == [("native", "native:session_start"), ("native", "evt001"),
@@ -44,5 +46,47 @@ def test_migration_5_keeps_every_event_and_applies_the_new_rules(tmp_path):
     # Event ids are now unique per session only.
     conn.execute("INSERT INTO events (event_id, session_id, event_type, ts, source) "
                  "VALUES ('evt001', 'conv', 'llm_call', 3000, 'agentlens')")
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+V5_ROWS = """
+INSERT INTO sessions (session_id, agent_name, status, started_at, ended_at, last_event_at,
+                      metadata, tokens_in, tokens_out, final_tokens_in, event_count, named_at,
+                      name_rank, source, start_metadata, start_event_at) VALUES
+  ('a', 'alpha', 'completed', 3600000, 3660000, 3660000, '{}', 15, 4, 100, 2, 3600000, 2,
+   'agentlens', '{"v":1}', 3600000),
+  ('b', 'beta', 'active', 90000000, NULL, 90005000, '{}', 7, 0, NULL, 1, 90000000, 2,
+   'agentlens', '{}', 90000000);
+INSERT INTO events (event_id, session_id, event_type, ts, model, tokens_in, tokens_out,
+                    duration_ms, is_error, source) VALUES
+  ('a:session_start', 'a', 'session_start', 3600000, NULL, NULL, NULL, NULL, 0, 'agentlens'),
+  ('e1', 'a', 'llm_call', 3601000, 'gpt-4o', 10, 3, 1.5, 0, 'agentlens'),
+  ('e2', 'a', 'llm_call', 3602000, 'gpt-4o', 5, 1, 0.25, 0, 'agentlens'),
+  ('a:session_end', 'a', 'session_end', 3660000, NULL, NULL, NULL, NULL, 0, 'agentlens'),
+  ('e1', 'b', 'tool_call', 90005000, NULL, 7, NULL, NULL, 0, 'agentlens');
+"""
+
+
+def test_migration_6_recounts_every_total_from_the_events(tmp_path):
+    conn = database_at(str(tmp_path / "v5.sqlite3"), 5)
+    conn.executescript(V5_ROWS)
+    assert db.migrate(conn) == LATEST
+    assert recount.check(conn) == []
+    # The final counts of a's session_end win; b sums its one event.
+    assert [(s["session_id"], s["total_tokens_in"], s["total_tokens_out"])
+            for s in sessions.list_sessions(conn)[0]] == [("b", 7, 0), ("a", 100, 4)]
+    figures = analytics.analytics(conn, now=90005000)
+    assert figures["overview"]["total_tokens"] == 111
+    assert figures["model_usage"] == [{
+        "model": "gpt-4o", "call_count": 2, "total_tokens": 19, "total_tokens_in": 15,
+        "total_tokens_out": 4, "avg_duration_ms": 0.88}]
+    assert figures["duration"] == {"avg_ms": 60000, "min_ms": 60000, "max_ms": 60000}
+    assert analytics.analytics(conn, started_from=86400000, now=90005000)["overview"][
+        "total_sessions"] == 1
+    # Spans of two traces may share an id within one session.
+    for trace in ("t1", "t2"):
+        conn.execute("INSERT INTO events (event_id, trace_id, session_id, event_type, ts, source) "
+                     "VALUES ('s1', ?, 'b', 'span', 1, 'otlp')", (trace,))
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []

@@ -4,7 +4,7 @@ import threading
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from agentlens import db
+from agentlens import db, recount
 from agentlens.ingest.formats import agentlens
 from agentlens.ingest.store import amend_events, store_batch
 from agentlens.read import sessions
@@ -107,7 +107,7 @@ def test_any_order_and_any_retries_give_the_same_session(make_app, order, splits
 
 def test_a_failed_batch_leaves_nothing_behind(conn):
     events = parse(session_events("s1", "alpha", 3))
-    events[2]["session_id"] = None  # NOT NULL constraint: the third insert fails
+    events[2]["event_type"] = None  # NOT NULL constraint: the third insert fails
     try:
         store_batch(conn, events)
     except sqlite3.IntegrityError:
@@ -166,12 +166,15 @@ def test_concurrent_first_connections_migrate_once(tmp_path):
     assert errors == []
 
 
-ROLLUP_FROM_EVENTS = """
-SELECT {keys}, count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),
+# The brute-force recount, written independently of the write path's code: SQL over
+# the raw events (durations rounded half up to integer microseconds, hours of the day UTC).
+COUNTED_EVENTS = "SELECT * FROM events WHERE event_type NOT IN ('session_start', 'session_end')"
+ROLLUP_FROM_EVENTS = f"""
+SELECT {{keys}}, count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),
        coalesce(sum(CAST(round(duration_ms * 1000) AS INTEGER)), 0), count(duration_ms)
 FROM (SELECT *, coalesce(model, '') AS m,
-             (ts % 86400000 + 86400000) % 86400000 / 3600000 AS h FROM activity)
-GROUP BY {keys} ORDER BY {keys}
+             (ts % 86400000 + 86400000) % 86400000 / 3600000 AS h FROM ({COUNTED_EVENTS}))
+GROUP BY {{keys}} ORDER BY {{keys}}
 """
 
 
@@ -181,7 +184,7 @@ def recomputed(conn):
     overall = conn.execute(ROLLUP_FROM_EVENTS.format(keys="event_type, m, h")).fetchall()
     sessions_ = conn.execute(
         "SELECT session_id, count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0) "
-        "FROM activity GROUP BY session_id ORDER BY session_id").fetchall()
+        f"FROM ({COUNTED_EVENTS}) GROUP BY session_id ORDER BY session_id").fetchall()
     return [tuple(r) for r in per_session], [tuple(r) for r in overall], [tuple(r) for r in sessions_]
 
 
@@ -233,6 +236,7 @@ def test_totals_always_equal_a_recount_of_the_events(make_app, steps):
                 for session_id in ("a", "b", "c"):
                     amend_events(conn, session_id, payload)
         assert stored(conn) == recomputed(conn)
+        assert recount.check(conn) == []
 
 
 def test_the_same_event_id_in_two_sessions_is_two_events(conn):

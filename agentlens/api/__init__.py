@@ -1,25 +1,50 @@
 """Blueprints: parse the request, call one function, serialise the result."""
-import json
+from flask import current_app, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from flask import request
+from .. import jsonstrict
 from ..db import get_db
 from ..errors import APIError
 from ..ingest.store import store_batch
 
+READ_BYTES = 64 * 1024
 
-def _reject_constant(name):
-    raise ValueError(f"{name} is not valid JSON")
+
+def request_body():
+    """The raw body, at most MAX_CONTENT_LENGTH bytes (413 above), whatever its framing.
+
+    With a Content-Length, Werkzeug refuses a larger body before reading it. A
+    chunked body has none: it is read here up to one byte past the cap, because
+    Werkzeug's own limit would silently cut it there. A body that cannot be read
+    (a malformed chunk) is the client's error, not a 500.
+    """
+    if request.content_length is not None:
+        return request.get_data(cache=False)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    stream, chunks, size = request.environ["wsgi.input"], [], 0
+    try:
+        while size <= limit and (chunk := stream.read(min(READ_BYTES, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    except HTTPException:
+        raise
+    except Exception as error:  # the server's chunk parser: InvalidChunkSize and the like
+        raise APIError(400, f"Request body could not be read: {error}")
+    if size > limit:
+        raise RequestEntityTooLarge()
+    return b"".join(chunks)
 
 
 def json_body():
-    """The request body parsed as JSON, whatever the Content-Type; 400 if it is not JSON."""
-    data = request.get_data(cache=False)
+    """The request body parsed as strict JSON (jsonstrict), whatever the Content-Type;
+    400 if it is not JSON."""
+    data = request_body()
     if not data.strip():
         raise APIError(400, "Request body is empty: expected a JSON object")
     try:
-        return json.loads(data, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as error:
-        raise APIError(400, f"Request body is not valid JSON: {error}")
+        return jsonstrict.loads(data)
+    except jsonstrict.JSONProblem as problem:
+        raise APIError(400, f"Request body is not valid JSON: {problem}")
 
 
 def load_args(schema, args=None):
@@ -28,12 +53,25 @@ def load_args(schema, args=None):
     return schema.load(request.args if args is None else args)
 
 
+def store(events, session_updates=()):
+    """store_batch on this request's connection, with the configured metadata cap."""
+    return store_batch(get_db(), events, session_updates,
+                       max_metadata_bytes=current_app.config["MAX_FIELD_BYTES"])
+
+
 def ingest_response(events, rejected):
     """Store the valid events of a batch; 400 only when none is valid.
 
-    ``processed`` counts the valid events, new or already stored.
+    ``processed`` counts the events stored or already there; ``rejected`` the
+    refused ones by their index in the request, whether the format refused them
+    or the store (a session's merged metadata would be too large).
     """
-    if not events:
+    processed, duplicates = 0, 0
+    if events:
+        result = store(events)
+        processed, duplicates = len(events) - len(result.rejected), result.duplicates
+        rejected = merge_rejected(rejected, result.rejected, len(events) + len(rejected))
+    if not processed:
         first = rejected[0]
         raise APIError(
             400,
@@ -41,10 +79,20 @@ def ingest_response(events, rejected):
             f"(event {first['index']}: {first['error']})",
             rejected=rejected,
         )
-    result = store_batch(get_db(), events)
-    response = {"status": "ok", "processed": len(events)}
-    if result.duplicates:
-        response["duplicates"] = result.duplicates
+    response = {"status": "ok", "processed": processed}
+    if duplicates:
+        response["duplicates"] = duplicates
     if rejected:
         response["rejected"] = rejected
     return response
+
+
+def merge_rejected(rejected, by_store, items):
+    """The format's rejections plus the store's, which name a position among the valid
+    events (they are in request order), as one list by request index."""
+    if not by_store:
+        return rejected
+    refused = {r["index"] for r in rejected}
+    valid = [index for index in range(items) if index not in refused]
+    return sorted(rejected + [{"index": valid[position], "error": message}
+                              for position, message in by_store], key=lambda r: r["index"])

@@ -8,10 +8,10 @@ from ..db import get_db
 from ..errors import APIError
 from ..ingest.formats import agentops
 from ..ingest.formats.shared import batch_items
-from ..ingest.store import amend_events, store_batch
+from ..ingest.store import amend_events
 from ..security import bearer_session, check_key, issue_session_token
 from ..timestamps import now_ms
-from . import ingest_response, json_body
+from . import ingest_response, json_body, store
 
 bp = Blueprint("agentops", __name__)
 
@@ -33,7 +33,7 @@ def create_session():
     check_api_key()
     session_id, event = agentops.create_session(
         json_body(), now_ms(), current_app.config["MAX_FIELD_BYTES"])
-    store_batch(get_db(), [event])
+    store([event])
     return {"status": "success", "jwt": issue_session_token(session_id),
             "session_id": session_id, "session_url": f"{request.host_url}sessions/{session_id}"}
 
@@ -49,7 +49,7 @@ def update_session():
     session_id, events, updates = agentops.update_session(
         json_body(), token_session, now_ms(), current_app.config["MAX_FIELD_BYTES"])
     check_same_session(token_session, session_id)
-    store_batch(get_db(), events, updates)
+    store(events, updates)
     return {"status": "success"}
 
 
@@ -72,8 +72,9 @@ def update_events():
 
 
 def create_agent():
-    update = agentops.create_agent(json_body(), bearer_session(), now_ms())
-    store_batch(get_db(), [], [update])
+    update = agentops.create_agent(json_body(), bearer_session(), now_ms(),
+                                   current_app.config["MAX_FIELD_BYTES"])
+    store([], [update])
     return {"status": "success"}
 
 

@@ -1,12 +1,10 @@
 """Agnost SDKs: point them at this server with ``endpoint=<base URL>``."""
 from flask import Blueprint, current_app, request
 
-from ..db import get_db
 from ..ingest.formats import agnost
-from ..ingest.store import store_batch
 from ..security import check_key, credential_label
 from ..timestamps import now_ms
-from . import json_body
+from . import json_body, store
 
 bp = Blueprint("agnost", __name__, url_prefix="/api/v1")
 
@@ -24,7 +22,7 @@ def capture_session():
     org = org_id()
     event, update = agnost.session_start(
         json_body(), org, current_app.config["MAX_FIELD_BYTES"], now_ms())
-    store_batch(get_db(), [event], [update])
+    store([event], [update])
     return {"session_id": event["session_id"]}
 
 
@@ -33,5 +31,5 @@ def capture_event():
     org = org_id()
     event, updates = agnost.capture_event(
         json_body(), org, current_app.config["MAX_FIELD_BYTES"], now_ms())
-    store_batch(get_db(), [event], updates)
+    store([event], updates)
     return {"success": True, "event_id": event["event_id"]}

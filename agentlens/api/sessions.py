@@ -3,9 +3,10 @@ import re
 from flask import Blueprint, Response
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from ..db import get_db, stream_query
+from ..db import get_db, spooled
 from ..errors import APIError
 from ..ingest.events import STATUSES
+from ..ingest.formats.shared import Text
 from ..read import compare, explain, export, sessions
 from ..security import require_api_key
 from . import json_body, load_args
@@ -31,8 +32,8 @@ class CompareBody(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    session_a = fields.String(required=True, validate=validate.Length(min=1))
-    session_b = fields.String(required=True, validate=validate.Length(min=1))
+    session_a = Text(required=True, validate=validate.Length(min=1))
+    session_b = Text(required=True, validate=validate.Length(min=1))
 
 
 SESSION_LIST_ARGS = SessionListArgs()
@@ -55,15 +56,15 @@ def attachment_name(session_id, extension):
 @bp.get("/sessions")
 @require_api_key
 def list_sessions():
-    found, total = sessions.list_sessions(get_db(), **load_args(SESSION_LIST_ARGS))
-    return {"sessions": found, "total": total}
+    return Response(spooled(sessions.session_list_json, **load_args(SESSION_LIST_ARGS)),
+                    mimetype="application/json")
 
 
 @bp.get("/sessions/<path:session_id>")
 @require_api_key
 def get_session(session_id):
     session_or_404(session_id)
-    return Response(stream_query(sessions.session_json, session_id), mimetype="application/json")
+    return Response(spooled(sessions.session_json, session_id), mimetype="application/json")
 
 
 @bp.get("/sessions/<path:session_id>/explain")
@@ -82,11 +83,11 @@ def export_session(session_id):
     session_or_404(session_id)
     if export_format == "csv":
         return Response(
-            stream_query(export.export_csv, session_id),
+            spooled(export.export_csv, session_id),
             mimetype="text/csv",
             headers={"Content-Disposition": attachment_name(session_id, "csv")},
         )
-    return Response(stream_query(export.export_json, session_id), mimetype="application/json")
+    return Response(spooled(export.export_json, session_id), mimetype="application/json")
 
 
 @bp.post("/sessions/compare")

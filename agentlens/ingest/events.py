@@ -1,24 +1,39 @@
-"""The normalised event every wire format produces for ``store_batch``."""
-import json
+"""The normalised event every wire format produces for ``store_batch``, and the
+session update for formats that change a session without an event."""
 import uuid
 
-from ..errors import APIError
+from .. import jsonstrict, rules
 from ..timestamps import now_ms
 
 STATUSES = ("active", "completed", "error")
+# The stored columns of an event, in the order store_batch inserts them.
+EVENT_COLUMNS = (
+    "session_id", "trace_id", "event_id", "event_type", "ts", "parent_id", "model", "provider",
+    "tokens_in", "tokens_out", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+    "cost_nanos", "cost_source", "duration_ms", "input_data", "output_data", "tool_call",
+    "tool_name", "decision_trace", "metadata", "is_error", "source",
+)
+JSON_FIELDS = ("input_data", "output_data", "tool_call", "decision_trace", "metadata")
+MAX_DURATION_MS = 10**9  # 11.6 days for one operation; keeps every sum far from overflow
 
 
-class EventError(APIError):
-    """A problem with one event: ``field: problem`` (a 400 when it is the only one)."""
+class EventError(ValueError):
+    """A problem with one event or update: ``field: problem``. A request refused
+    for it alone is a 400 (errors.py); in a batch, that event is reported as rejected."""
 
-    def __init__(self, message):
-        super().__init__(400, message)
+    @property
+    def message(self):
+        return str(self)
 
 
-def to_json(value):
+def to_json(value, field):
+    """Strict JSON text of a field's value (None stays None); EventError naming the field."""
     if value is None:
         return None
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return jsonstrict.dumps(value)
+    except jsonstrict.JSONProblem as problem:
+        raise EventError(f"{field}: {problem}")
 
 
 def tool_field(tool_call, key):
@@ -35,62 +50,58 @@ def tool_name(tool_call):
     return name if isinstance(name, str) and name else None
 
 
-def is_error(event_type, tool_call):
-    """An error event: its type says error, or its tool call says it failed."""
-    if "error" in event_type.lower():
-        return True
-    if isinstance(tool_call, dict):
-        return tool_call.get("success") is False or bool(tool_call.get("error"))
-    return False
-
-
-MAX_DURATION_MS = 10**9  # 11.6 days for one operation; keeps every sum far from overflow
-
-
-def _size(field, text):
+def text_size(field, text):
+    """UTF-8 size of a text; EventError if it holds a lone surrogate (SQLite cannot store it)."""
     if text.isascii():
         return len(text)
     try:
         return len(text.encode())
-    except UnicodeEncodeError:  # a lone surrogate, e.g. from a "\udfff" escape
-        raise EventError(f"{field}: not valid Unicode text (lone surrogate)")
+    except UnicodeEncodeError:  # e.g. from a "\udfff" escape
+        raise EventError(f"{field}: {jsonstrict.SURROGATE}")
 
 
-def make_event(*, session_id, event_type, source, event_id=None, ts=None, parent_id=None,
-               model=None, tokens_in=None, tokens_out=None, duration_ms=None,
-               input_data=None, output_data=None, tool_call=None, decision_trace=None,
-               metadata=None, agent_name=None, status=None, final_tokens_in=None,
-               final_tokens_out=None, max_field_bytes):
-    """Build a normalised event from plain values; raise EventError if a field is too big.
+def make_event(*, session_id, event_type, source, max_field_bytes, event_id=None, trace_id="",
+               ts=None, parent_id=None, model=None, provider=None, tokens_in=None,
+               tokens_out=None, cache_read_tokens=None, cache_write_tokens=None,
+               reasoning_tokens=None, cost_nanos=None, duration_ms=None, input_data=None,
+               output_data=None, tool_call=None, decision_trace=None, metadata=None,
+               agent_name=None, status=None, final_tokens_in=None, final_tokens_out=None):
+    """Build a normalised event from plain values; EventError naming the field if one
+    is too big or cannot be stored.
 
-    A lifecycle event without an id gets ``<session_id>:<event_type>`` so that
-    a retry is recognised (``<session_id>:<source>:<event_type>`` from an SDK
-    format, so that one session started through two formats keeps both);
-    any other event gets a random UUID.
+    A lifecycle event without an id gets one from :func:`rules.lifecycle_event_id`
+    so that a retry is recognised; any other event gets a random UUID. A
+    ``cost_nanos`` given here is the client's own (it wins over a computed price).
     """
     if event_id is None:
-        if event_type in ("session_start", "session_end"):
-            event_id = ":".join([session_id, *([source] if source != "agentlens" else []),
-                                 event_type])
+        if event_type in rules.LIFECYCLE_TYPES:
+            event_id = rules.lifecycle_event_id(session_id, event_type, source)
         else:
             event_id = str(uuid.uuid4())
     event = {
-        "event_id": event_id,
         "session_id": session_id,
+        "trace_id": trace_id,
+        "event_id": event_id,
         "event_type": event_type,
         "ts": now_ms() if ts is None else ts,
         "parent_id": parent_id,
         "model": model or None,
+        "provider": provider or None,
         "tokens_in": tokens_in,
         "tokens_out": tokens_out,
+        "cache_read_tokens": cache_read_tokens,
+        "cache_write_tokens": cache_write_tokens,
+        "reasoning_tokens": reasoning_tokens,
+        "cost_nanos": cost_nanos,
+        "cost_source": None if cost_nanos is None else "client",
         "duration_ms": duration_ms,
-        "input_data": to_json(input_data),
-        "output_data": to_json(output_data),
-        "tool_call": to_json(tool_call),
+        "input_data": to_json(input_data, "input_data"),
+        "output_data": to_json(output_data, "output_data"),
+        "tool_call": to_json(tool_call, "tool_call"),
         "tool_name": tool_name(tool_call),
-        "decision_trace": to_json(decision_trace),
-        "metadata": to_json(metadata),
-        "is_error": is_error(event_type, tool_call),
+        "decision_trace": to_json(decision_trace, "decision_trace"),
+        "metadata": to_json(metadata, "metadata"),
+        "is_error": rules.is_error(event_type, tool_call),
         "source": source,
         "agent_name": agent_name,
         "status": status,
@@ -100,20 +111,24 @@ def make_event(*, session_id, event_type, source, event_id=None, ts=None, parent
     return check_sizes(event, max_field_bytes)
 
 
-def check_text(record):
-    """Refuse text SQLite cannot store: a lone surrogate (e.g. from a "\\udfff" escape)."""
+def check_sizes(record, max_field_bytes):
+    """Refuse the record if one of its text fields is over the cap or not valid
+    Unicode, or its duration is out of range."""
     for field, value in record.items():
-        if isinstance(value, str):
-            _size(field, value)
+        if isinstance(value, str) and text_size(field, value) > max_field_bytes:
+            raise EventError(f"{field}: larger than the {max_field_bytes}-byte field limit")
+    if (record.get("duration_ms") or 0) > MAX_DURATION_MS:
+        raise EventError(f"duration_ms: more than {MAX_DURATION_MS} ms")
     return record
 
 
-def check_sizes(event, max_field_bytes):
-    """Refuse the event if one of its text or JSON fields is over the cap or not
-    valid Unicode, or its duration is out of range."""
-    for field, value in event.items():
-        if isinstance(value, str) and _size(field, value) > max_field_bytes:
-            raise EventError(f"{field}: larger than the {max_field_bytes}-byte field limit")
-    if (event.get("duration_ms") or 0) > MAX_DURATION_MS:
-        raise EventError(f"duration_ms: more than {MAX_DURATION_MS} ms")
-    return event
+def session_update(session_id, ts, source, *, max_field_bytes, agent_name=None, name_rank=2,
+                   metadata=None, status=None, final_tokens_in=None, final_tokens_out=None):
+    """A change to a session itself: its name (at ``name_rank``), metadata merged over
+    what it has (a JSON object), or its end (``status``)."""
+    if metadata is not None:
+        check_sizes({"metadata": to_json(metadata, "metadata")}, max_field_bytes)
+    update = {"session_id": session_id, "ts": ts, "source": source, "agent_name": agent_name,
+              "name_rank": name_rank, "metadata": metadata, "status": status,
+              "final_tokens_in": final_tokens_in, "final_tokens_out": final_tokens_out}
+    return check_sizes(update, max_field_bytes)

@@ -1,118 +1,95 @@
-"""The one write path: normalised events -> SQLite, in one transaction.
-
-A normalised event is a dict with the keys of ``EVENT_COLUMNS`` (JSON fields
-already serialised to text, ``ts`` in epoch ms) and, for lifecycle events,
-``agent_name`` (``session_start``) or ``status``/``final_tokens_in``/
-``final_tokens_out`` (``session_end``). A session update (:func:`session_update`)
-names a session, merges into its metadata or ends it.
+"""The one write path: normalised events (events.make_event) and session updates
+(events.session_update) -> the store, in one transaction per call.
 
 Exactness under retries and reordering comes from two rules:
-- ``(session_id, event_id)`` is UNIQUE and inserts use ``ON CONFLICT DO
-  NOTHING``, so a repeated event is not stored again (within one batch, the
-  first occurrence is the one kept);
-- every total is moved only by the rows this transaction really inserted
-  (those with ``id`` above the largest id before the insert: the write lock
-  is held, so nobody else inserts in between).
-Session updates are guarded so that arrival order does not matter: the most
-authoritative, then earliest, name wins (see migration 3), the latest
-session_end ends the session, session_starts' metadata merge with the
-earliest winning, and what other sources add is merged over it.
+- ``(session_id, event_id, trace_id)`` is UNIQUE and inserts use ``ON CONFLICT
+  DO NOTHING ... RETURNING``, so a repeated event is not stored again (within
+  one batch, the first occurrence is the one kept);
+- every total moves only by what a statement reports it really changed: the
+  rows its RETURNING clause gives back, and a session's row after the change
+  minus before it (session_state.py). No count relies on who else writes or on
+  row ids, so the rule holds when events are deleted and with several writers
+  (each session row is read and written back inside the transaction).
+Work that need not hold the write lock (parsing, validation, JSON) is done by
+the formats before; this module only reads and writes.
 """
-import json
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 
+from .. import jsonstrict, rollups
 from ..db import transaction
-from ..read.numbers import DURATION_US
-from .events import MAX_DURATION_MS, EventError, check_text
+from . import session_state
+from .events import EVENT_COLUMNS, MAX_DURATION_MS, EventError
 
-EVENT_COLUMNS = (
-    "event_id", "session_id", "event_type", "ts", "parent_id", "model",
-    "tokens_in", "tokens_out", "duration_ms", "input_data", "output_data",
-    "tool_call", "tool_name", "decision_trace", "metadata", "is_error", "source",
-)
-LIFECYCLE_TYPES = ("session_start", "session_end")
-COUNTED = "event_type NOT IN ('session_start', 'session_end')"
-
-INSERT_EVENT = (
-    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in EVENT_COLUMNS)}) "
-    "ON CONFLICT (session_id, event_id) DO NOTHING"
-)
-
-# Adds the events with ids in [:first, :last] to their sessions' totals,
-# creating the sessions first seen here; :sign = -1 takes them out again.
-MOVE_SESSION_TOTALS = f"""
-INSERT INTO sessions (session_id, started_at, last_event_at, event_count,
-                      tokens_in, tokens_out, source)
-SELECT session_id, min(ts), max(ts),
-       :sign * count(*) FILTER (WHERE {COUNTED}),
-       :sign * coalesce(sum(tokens_in) FILTER (WHERE {COUNTED}), 0),
-       :sign * coalesce(sum(tokens_out) FILTER (WHERE {COUNTED}), 0),
-       min(source)
-FROM events
-WHERE id BETWEEN :first AND :last
-GROUP BY session_id
-ON CONFLICT (session_id) DO UPDATE SET
-    started_at = min(sessions.started_at, excluded.started_at),
-    last_event_at = max(sessions.last_event_at, excluded.last_event_at),
-    event_count = sessions.event_count + excluded.event_count,
-    tokens_in = sessions.tokens_in + excluded.tokens_in,
-    tokens_out = sessions.tokens_out + excluded.tokens_out
-"""
-
-ROLLUP_MEASURES = ("events", "tokens_in", "tokens_out", "duration_us", "timed_events")
+# What each inserted, amended or deleted row reports back.
+RETURNED = ("event_id", "trace_id", "source", *rollups.EVENT_FACT_COLUMNS)
+DEFAULT_MAX_METADATA_BYTES = 1024 * 1024
+INSERT_CHUNKS = (64, 16, 4, 1)  # rows per INSERT statement: a few prepared shapes
 
 
-def move_rollup_sql(table, keys):
-    """Add the counted events with ids in [:first, :last], times :sign, to a rollup
-    keyed by ``keys`` (session_rollup: per session; event_rollup: over all)."""
-    updates = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in ROLLUP_MEASURES)
-    return f"""
-INSERT INTO {table} ({keys}, {', '.join(ROLLUP_MEASURES)})
-SELECT {keys}, :sign * count(*), :sign * coalesce(sum(tokens_in), 0),
-       :sign * coalesce(sum(tokens_out), 0), :sign * coalesce(sum(duration_us), 0),
-       :sign * count(duration_us)
-FROM (SELECT session_id, event_type, coalesce(model, '') AS model,
-             (ts % 86400000 + 86400000) % 86400000 / 3600000 AS hour,
-             tokens_in, tokens_out, {DURATION_US} AS duration_us
-      FROM events WHERE id BETWEEN :first AND :last AND {COUNTED})
-WHERE true
-GROUP BY {keys}
-ON CONFLICT ({keys}) DO UPDATE SET {updates}
-"""
+@dataclass(frozen=True)
+class StoreResult:
+    stored: int
+    duplicates: int
+    # (position in the events given, message): refused by the store itself
+    rejected: tuple = field(default=())
 
 
-MOVE_ROLLUPS = (
-    move_rollup_sql("session_rollup", "session_id, event_type, model, hour"),
-    move_rollup_sql("event_rollup", "event_type, model, hour"),
-)
+def first_occurrences(events):
+    """``[(position, event)]`` without repeats of an event seen earlier in the batch."""
+    seen, unique = set(), []
+    for position, event in enumerate(events):
+        key = (event["session_id"], event["event_id"], event["trace_id"])
+        if key not in seen:
+            seen.add(key)
+            unique.append((position, event))
+    return unique
 
-ENSURE_SESSION = """
-INSERT INTO sessions (session_id, started_at, last_event_at, source)
-VALUES (:session_id, :ts, :ts, :source)
-ON CONFLICT (session_id) DO NOTHING
-"""
 
-# A higher rank wins, then the earlier time, then (a tie) the smaller name.
-NAME_SESSION = """
-UPDATE sessions SET agent_name = :agent_name, name_rank = :name_rank, named_at = :ts
-WHERE session_id = :session_id
-  AND (:name_rank > name_rank
-       OR (:name_rank = name_rank AND (named_at IS NULL OR :ts < named_at
-                                       OR (:ts = named_at AND :agent_name < agent_name))))
-"""
+def store_batch(conn, events, session_updates=(), *,
+                max_metadata_bytes=DEFAULT_MAX_METADATA_BYTES):
+    """Store normalised events once each and apply session updates; one transaction.
 
-END_SESSION = """
-UPDATE sessions
-SET ended_at = :ts, status = :status,
-    final_tokens_in = :final_tokens_in, final_tokens_out = :final_tokens_out
-WHERE session_id = :session_id AND (ended_at IS NULL OR :ts >= ended_at)
-"""
+    A session_start whose metadata would grow its session's merged metadata past
+    the cap is refused alone (reported in ``rejected``), the rest stored; a
+    session update that would is an EventError for the whole call.
+    """
+    refused = {}
+    while True:
+        kept = [(position, event) for position, event in enumerate(events)
+                if position not in refused]
+        try:
+            with transaction(conn):
+                stored = Change(conn, max_metadata_bytes).store(kept, session_updates)
+        except session_state.MetadataTooLarge as error:
+            if error.position is None:
+                raise
+            refused[kept[error.position][0]] = str(error)
+            continue
+        return StoreResult(stored=stored, duplicates=len(kept) - stored,
+                           rejected=tuple(sorted(refused.items())))
 
-# An amendment changes what it carries (NULL keeps the stored value);
-# ``:end_ts`` sets the duration from the stored start, and ``:returns`` is a
-# tool's output when the event is a tool call, else its output_data.
-AMEND_EVENT = """
+
+def amend_events(conn, session_id, amendments):
+    """Change stored events of a session in place; every total follows exactly.
+
+    Each amendment has the parameters of ``AMEND_EVENT`` and ``event_id``.
+    Returns the ids of the events that were not found.
+    """
+    with transaction(conn):
+        return Change(conn).amend(session_id, amendments)
+
+
+def delete_session(conn, session_id):
+    """Remove a session, its events and everything they fed; False if it is unknown."""
+    with transaction(conn):
+        return Change(conn).delete(session_id)
+
+
+# An amendment changes what it carries (NULL keeps the stored value); ``:end_ts``
+# sets the duration from the stored start, and ``:returns`` is a tool's output
+# when the event is a tool call, else its output_data.
+AMEND_EVENT = f"""
 UPDATE events SET
     model = coalesce(:model, model),
     tokens_in = coalesce(:tokens_in, tokens_in),
@@ -123,146 +100,219 @@ UPDATE events SET
     tool_call = CASE WHEN tool_call IS NOT NULL AND :returns IS NOT NULL
                      THEN json_set(tool_call, '$.output', json(:returns)) ELSE tool_call END
 WHERE id = :id
+RETURNING {', '.join(RETURNED)}
 """
 
 
-@dataclass(frozen=True)
-class StoreResult:
-    stored: int
-    duplicates: int
+def insert_sql(rows):
+    return (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES "
+            + ", ".join([f"({', '.join('?' * len(EVENT_COLUMNS))})"] * rows)
+            + f" ON CONFLICT (session_id, event_id, trace_id) DO NOTHING RETURNING id, {', '.join(RETURNED)}")
 
 
-def session_update(session_id, ts, source, *, agent_name=None, name_rank=2, metadata=None,
-                   start_metadata=None, status=None, final_tokens_in=None, final_tokens_out=None):
-    """A change to a session itself: its name, its metadata (JSON text: a session_start's
-    ``start_metadata``, or ``metadata`` merged over it), or its end (``status``)."""
-    update = {"session_id": session_id, "ts": ts, "source": source, "agent_name": agent_name,
-              "name_rank": name_rank, "metadata": metadata, "start_metadata": start_metadata,
-              "status": status, "final_tokens_in": final_tokens_in,
-              "final_tokens_out": final_tokens_out}
-    return check_text(update)
+INSERT_EVENTS = {rows: insert_sql(rows) for rows in INSERT_CHUNKS}
 
 
-def first_occurrences(events):
-    """The events without repeats of a (session_id, event_id) seen earlier in the batch."""
-    seen, unique = set(), []
-    for event in events:
-        key = (event["session_id"], event["event_id"])
-        if key not in seen:
-            seen.add(key)
-            unique.append(event)
-    return unique
+class Change:
+    """One transaction's changes: the sessions it touches, read once and written back,
+    and the rollup deltas its statements' RETURNING rows add up to."""
 
+    def __init__(self, conn, max_metadata_bytes=DEFAULT_MAX_METADATA_BYTES):
+        self.conn = conn
+        self.max_metadata_bytes = max_metadata_bytes
+        self.before = {}        # session_id -> row as read (None: new)
+        self.sessions = {}      # session_id -> row being changed
+        self.metadata = {}      # session_id -> session_state.Metadata, when merged
+        self.deltas = rollups.Deltas()
+        self.added_rows = []    # event rows counted in
+        self.removed_rows = []  # event rows counted out
 
-def store_batch(conn, events, session_updates=()):
-    """Store normalised events once each, then apply session updates; one transaction.
+    # --- the operations ------------------------------------------------------
 
-    Session updates come from the lifecycle events really inserted here and
-    from ``session_updates`` (formats that change sessions without an event).
-    """
-    unique = first_occurrences(events)
-    with transaction(conn):
-        after = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-        stored = conn.executemany(INSERT_EVENT, unique).rowcount if unique else 0
-        updates = list(session_updates)
-        if stored:
-            move_totals(conn, after + 1, after + stored, sign=1)
-            updates[:0] = lifecycle_updates(conn, after, unique)
-        for update in updates:
-            apply_session_update(conn, update)
-    return StoreResult(stored=stored, duplicates=len(events) - stored)
+    def store(self, kept, session_updates):
+        unique = first_occurrences([event for _, event in kept])
+        self.load({event["session_id"] for _, event in unique}
+                  | {update["session_id"] for update in session_updates})
+        inserted = self.insert([event for _, event in unique])
+        for row in inserted:
+            self.count_in(row)
+        by_key = {(e["session_id"], e["event_id"], e["trace_id"]): (i, e) for i, e in unique}
+        for row in sorted(inserted, key=lambda row: row["id"]):
+            position, event = by_key[(row["session_id"], row["event_id"], row["trace_id"])]
+            if event["event_type"] == "session_start":
+                self.start(event, position)
+            elif event["event_type"] == "session_end":
+                self.end(event)
+        for update in session_updates:
+            self.apply_update(update)
+        self.settle()
+        return len(inserted)
 
-
-def amend_events(conn, session_id, amendments):
-    """Change stored events of a session in place; every total follows exactly.
-
-    Each amendment has the parameters of ``AMEND_EVENT`` and ``event_id``.
-    Returns the ids of the events that were not found.
-    """
-    missing = []
-    with transaction(conn):
+    def amend(self, session_id, amendments):
+        self.load({session_id})
+        missing = []
         for amendment in amendments:
-            row = conn.execute("SELECT id, ts FROM events WHERE event_id = ? AND session_id = ?",
-                               (amendment["event_id"], session_id)).fetchone()
-            if row is None:
+            old = self.conn.execute(
+                f"SELECT id, {', '.join(RETURNED)} FROM events WHERE session_id = ? AND event_id = ?",
+                (session_id, amendment["event_id"])).fetchone()
+            if old is None:
                 missing.append(amendment["event_id"])
                 continue
-            if (amendment["end_ts"] or row["ts"]) - row["ts"] > MAX_DURATION_MS:
+            if (amendment["end_ts"] or old["ts"]) - old["ts"] > MAX_DURATION_MS:
                 raise EventError(f"end_timestamp: more than {MAX_DURATION_MS} ms after the "
                                  f"start of event {amendment['event_id']!r}")
-            move_totals(conn, row["id"], row["id"], sign=-1)
-            conn.execute(AMEND_EVENT, {**amendment, "id": row["id"]})
-            move_totals(conn, row["id"], row["id"], sign=1)
-    return missing
+            new = self.conn.execute(AMEND_EVENT, {**amendment, "id": old["id"]}).fetchone()
+            self.count_out(old)
+            self.count_in(new)
+        self.settle()
+        return missing
 
+    def delete(self, session_id):
+        self.load({session_id})
+        if self.before[session_id] is None:
+            return False
+        removed = self.conn.execute(
+            f"DELETE FROM events WHERE session_id = ? RETURNING {', '.join(RETURNED)}",
+            (session_id,)).fetchall()
+        for row in removed:
+            self.count_out(row)
+        self.sessions[session_id] = None
+        self.settle()
+        return True
 
-def move_totals(conn, first, last, sign):
-    """Move every total (sessions, rollup) by the events with ids in [first, last], times sign."""
-    params = {"first": first, "last": last, "sign": sign}
-    conn.execute(MOVE_SESSION_TOTALS, params)
-    for statement in MOVE_ROLLUPS:
-        conn.execute(statement, params)
-    if sign < 0:
-        conn.execute(
-            "DELETE FROM session_rollup WHERE events = 0 AND session_id IN "
-            "(SELECT session_id FROM events WHERE id BETWEEN :first AND :last)", params)
-        conn.execute("DELETE FROM event_rollup WHERE events = 0")
+    # --- reading and counting ------------------------------------------------
 
+    def load(self, session_ids):
+        ids = sorted(session_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for row in self.conn.execute(
+                    f"SELECT {', '.join(session_state.COLUMNS)} FROM sessions "
+                    f"WHERE session_id IN ({', '.join('?' * len(chunk))})", chunk):
+                self.before[row["session_id"]] = dict(row)
+        for session_id in ids:
+            self.before.setdefault(session_id, None)
+            row = self.before[session_id]
+            self.sessions[session_id] = None if row is None else dict(row)
 
-def lifecycle_updates(conn, after, events):
-    """Session updates of the session_start/session_end events inserted with id > after."""
-    lifecycle = {(e["session_id"], e["event_id"]): e
-                 for e in events if e["event_type"] in LIFECYCLE_TYPES}
-    if not lifecycle:
-        return []
-    inserted = conn.execute(
-        f"SELECT session_id, event_id FROM events WHERE id > ? AND NOT ({COUNTED}) ORDER BY id",
-        (after,),
-    ).fetchall()
-    updates = []
-    for key in inserted:
-        event = lifecycle[tuple(key)]
-        if event["event_type"] == "session_start":
-            updates.append(session_update(event["session_id"], event["ts"], event["source"],
-                                          agent_name=event["agent_name"],
-                                          start_metadata=event["metadata"] or "{}"))
-        else:
-            updates.append(session_update(event["session_id"], event["ts"], event["source"],
-                                          status=event["status"],
-                                          final_tokens_in=event["final_tokens_in"],
-                                          final_tokens_out=event["final_tokens_out"]))
-    return updates
+    def insert(self, events):
+        inserted, done = [], 0
+        for rows in INSERT_CHUNKS:
+            while len(events) - done >= rows:
+                params = [event[column] for event in events[done:done + rows]
+                          for column in EVENT_COLUMNS]
+                inserted += self.conn.execute(INSERT_EVENTS[rows], params).fetchall()
+                done += rows
+        return inserted
 
+    def session(self, session_id, ts, source):
+        session = self.sessions.get(session_id)
+        if session is None:
+            session = self.sessions[session_id] = session_state.new_session(session_id, ts, source)
+        return session
 
-def apply_session_update(conn, update):
-    conn.execute(ENSURE_SESSION, update)
-    if update["agent_name"] is not None:
-        conn.execute(NAME_SESSION, update)
-    if update["start_metadata"] is not None or update["metadata"] is not None:
-        merge_metadata(conn, update)
-    if update["status"] is not None:
-        conn.execute(END_SESSION, update)
+    def count_in(self, row):
+        session_state.add_event(self.session(row["session_id"], row["ts"], row["source"]), row)
+        self.added_rows.append(row)
 
+    def count_out(self, row):
+        session_state.add_event(self.sessions[row["session_id"]], row, sign=-1)
+        self.removed_rows.append(row)
 
-def merge_metadata(conn, update):
-    """Shallow merges that keep null values, as the metadata was sent.
+    def start(self, event, position):
+        """A session_start really inserted: it names the session and adds its metadata."""
+        session = self.session(event["session_id"], event["ts"], event["source"])
+        if event["agent_name"] is not None:
+            session_state.name(session, event["agent_name"], 2, event["ts"])
+        metadata = {} if event["metadata"] is None else jsonstrict.loads(event["metadata"])
+        self.session_metadata(session).merge_start(session, metadata, event["ts"], position)
 
-    A session_start's metadata is kept; several starts merge, the earliest
-    winning key by key (a tie: the smaller JSON text). Other metadata (SDK
-    session updates) is merged over it, in arrival order.
-    """
-    row = conn.execute("SELECT metadata, start_metadata, start_event_at FROM sessions "
-                       "WHERE session_id = ?", (update["session_id"],)).fetchone()
-    metadata, start, start_at = row["metadata"], row["start_metadata"], row["start_event_at"]
-    if update["metadata"] is not None:
-        metadata = json.dumps({**json.loads(metadata), **json.loads(update["metadata"])})
-    new_start = update["start_metadata"]
-    if new_start is not None:
-        if start is None:
-            start, start_at = new_start, update["ts"]
-        else:
-            earlier, later = sorted([(update["ts"], new_start), (start_at, start)])
-            start = json.dumps({**json.loads(later[1]), **json.loads(earlier[1])})
-            start_at = earlier[0]
-    conn.execute("UPDATE sessions SET metadata = ?, start_metadata = ?, start_event_at = ? "
-                 "WHERE session_id = ?", (metadata, start, start_at, update["session_id"]))
+    def end(self, event):
+        session = self.sessions[event["session_id"]]
+        session_state.end(session, event["ts"], event["status"], event["final_tokens_in"],
+                          event["final_tokens_out"])
+
+    def apply_update(self, update):
+        session = self.session(update["session_id"], update["ts"], update["source"])
+        if update["agent_name"] is not None:
+            session_state.name(session, update["agent_name"], update["name_rank"], update["ts"])
+        if update["metadata"] is not None:
+            self.session_metadata(session).merge_update(update["metadata"])
+        if update["status"] is not None:
+            session_state.end(session, update["ts"], update["status"], update["final_tokens_in"],
+                              update["final_tokens_out"])
+
+    def session_metadata(self, session):
+        session_id = session["session_id"]
+        if session_id not in self.metadata:
+            row = None
+            if self.before.get(session_id) is not None:
+                row = self.conn.execute("SELECT metadata, start_metadata FROM sessions "
+                                        "WHERE session_id = ?", (session_id,)).fetchone()
+            self.metadata[session_id] = session_state.Metadata(
+                row["metadata"] if row else "{}", row["start_metadata"] if row else None)
+        return self.metadata[session_id]
+
+    # --- writing -------------------------------------------------------------
+
+    def settle(self):
+        """Write the sessions back and move every rollup by what changed."""
+        for session in self.sessions.values():
+            if session is not None:
+                session_state.settle_totals(session)
+        self.write_sessions()
+        self.move_rollups()
+        self.deltas.apply(self.conn)
+
+    def write_sessions(self):
+        new, changed, gone = [], [], []
+        for session_id, session in self.sessions.items():
+            before = self.before[session_id]
+            if session is None:
+                if before is not None:
+                    gone.append((session_id,))
+            elif before is None:
+                new.append(session)
+            elif session != before:
+                changed.append(session)
+        columns = session_state.COLUMNS
+        if new:
+            self.conn.executemany(
+                f"INSERT INTO sessions ({', '.join(columns)}) "
+                f"VALUES ({', '.join(':' + c for c in columns)})", new)
+        if changed:
+            self.conn.executemany(
+                f"UPDATE sessions SET {', '.join(f'{c} = :{c}' for c in columns[1:])} "
+                "WHERE session_id = :session_id", changed)
+        for session_id, metadata in self.metadata.items():
+            texts = metadata.texts(self.max_metadata_bytes)
+            self.conn.execute("UPDATE sessions SET metadata = ?, start_metadata = ? "
+                              "WHERE session_id = ?", (*texts, session_id))
+        if gone:
+            self.conn.executemany("DELETE FROM sessions WHERE session_id = ?", gone)
+
+    def move_rollups(self):
+        """Deltas of this change: sessions filed elsewhere take their stored events
+        along; rows counted out and in move the event rollups where their session
+        is filed now; each session's figures move from before to after."""
+        places = {}
+        for session_id, session in self.sessions.items():
+            before = self.before[session_id]
+            if session is None and before is None:
+                continue
+            places[session_id] = rollups.session_place(session if session is not None else before)
+            if before is not None and session is not None:
+                old = rollups.session_place(before)
+                if old != places[session_id]:
+                    self.deltas.move_events(self.stored_groups(session_id), old, places[session_id])
+        for rows, sign in ((self.removed_rows, -1), (self.added_rows, 1)):
+            self.deltas.add_events(rollups.event_groups(rows, sign), places)
+        for session_id, session in self.sessions.items():
+            self.deltas.change_session(self.before[session_id], session)
+
+    def stored_groups(self, session_id):
+        """The session's ``session_rollup`` rows as they were before this change."""
+        keys, measures = rollups.SESSION_ROLLUP.keys, rollups.EVENT_MEASURES
+        rows = self.conn.execute(f"SELECT {', '.join(keys + measures)} FROM session_rollup "
+                                 "WHERE session_id = ?", (session_id,))
+        return {tuple(row[:len(keys)]): list(row[len(keys):]) for row in rows}

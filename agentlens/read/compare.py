@@ -1,7 +1,8 @@
 """POST /sessions/compare: two sessions' metrics side by side, B relative to A."""
+from ..rules import COUNTED, DURATION_US_SQL, session_duration_ms
 from ..timestamps import format_ms, now_ms
-from .numbers import DURATION_US, exact, milliseconds, ratio, round_half_up
-from .sessions import DURATION_MS, session_metadata
+from .numbers import exact, milliseconds, ratio, round_half_up
+from .sessions import session_metadata
 
 # Names in order of first appearance in the session.
 FIRST_SEEN = "ORDER BY min(ts), min(id)"
@@ -11,18 +12,16 @@ DELTA_METRICS = ("total_tokens", "tokens_in", "tokens_out", "event_count", "erro
 
 def session_metrics(conn, session_id):
     """The metrics of one session (counted events only), or None if it is unknown."""
-    session = conn.execute(f"""
-        SELECT session_id, agent_name, status, metadata, start_metadata,
-               {DURATION_MS} AS duration_ms,
-               coalesce(final_tokens_in, tokens_in) AS tokens_in,
-               coalesce(final_tokens_out, tokens_out) AS tokens_out
+    session = conn.execute("""
+        SELECT session_id, agent_name, status, metadata, start_metadata, started_at, ended_at,
+               last_event_at, total_tokens_in AS tokens_in, total_tokens_out AS tokens_out
         FROM sessions WHERE session_id = ?""", (session_id,)).fetchone()
     if session is None:
         return None
     totals = conn.execute(f"""
         SELECT count(*) AS events, coalesce(sum(is_error), 0) AS errors,
-               coalesce(sum({DURATION_US}), 0) AS duration_us, count(duration_ms) AS timed
-        FROM activity WHERE session_id = ?""", (session_id,)).fetchone()
+               coalesce(sum({DURATION_US_SQL}), 0) AS duration_us, count(duration_ms) AS timed
+        FROM events WHERE session_id = ? AND {COUNTED}""", (session_id,)).fetchone()
     return {
         "session_id": session["session_id"],
         "agent_name": session["agent_name"],
@@ -34,28 +33,30 @@ def session_metrics(conn, session_id):
         "error_count": totals["errors"],
         "total_processing_ms": milliseconds(totals["duration_us"]),
         "avg_event_duration_ms": ratio(totals["duration_us"], totals["timed"] * 1000),
-        "session_duration_ms": session["duration_ms"],
+        "session_duration_ms": session_duration_ms(
+            session["started_at"], session["ended_at"], session["last_event_at"]),
         "models": {
             row["model"]: {"calls": row["calls"], "tokens_in": row["tokens_in"],
                            "tokens_out": row["tokens_out"]}
             for row in conn.execute(f"""
                 SELECT model, count(*) AS calls, coalesce(sum(tokens_in), 0) AS tokens_in,
                        coalesce(sum(tokens_out), 0) AS tokens_out
-                FROM activity WHERE session_id = ? AND model IS NOT NULL
+                FROM events WHERE session_id = ? AND {COUNTED} AND model IS NOT NULL
                 GROUP BY model {FIRST_SEEN}""", (session_id,))
         },
         "event_types": {
             row["event_type"]: row["count"]
             for row in conn.execute(f"""
-                SELECT event_type, count(*) AS count FROM activity WHERE session_id = ?
+                SELECT event_type, count(*) AS count FROM events
+                WHERE session_id = ? AND {COUNTED}
                 GROUP BY event_type {FIRST_SEEN}""", (session_id,))
         },
         "tools": {
             row["tool"]: {"calls": row["calls"], "total_duration": milliseconds(row["duration_us"])}
             for row in conn.execute(f"""
                 SELECT coalesce(tool_name, 'unknown') AS tool, count(*) AS calls,
-                       coalesce(sum({DURATION_US}), 0) AS duration_us
-                FROM activity WHERE session_id = ? AND tool_call IS NOT NULL
+                       coalesce(sum({DURATION_US_SQL}), 0) AS duration_us
+                FROM events WHERE session_id = ? AND {COUNTED} AND tool_call IS NOT NULL
                 GROUP BY tool {FIRST_SEEN}""", (session_id,))
         },
         "metadata": session_metadata(session),

@@ -12,7 +12,8 @@ from itertools import islice
 
 from ..db import snapshot
 from ..ingest.events import tool_field, tool_name
-from .sessions import DURATION_MS, get_session, iter_events
+from ..rules import COUNTED, session_duration_ms
+from .sessions import get_session, iter_events
 
 EXCERPT_CHARS = 120
 NAME_CHARS = 80
@@ -46,9 +47,9 @@ def explain_session(conn, session_id, max_items=200):
 
 
 def header(conn, session):
-    (duration_ms,) = conn.execute(
-        f"SELECT {DURATION_MS} FROM sessions WHERE session_id = ?", (session["session_id"],)
-    ).fetchone()
+    duration_ms = session_duration_ms(*conn.execute(
+        "SELECT started_at, ended_at, last_event_at FROM sessions WHERE session_id = ?",
+        (session["session_id"],)).fetchone())
     tokens_in, tokens_out = session["total_tokens_in"], session["total_tokens_out"]
     return [
         f"## Agent Session: {name(session['agent_name'])}",
@@ -186,7 +187,7 @@ def error_message(event):
 
 def summary(conn, session):
     rows = conn.execute(
-        "SELECT event_type, count(*), sum(is_error) FROM activity WHERE session_id = ? "
+        f"SELECT event_type, count(*), sum(is_error) FROM events WHERE session_id = ? AND {COUNTED} "
         "GROUP BY event_type ORDER BY count(*) DESC, event_type",
         (session["session_id"],),
     )

@@ -2,12 +2,13 @@
 import csv
 import io
 import itertools
-import json
 
+from .. import jsonstrict
 from ..ingest.events import tool_field, tool_name
+from ..rules import COUNTED, DURATION_US_SQL
 from ..timestamps import format_ms, now_ms
-from .numbers import DURATION_US, milliseconds
-from .sessions import get_session, iter_events, json_with_events
+from .numbers import milliseconds
+from .sessions import get_session, iter_events, json_with_events, raw
 
 CSV_COLUMNS = (
     "event_id", "event_type", "timestamp", "model", "tokens_in", "tokens_out", "duration_ms",
@@ -27,13 +28,13 @@ def export_session(session):
 def summary(conn, session):
     """Counted events only; names in order of first appearance."""
     totals = conn.execute(
-        f"SELECT count(*) AS events, coalesce(sum({DURATION_US}), 0) AS duration_us "
-        "FROM activity WHERE session_id = ?", (session["session_id"],)).fetchone()
+        f"SELECT count(*) AS events, coalesce(sum({DURATION_US_SQL}), 0) AS duration_us "
+        f"FROM events WHERE session_id = ? AND {COUNTED}", (session["session_id"],)).fetchone()
     models = conn.execute(
-        "SELECT model FROM activity WHERE session_id = ? AND model IS NOT NULL "
+        f"SELECT model FROM events WHERE session_id = ? AND {COUNTED} AND model IS NOT NULL "
         "GROUP BY model ORDER BY min(ts), min(id)", (session["session_id"],)).fetchall()
     types = conn.execute(
-        "SELECT event_type FROM activity WHERE session_id = ? "
+        f"SELECT event_type FROM events WHERE session_id = ? AND {COUNTED} "
         "GROUP BY event_type ORDER BY min(ts), min(id)", (session["session_id"],)).fetchall()
     return {
         "total_events": totals["events"],
@@ -48,7 +49,7 @@ def export_json(conn, session_id):
     """JSON text in pieces: the summary is computed first, the events streamed."""
     session = get_session(conn, session_id)
     head = {"exported_at": format_ms(now_ms()), "session": export_session(session)}
-    return json_with_events(head, iter_events(conn, session["session_id"]),
+    return json_with_events(head, iter_events(conn, session["session_id"], raw),
                             {"summary": summary(conn, session)})
 
 
@@ -57,7 +58,7 @@ def cell(value):
     if value is None:
         return ""
     if isinstance(value, (dict, list, bool)):
-        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        value = jsonstrict.dumps(value)
     text = str(value)
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 

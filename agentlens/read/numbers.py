@@ -4,9 +4,6 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 PRECISION = 60  # digits: ample for any sum of token counts or microseconds
 
-# Durations are summed in integer microseconds: exact, whatever the order.
-DURATION_US = "CAST(round(duration_ms * 1000) AS INTEGER)"
-
 
 def exact(value):
     """A number as the decimal it prints as: 0.1 is 0.1, not its binary neighbour."""

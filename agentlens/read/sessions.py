@@ -1,33 +1,36 @@
 """Sessions and their events, as the API returns them."""
-import json
-
+from .. import jsonstrict
 from ..timestamps import format_ms
+from . import buckets
 
 SESSION_COLUMNS = """
     session_id, agent_name, started_at, ended_at, metadata, start_metadata,
-    coalesce(final_tokens_in, tokens_in) AS total_tokens_in,
-    coalesce(final_tokens_out, tokens_out) AS total_tokens_out,
-    status
+    total_tokens_in, total_tokens_out, status
 """
 EVENT_COLUMNS = """
     event_id, session_id, event_type, ts, parent_id, model, tokens_in, tokens_out,
     duration_ms, input_data, output_data, tool_call, decision_trace, metadata
 """
 MAX_LIMIT = 200
-# A session's wall-clock length: to its end, or while it runs, to its latest event.
-DURATION_MS = "coalesce(ended_at, last_event_at) - started_at"
+STATUS_MEASURES = {None: "sessions", "active": "active_sessions",
+                   "completed": "completed_sessions", "error": "error_sessions"}
 
 
 def loads(text):
-    return None if text is None else json.loads(text)
+    return None if text is None else jsonstrict.loads(text)
+
+
+def raw(text):
+    """Stored JSON text, passed into a response as it is (no parsing, no depth added)."""
+    return None if text is None else jsonstrict.Fragment(text)
 
 
 def session_metadata(row):
     """The session_start's metadata as sent, with what SDK updates merged in over it."""
-    merged = json.loads(row["metadata"])
+    merged = jsonstrict.loads(row["metadata"])
     if row["start_metadata"] is None:
         return merged
-    return {**json.loads(row["start_metadata"]), **merged}
+    return {**jsonstrict.loads(row["start_metadata"]), **merged}
 
 
 def session_dict(row):
@@ -43,7 +46,8 @@ def session_dict(row):
     }
 
 
-def event_dict(row):
+def event_dict(row, decode=loads):
+    """An event as the API returns it; ``decode=raw`` keeps its JSON fields as stored text."""
     return {
         "event_id": row["event_id"],
         "session_id": row["session_id"],
@@ -54,11 +58,11 @@ def event_dict(row):
         "tokens_in": row["tokens_in"],
         "tokens_out": row["tokens_out"],
         "duration_ms": row["duration_ms"],
-        "input_data": loads(row["input_data"]),
-        "output_data": loads(row["output_data"]),
-        "tool_call": loads(row["tool_call"]),
-        "decision_trace": loads(row["decision_trace"]),
-        "metadata": loads(row["metadata"]),
+        "input_data": decode(row["input_data"]),
+        "output_data": decode(row["output_data"]),
+        "tool_call": decode(row["tool_call"]),
+        "decision_trace": decode(row["decision_trace"]),
+        "metadata": decode(row["metadata"]),
     }
 
 
@@ -67,7 +71,7 @@ def where_clause(conditions):
 
 
 def session_filters(*, status=None, agent_name=None, started_from=None, started_to=None):
-    """``(conditions, params)`` for the session filters shared by list and analytics.
+    """``(conditions, params)`` for the session list's filters.
 
     ``started_from``/``started_to`` are epoch ms; the range is [from, to).
     """
@@ -87,18 +91,34 @@ def session_filters(*, status=None, agent_name=None, started_from=None, started_
     return where, params
 
 
+def page_rows(conn, limit, offset, filters):
+    conditions, params = session_filters(**filters)
+    params.update(limit=min(limit, MAX_LIMIT), offset=offset)
+    return conn.execute(
+        f"SELECT {SESSION_COLUMNS} FROM sessions{where_clause(conditions)} "
+        "ORDER BY started_at DESC, session_id LIMIT :limit OFFSET :offset", params)
+
+
+def count_sessions(conn, *, status=None, agent_name=None, started_from=None, started_to=None):
+    """How many sessions the filters select, from the session rollups."""
+    sums = buckets.session_sums(conn, started_from, started_to, agent_name)
+    return sums[STATUS_MEASURES[status]]
+
+
 def list_sessions(conn, *, limit=50, offset=0, **filters):
     """Newest first; ``limit`` is capped at 200. Returns ``(sessions, total)``."""
-    conditions, params = session_filters(**filters)
-    where = where_clause(conditions)
-    params.update(limit=min(limit, MAX_LIMIT), offset=offset)
-    rows = conn.execute(
-        f"SELECT {SESSION_COLUMNS} FROM sessions{where} "
-        "ORDER BY started_at DESC, session_id LIMIT :limit OFFSET :offset",
-        params,
-    ).fetchall()
-    total = conn.execute(f"SELECT count(*) FROM sessions{where}", params).fetchone()[0]
-    return [session_dict(row) for row in rows], total
+    return ([session_dict(row) for row in page_rows(conn, limit, offset, filters)],
+            count_sessions(conn, **filters))
+
+
+def session_list_json(conn, *, limit=50, offset=0, **filters):
+    """``GET /sessions`` as JSON text pieces, a session at a time."""
+    yield '{"sessions":['
+    separator = ""
+    for row in page_rows(conn, limit, offset, filters):
+        yield separator + compact(session_dict(row))
+        separator = ","
+    yield f'],"total":{count_sessions(conn, **filters)}}}'
 
 
 def get_session(conn, session_id):
@@ -109,15 +129,14 @@ def get_session(conn, session_id):
     return None if row is None else session_dict(row)
 
 
-def iter_events(conn, session_id):
+def iter_events(conn, session_id, decode=loads):
     """The session's events, oldest first (ties in arrival order), from a cursor."""
     cursor = conn.execute(
         f"SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ? ORDER BY ts, id",
         (session_id,),
     )
     for row in cursor:
-        yield event_dict(row)
-
+        yield event_dict(row, decode)
 
 
 def json_with_events(head, events, tail=None):
@@ -132,11 +151,10 @@ def json_with_events(head, events, tail=None):
 
 
 def compact(value):
-    """JSON as the other responses are written (Flask's jsonify): no spaces."""
-    return json.dumps(value, separators=(",", ":"))
+    """JSON as the other responses are written: no spaces."""
+    return jsonstrict.encode(value)
 
 
 def session_json(conn, session_id):
     """``GET /sessions/<id>``: the session and all its events, streamed."""
-    return json_with_events(get_session(conn, session_id), iter_events(conn, session_id))
-
+    return json_with_events(get_session(conn, session_id), iter_events(conn, session_id, raw))

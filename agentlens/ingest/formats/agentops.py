@@ -7,9 +7,9 @@ and internal attributes as extra keys; all of it is accepted.
 """
 from marshmallow import ValidationError, fields, pre_load
 
-from ..events import check_sizes, make_event, to_json
-from ..store import session_update
-from .shared import NOT_EMPTY, Count, JSONValue, SDKSchema, Timestamp, drop_nulls, parse_each
+from ..events import check_sizes, make_event, session_update, to_json
+from .shared import (NOT_EMPTY, Count, JSONValue, SDKSchema, Text, Timestamp, drop_nulls,
+                     parse_each)
 
 SOURCE = "agentops"
 EVENT_TYPES = {"llm": "llm_call", "llms": "llm_call", "tool": "tool_call", "tools": "tool_call",
@@ -82,7 +82,7 @@ class AgentBody(SDKSchema):
 
 
 class ReauthorizeBody(SDKSchema):
-    session_id = fields.String(required=True, validate=NOT_EMPTY)
+    session_id = Text(required=True, validate=NOT_EMPTY)
 
 
 SESSION_BODY = SessionBody()
@@ -126,7 +126,8 @@ def update_session(body, token_session, received_ms, max_field_bytes):
     session_id = data.get("session_id", data.get("id", token_session))
     metadata = session_metadata(data)
     status = END_STATES[data.get("end_state", "Success").lower()]
-    updates = [session_update(session_id, received_ms, SOURCE, metadata=to_json(metadata))]
+    updates = [session_update(session_id, received_ms, SOURCE, metadata=metadata,
+                              max_field_bytes=max_field_bytes)]
     if "end_timestamp" not in data or status == "active":
         return session_id, [], updates
     # One id per end time: a retry is recognised, a later end is kept and wins.
@@ -201,20 +202,21 @@ def amendment(raw, max_field_bytes):
         "model": data.get("model"),
         "tokens_in": data.get("prompt_tokens"),
         "tokens_out": data.get("completion_tokens"),
-        "input_data": to_json({"prompt": data["prompt"]}) if "prompt" in data else None,
-        "output_data": to_json({"completion": data["completion"]}) if "completion" in data else None,
-        "returns": to_json(data.get("output", data.get("returns"))),
+        "input_data": to_json({"prompt": data["prompt"]}, "prompt") if "prompt" in data else None,
+        "output_data": (to_json({"completion": data["completion"]}, "completion")
+                        if "completion" in data else None),
+        "returns": to_json(data.get("output", data.get("returns")), "output"),
         "end_ts": data.get("end_timestamp"),
     }
     return check_sizes(changes, max_field_bytes)
 
 
-def create_agent(body, session_id, received_ms):
+def create_agent(body, session_id, received_ms, max_field_bytes):
     """create_agent -> the session's name (explicit, rank 2) and ``{agents: {id: name}}``."""
     data = AGENT_BODY.load(body)
     agents = {"agents": {data["id"]: data["name"]}} if "id" in data else None
     return session_update(session_id, received_ms, SOURCE, agent_name=data["name"],
-                          metadata=to_json(agents))
+                          metadata=agents, max_field_bytes=max_field_bytes)
 
 
 def reauthorized_session(body):

@@ -5,13 +5,11 @@ where they are: ``primitive_type`` may be empty, ``event_id``/``timestamp``
 may be missing (v1, agnost-mcp), ids need not be UUIDs, unknown fields are
 ignored, and ``args``/``result`` are JSON-encoded strings when they parse.
 """
-import json
-
 from marshmallow import ValidationError, fields, validate
 
+from ... import jsonstrict
 from ...timestamps import check_epoch_ms
-from ..events import make_event
-from ..store import session_update
+from ..events import make_event, session_update
 from .shared import NOT_EMPTY, Boolean, JSONValue, Number, SDKSchema
 
 SOURCE = "agnost"
@@ -66,8 +64,10 @@ def decode(value):
         return None
     if isinstance(value, str):
         try:
-            return json.loads(value)
-        except (ValueError, RecursionError):
+            decoded = jsonstrict.loads(value)
+            jsonstrict.dump_bytes(decoded)  # e.g. "NaN": not strict JSON, so kept as text
+            return decoded
+        except jsonstrict.JSONProblem:
             return value
     return value
 
@@ -84,7 +84,8 @@ def session_start(body, org_id, max_field_bytes, received_ms):
     event = make_event(session_id=data["session_id"], event_type="session_start", source=SOURCE,
                        ts=received_ms, metadata=metadata, max_field_bytes=max_field_bytes)
     update = session_update(data["session_id"], received_ms, SOURCE,
-                            agent_name=data.get("client_config") or None, name_rank=1)
+                            agent_name=data.get("client_config") or None, name_rank=1,
+                            max_field_bytes=max_field_bytes)
     return event, update
 
 
@@ -137,9 +138,11 @@ def capture_event(body, org_id, max_field_bytes, received_ms):
     )
     updates = []
     if event_type.startswith("agent_turn"):
-        updates.append(session_update(data["session_id"], event["ts"], SOURCE, agent_name=name))
+        updates.append(session_update(data["session_id"], event["ts"], SOURCE, agent_name=name,
+                                      max_field_bytes=max_field_bytes))
     org_id = org_id or data.get("org_id")
     if org_id:
         updates.append(session_update(data["session_id"], event["ts"], SOURCE,
-                                      metadata=json.dumps({"org_id": org_id})))
+                                      metadata={"org_id": org_id},
+                                      max_field_bytes=max_field_bytes))
     return event, updates

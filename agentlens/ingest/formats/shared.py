@@ -1,6 +1,7 @@
 """Marshmallow fields and helpers shared by the wire formats (and query parameters)."""
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
+from ... import jsonstrict
 from ...errors import APIError, describe_validation_error
 from ...timestamps import parse_iso
 from ..events import EventError
@@ -20,6 +21,19 @@ class Timestamp(fields.Field):
             return parse_iso(value)
         except ValueError:
             raise ValidationError(f"Not a valid ISO 8601 timestamp: {value[:64]!r}.")
+
+
+class Text(fields.String):
+    """A string SQLite can store: no lone surrogates (a "\\ud800" escape)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not text.isascii():
+            try:
+                text.encode()
+            except UnicodeEncodeError:
+                raise ValidationError(jsonstrict.SURROGATE)
+        return text
 
 
 def Count(**kwargs):

@@ -1,0 +1,118 @@
+"""How a session's row changes, as plain Python over a dict of its columns.
+
+The store reads the rows a change touches (under the write lock), applies these
+rules, and writes the rows back; the rollups move by the difference. Each rule
+makes the result independent of arrival order:
+- the most authoritative, then earliest, name wins (rank: 0 none, 1 a client's
+  default such as Agnost's client_config, 2 an agent named explicitly);
+- the latest session_end ends the session, with its status and final counts;
+- session_starts' metadata merge, the earliest winning key by key; what other
+  sources add (SDK session updates) is merged over it, in arrival order.
+"""
+from .. import jsonstrict, rules
+from .events import EventError
+
+# The columns the store reads and writes back; metadata is read only when merged.
+COLUMNS = ("session_id", "agent_name", "name_rank", "named_at", "status", "started_at",
+           "ended_at", "last_event_at", "start_event_at", "tokens_in", "tokens_out",
+           "final_tokens_in", "final_tokens_out", "total_tokens_in", "total_tokens_out",
+           "event_count", "cost_nanos", "unpriced_events", "source")
+
+
+class MetadataTooLarge(EventError):
+    """Merging would make a session's metadata larger than the cap. ``position``: the
+    session_start event (its position in the batch) that made it so, None for an update."""
+
+    def __init__(self, limit, position):
+        super().__init__(f"metadata: the session's merged metadata would be larger than "
+                         f"the {limit}-byte field limit")
+        self.position = position
+
+
+def new_session(session_id, ts, source):
+    return {"session_id": session_id, "agent_name": "unknown", "name_rank": 0, "named_at": None,
+            "status": "active", "started_at": ts, "ended_at": None, "last_event_at": ts,
+            "start_event_at": None, "tokens_in": 0, "tokens_out": 0, "final_tokens_in": None,
+            "final_tokens_out": None, "total_tokens_in": 0, "total_tokens_out": 0,
+            "event_count": 0, "cost_nanos": 0, "unpriced_events": 0, "source": source}
+
+
+def add_event(session, row, sign=1):
+    """Count an event row in (or, with sign -1, out of) its session's totals."""
+    if sign > 0:
+        session["started_at"] = min(session["started_at"], row["ts"])
+        session["last_event_at"] = max(session["last_event_at"], row["ts"])
+    if not rules.is_counted(row["event_type"]):
+        return
+    session["event_count"] += sign
+    session["tokens_in"] += sign * (row["tokens_in"] or 0)
+    session["tokens_out"] += sign * (row["tokens_out"] or 0)
+    session["cost_nanos"] += sign * (row["cost_nanos"] or 0)
+    session["unpriced_events"] += sign * rules.is_unpriced(
+        row["tokens_in"], row["tokens_out"], row["cost_nanos"])
+
+
+def settle_totals(session):
+    session["total_tokens_in"] = rules.session_tokens(session["tokens_in"], session["final_tokens_in"])
+    session["total_tokens_out"] = rules.session_tokens(session["tokens_out"], session["final_tokens_out"])
+
+
+def name(session, agent_name, rank, ts):
+    current = (session["name_rank"], session["named_at"], session["agent_name"])
+    if rank > current[0] or (rank == current[0] and (
+            current[1] is None or ts < current[1] or (ts == current[1] and agent_name < current[2]))):
+        session.update(agent_name=agent_name, name_rank=rank, named_at=ts)
+
+
+def end(session, ts, status, final_tokens_in, final_tokens_out):
+    if session["ended_at"] is None or ts >= session["ended_at"]:
+        session.update(ended_at=ts, status=status, final_tokens_in=final_tokens_in,
+                       final_tokens_out=final_tokens_out)
+
+
+class Metadata:
+    """A session's two metadata texts, read on first use and written back if changed."""
+
+    def __init__(self, metadata, start_metadata):
+        self.metadata = jsonstrict.loads(metadata)
+        self.start = None if start_metadata is None else jsonstrict.loads(start_metadata)
+        self.updated = False     # an SDK update was merged
+        self.start_positions = []  # the session_start events merged, by batch position
+
+    def merge_start(self, session, metadata, ts, position):
+        """A session_start's metadata: the earliest start wins key by key (a tie: the
+        smaller JSON text)."""
+        self.start_positions.append(position)
+        if self.start is None:
+            self.start, session["start_event_at"] = metadata, ts
+        else:
+            ours = (session["start_event_at"], jsonstrict.dumps(self.start), self.start)
+            theirs = (ts, jsonstrict.dumps(metadata), metadata)
+            earlier, later = sorted([ours, theirs], key=lambda side: side[:2])
+            self.start = {**later[2], **earlier[2]}
+            session["start_event_at"] = earlier[0]
+
+    def merge_update(self, metadata):
+        """Metadata from an SDK update, merged over what is there; objects merge key by
+        key (AgentOps' ``agents`` map gains one agent per create_agent)."""
+        self.metadata = deep_merge(self.metadata, metadata)
+        self.updated = True
+
+    def texts(self, limit):
+        """``(metadata, start_metadata)`` as JSON; MetadataTooLarge if one is over ``limit``
+        (blamed on an SDK update if one was merged, else on the last session_start)."""
+        texts = (jsonstrict.dump_bytes(self.metadata),
+                 None if self.start is None else jsonstrict.dump_bytes(self.start))
+        if any(text is not None and len(text) > limit for text in texts):
+            blamed = None if self.updated or not self.start_positions else self.start_positions[-1]
+            raise MetadataTooLarge(limit, blamed)
+        return tuple(None if text is None else text.decode() for text in texts)
+
+
+def deep_merge(base, update):
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = deep_merge(merged[key], value)
+        merged[key] = value
+    return merged

@@ -1,0 +1,137 @@
+"""The one JSON module: every body read and every JSON value stored or sent goes through it.
+
+JSON here is strict RFC 8259 text: no NaN or Infinity (also none that overflows
+a double, like 1e999), no lone surrogates, and values nested at most
+``MAX_DEPTH`` deep. orjson enforces all of that at C speed. When it refuses a
+body, the body is read again with the standard library, which marks each bad
+number with ``BAD_NUMBER`` instead of failing, so that one bad value costs
+only the event that carries it: :func:`dumps` then refuses that value,
+naming its field. Lone surrogates and excessive depth are refused by
+:func:`dumps` the same way.
+"""
+import json
+import re
+
+import orjson
+from orjson import Fragment  # noqa: F401 -- already-serialised JSON inside a document
+
+# Values nested deeper are refused (orjson's own limit for writing JSON).
+MAX_DEPTH = 254
+# orjson reads integers beyond 64 bits as floats; the standard library keeps them exact.
+LONG_INTEGER = re.compile(rb"[0-9]{19}")
+
+
+SURROGATE = "not valid Unicode text (lone surrogate)"
+TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
+
+
+class JSONProblem(ValueError):
+    """A JSON text or value that strict JSON cannot carry; the message says why."""
+
+
+class _BadNumber:
+    """Where a body held NaN, Infinity or a number that overflows a double."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __repr__(self):
+        return self.text
+
+
+def _bad_number(text):
+    return _BadNumber(text)
+
+
+def _number(text):
+    value = float(text)
+    return _BadNumber(text) if value in (float("inf"), float("-inf")) else value
+
+
+def loads(data):
+    """Parse a request body (bytes or str). Bad numbers become markers that
+    :func:`dumps` refuses; JSONProblem when the text is not JSON at all."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    if not LONG_INTEGER.search(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    try:
+        return json.loads(data.decode("utf-8", "surrogatepass"),
+                          parse_constant=_bad_number, parse_float=_number)
+    except UnicodeDecodeError as error:
+        raise JSONProblem(f"not UTF-8 text ({error.reason} at byte {error.start})")
+    except RecursionError:
+        raise JSONProblem(TOO_DEEP)
+    except ValueError as error:
+        raise JSONProblem(str(error))
+
+
+def _refuse(value):
+    if isinstance(value, _BadNumber):
+        raise JSONProblem(f"{value.text} is not a finite number")
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def dumps(value):
+    """Compact JSON text of ``value``; JSONProblem if strict JSON cannot carry it."""
+    return dump_bytes(value).decode()
+
+
+def dump_bytes(value):
+    try:
+        return orjson.dumps(value, default=_refuse)
+    except orjson.JSONEncodeError as error:
+        if isinstance(error.__cause__, JSONProblem):
+            raise error.__cause__
+        message = str(error)
+        if "surrogates" in message:
+            raise JSONProblem(SURROGATE)
+        if "Recursion" in message:
+            raise JSONProblem(TOO_DEEP)
+        if "64-bit" not in message:
+            raise JSONProblem(message)
+    return _dumps_with_long_integers(value)
+
+
+def encode(value):
+    """JSON text of a response built from stored values. They are strict already, but
+    wrapping one nested to the limit (an event in a list in an object) goes past
+    orjson's depth: the standard library writes those few."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _dumps_with_long_integers(value):
+    """The standard library writes what orjson refuses only for an integer beyond 64 bits."""
+    if _depth(value) > MAX_DEPTH:
+        raise JSONProblem(TOO_DEEP)
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"),
+                          default=_refuse)
+        return text.encode()
+    except UnicodeEncodeError:
+        raise JSONProblem(SURROGATE)
+    except JSONProblem:
+        raise
+    except ValueError as error:
+        raise JSONProblem(str(error))
+
+
+def _depth(value):
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            value = value.values()
+        elif not isinstance(value, list):
+            deepest = max(deepest, depth)
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        pending.extend((item, depth) for item in value)
+    return deepest

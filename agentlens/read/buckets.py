@@ -1,0 +1,171 @@
+"""Sums over the sessions whose start falls in a range, read from the rollups.
+
+A range [from, to) on the session start is cut into whole UTC days (the
+``day_*`` rollups), the whole hours at its edges (``hour_*``), and what is
+left at each edge, under an hour (summed from ``sessions`` and
+``session_rollup`` with the write path's own functions). No range means the
+all-time rollups. So the cost of a sum depends on the length of the range in
+days and on the sessions of at most two partial hours, not on how many
+sessions there are.
+"""
+from collections import defaultdict
+from dataclasses import dataclass
+
+from .. import rollups, rules
+
+ALL, DAY, HOUR, EXACT = "all", "day", "hour", "exact"
+
+
+@dataclass(frozen=True)
+class Piece:
+    level: str
+    lo: object = None  # in the level's unit: day or hour number, or epoch ms; None: open
+    hi: object = None
+
+    def where(self, column):
+        conditions, params = [], []
+        if self.lo is not None:
+            conditions.append(f"{column} >= ?")
+            params.append(self.lo)
+        if self.hi is not None:
+            conditions.append(f"{column} < ?")
+            params.append(self.hi)
+        return conditions, params
+
+
+def ceil_div(a, b):
+    return -(-a // b)
+
+
+def split(lo, hi):
+    """Pieces covering [lo, hi) in epoch ms (None: open on that side)."""
+    if lo is None and hi is None:
+        return [Piece(ALL)]
+    lo_hour = None if lo is None else ceil_div(lo, rules.HOUR_MS)
+    hi_hour = None if hi is None else hi // rules.HOUR_MS
+    if lo is not None and hi is not None and lo_hour >= hi_hour:
+        return [Piece(EXACT, lo, hi)] if lo < hi else []
+    lo_day = None if lo is None else ceil_div(lo_hour, 24)
+    hi_day = None if hi is None else hi_hour // 24
+    pieces = []
+    if lo is not None and lo < lo_hour * rules.HOUR_MS:
+        pieces.append(Piece(EXACT, lo, lo_hour * rules.HOUR_MS))
+    if hi is not None and hi_hour * rules.HOUR_MS < hi:
+        pieces.append(Piece(EXACT, hi_hour * rules.HOUR_MS, hi))
+    if lo_day is not None and hi_day is not None and lo_day >= hi_day:
+        pieces.append(Piece(HOUR, lo_hour, hi_hour))
+        return pieces
+    if lo is not None and lo_hour < lo_day * 24:
+        pieces.append(Piece(HOUR, lo_hour, lo_day * 24))
+    if hi is not None and hi_day * 24 < hi_hour:
+        pieces.append(Piece(HOUR, hi_day * 24, hi_hour))
+    pieces.append(Piece(DAY, lo_day, hi_day))
+    return pieces
+
+
+def add(total, measures):
+    for i, value in enumerate(measures):
+        total[i] += value
+
+
+class SessionSums:
+    """Session measures (rollups.SESSION_MEASURES) and duration extremes, summed."""
+
+    def __init__(self):
+        self.measures = [0] * len(rollups.SESSION_MEASURES)
+        self.min_duration = self.max_duration = None
+
+    def add(self, measures, low, high):
+        add(self.measures, measures)
+        if low is not None:
+            self.min_duration = low if self.min_duration is None else min(self.min_duration, low)
+        if high is not None:
+            self.max_duration = high if self.max_duration is None else max(self.max_duration, high)
+
+    def __getitem__(self, measure):
+        return self.measures[rollups.SESSION_MEASURES.index(measure)]
+
+
+def agent_condition(agent_name, column="agent_name"):
+    return ([f"{column} = ?"], [agent_name]) if agent_name is not None else ([], [])
+
+
+def where_sql(conditions):
+    return " WHERE " + " AND ".join(conditions) if conditions else ""
+
+
+SESSION_SOURCES = {ALL: (rollups.AGENT_SESSIONS, None, None),
+                   DAY: (rollups.DAY_SESSIONS, "start_day", 1),
+                   HOUR: (rollups.HOUR_SESSIONS, "start_hour", 24)}
+
+
+def session_sums(conn, lo=None, hi=None, agent_name=None, group=None):
+    """Sums over the sessions started in [lo, hi) (of one agent): a SessionSums, or
+    with ``group`` ("day" or "agent") a dict of them by UTC day number or agent."""
+    sums = defaultdict(SessionSums)
+    width = len(rollups.SESSION_MEASURES)
+    for piece in split(lo, hi):
+        agent, agent_params = agent_condition(agent_name)
+        if piece.level == EXACT:
+            time, params = piece.where("started_at")
+            for row in conn.execute(
+                    f"SELECT {', '.join(rollups.SESSION_FACT_COLUMNS)} FROM sessions"
+                    f"{where_sql(time + agent)}", params + agent_params):
+                values, duration = rollups.session_contribution(row)
+                key = {None: None, "day": rules.day_of(row["started_at"]),
+                       "agent": row["agent_name"]}[group]
+                sums[key].add(values, duration, duration)
+            continue
+        rollup, column, hours = SESSION_SOURCES[piece.level]
+        time, params = piece.where(column) if column else ([], [])
+        key_column = {None: "NULL", "day": column, "agent": "agent_name"}[group]
+        for row in conn.execute(
+                f"SELECT {key_column}, {', '.join(f'sum({m})' for m in rollups.SESSION_MEASURES)}, "
+                f"min(min_duration_ms), max(max_duration_ms) FROM {rollup.table}"
+                f"{where_sql(time + agent)} GROUP BY 1", params + agent_params):
+            if row[1] is not None:
+                key = row[0] // hours if group == "day" else row[0]
+                sums[key].add(row[1:1 + width], row[1 + width], row[2 + width])
+    return dict(sums) if group else sums[None]
+
+
+def event_sums(conn, lo=None, hi=None, agent_name=None):
+    """Event measures of the sessions started in [lo, hi) (of one agent):
+    ``({(event_type, model): measures}, {hour of day: events})``."""
+    models = defaultdict(lambda: [0] * len(rollups.EVENT_MEASURES))
+    clock = defaultdict(int)
+    measures = ", ".join(f"sum({m})" for m in rollups.EVENT_MEASURES)
+    pieces = split(lo, hi)
+    if agent_name is not None and pieces == [Piece(ALL)]:
+        pieces = [Piece(DAY)]  # the day rollups are indexed by agent
+    for piece in pieces:
+        agent, agent_params = agent_condition(agent_name)
+        if piece.level == EXACT:
+            time, params = piece.where("s.started_at")
+            agent, agent_params = agent_condition(agent_name, "s.agent_name")
+            rows = conn.execute(
+                f"SELECT r.event_type, r.model, r.hour, "
+                f"{', '.join('r.' + m for m in rollups.EVENT_MEASURES)} "
+                "FROM sessions AS s JOIN session_rollup AS r ON r.session_id = s.session_id"
+                f"{where_sql(time + agent)}", params + agent_params)
+            for row in rows:
+                add(models[(row[0], row[1])], row[3:])
+                clock[row[2]] += row[3]
+            continue
+        if piece.level == ALL:
+            for row in conn.execute("SELECT event_type, model, hour, "
+                                    f"{', '.join(rollups.EVENT_MEASURES)} FROM event_rollup"):
+                add(models[(row[0], row[1])], row[3:])
+                clock[row[2]] += row[3]
+            continue
+        models_rollup, clock_rollup = rollups.BUCKETED_EVENT_ROLLUPS[piece.level]
+        time, params = piece.where(models_rollup.keys[0])
+        for row in conn.execute(
+                f"SELECT event_type, model, {measures} FROM {models_rollup.table}"
+                f"{where_sql(time + agent)} GROUP BY event_type, model", params + agent_params):
+            add(models[(row[0], row[1])], row[2:])
+        for row in conn.execute(
+                f"SELECT hour, sum(events) FROM {clock_rollup.table}"
+                f"{where_sql(time + agent)} GROUP BY hour", params + agent_params):
+            clock[row[0]] += row[1]
+    return models, clock

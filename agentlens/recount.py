@@ -1,0 +1,121 @@
+"""Every session total and rollup recomputed from the stored events, with the
+write path's own functions (rules.py, rollups.py, session_state.py).
+
+``check`` compares the recount with what is stored, inside one read snapshot
+(no write lock: a live server keeps ingesting); ``rebuild`` writes it, which a
+migration does after changing what the totals hold. Sessions are read in
+chunks, in id order, so memory stays bounded by the chunk and the buckets.
+"""
+from dataclasses import dataclass
+
+from . import rollups
+from .db import snapshot
+from .ingest import session_state
+
+# The session columns that are sums over its events (or follow from them).
+DERIVED = ("event_count", "tokens_in", "tokens_out", "total_tokens_in", "total_tokens_out",
+           "cost_nanos", "unpriced_events")
+CHUNK_SESSIONS = 2000
+
+
+@dataclass
+class Difference:
+    table: str
+    key: tuple
+    stored: object
+    recounted: object
+
+    def __str__(self):
+        return f"{self.table} {self.key}: stored {self.stored}, recounted {self.recounted}"
+
+
+class Recount:
+    def __init__(self, conn, progress=None):
+        self.conn = conn
+        self.progress = progress or (lambda done, total: None)
+        self.deltas = rollups.Deltas()
+
+    def chunks(self):
+        """Per chunk of sessions: ``(stored rows, recounted rows, session_rollup rows)``;
+        the other rollups are summed into ``self.deltas`` meanwhile."""
+        total = self.conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
+        done, last = 0, None
+        columns = ", ".join(session_state.COLUMNS)
+        while True:
+            stored = [dict(row) for row in self.conn.execute(
+                f"SELECT {columns} FROM sessions WHERE ? IS NULL OR session_id > ? "
+                "ORDER BY session_id LIMIT ?", (last, last, CHUNK_SESSIONS))]
+            if not stored:
+                return
+            first, last = stored[0]["session_id"], stored[-1]["session_id"]
+            events = self.conn.execute(
+                f"SELECT {', '.join(rollups.EVENT_FACT_COLUMNS)} FROM events "
+                "WHERE session_id BETWEEN ? AND ?", (first, last)).fetchall()
+            recounted = {row["session_id"]: {**row, **dict.fromkeys(DERIVED, 0)} for row in stored}
+            for event in events:
+                session_state.add_event(recounted[event["session_id"]], event)
+            for session in recounted.values():
+                session_state.settle_totals(session)
+                self.deltas.change_session(None, session)
+            places = {sid: rollups.session_place(session) for sid, session in recounted.items()}
+            self.deltas.add_events(rollups.event_groups(events), places)
+            per_session = self.deltas.rows.pop(rollups.SESSION_ROLLUP)
+            self.deltas.rows[rollups.SESSION_ROLLUP] = type(per_session)(per_session.default_factory)
+            yield stored, list(recounted.values()), per_session
+            done += len(stored)
+            self.progress(done, total)
+
+
+def check(conn, progress=None):
+    """The differences between what is stored and a recount (none: all exact)."""
+    recount, differences = Recount(conn, progress), []
+    with snapshot(conn):
+        for stored, recounted, per_session in recount.chunks():
+            for old, new in zip(stored, recounted):
+                for column in DERIVED:
+                    if old[column] != new[column]:
+                        differences.append(Difference("sessions", (old["session_id"], column),
+                                                      old[column], new[column]))
+            first, last = stored[0]["session_id"], stored[-1]["session_id"]
+            differences += compare(rollups.SESSION_ROLLUP, stored_rows(
+                conn, rollups.SESSION_ROLLUP, "WHERE session_id BETWEEN ? AND ?", (first, last)),
+                per_session, {})
+        for rollup in rollups.ALL:
+            if rollup is not rollups.SESSION_ROLLUP:
+                differences += compare(rollup, stored_rows(conn, rollup),
+                                       recount.deltas.rows[rollup],
+                                       recount.deltas.extremes.get(rollup, {}))
+    return differences
+
+
+def rebuild(conn, progress=None):
+    """Recompute and write every derived session column and every rollup (inside the
+    caller's write transaction)."""
+    for rollup in rollups.ALL:
+        conn.execute(f"DELETE FROM {rollup.table}")
+    recount = Recount(conn, progress)
+    sets = ", ".join(f"{column} = :{column}" for column in DERIVED)
+    for _, recounted, per_session in recount.chunks():
+        conn.executemany(f"UPDATE sessions SET {sets} WHERE session_id = :session_id", recounted)
+        conn.executemany(rollups.upsert_sql(rollups.SESSION_ROLLUP),
+                         [(*key, *measures) for key, measures in per_session.items()])
+    recount.deltas.apply(conn)
+
+
+def stored_rows(conn, rollup, where="", params=()):
+    width = len(rollup.keys)
+    extremes = rollups.EXTREMES if rollup in rollups.SESSION_ROLLUPS else ()
+    columns = (*rollup.keys, *rollup.measures, *extremes)
+    return {tuple(row[:width]): tuple(row[width:]) for row in conn.execute(
+        f"SELECT {', '.join(columns)} FROM {rollup.table} {where}", params)}
+
+
+def compare(rollup, stored, counted, extremes):
+    expected = {}
+    for key, measures in counted.items():
+        if any(measures):
+            with_extremes = rollup in rollups.SESSION_ROLLUPS
+            expected[key] = (*measures, *(extremes.get(key, (None, None)) if with_extremes else ()))
+    return [Difference(rollup.table, key, stored.get(key), expected.get(key))
+            for key in sorted(stored.keys() | expected.keys(), key=repr)
+            if stored.get(key) != expected.get(key)]

@@ -1,0 +1,237 @@
+"""Summaries kept exact by the write path, so that analytics never scan events.
+
+Two families, each a set of tables with the same measures and different keys:
+
+- Event rollups sum the counted events: ``session_rollup`` per session ×
+  type × model × clock hour (the base), ``event_rollup`` over everything, and
+  per session-start bucket × agent (``day_*`` by UTC day, ``hour_*`` by UTC
+  hour of the session's start): ``*_models`` by type × model, ``*_clock`` by
+  the events' hour of day.
+- Session rollups sum the sessions themselves (counts by status, token
+  totals as the session states them, cost, ended sessions' durations):
+  ``agent_sessions`` over all time, ``day_sessions`` and ``hour_sessions``
+  by the start's UTC day or hour.
+
+Every change reaches them as a delta: the contributions of the rows a
+statement really inserted, updated or deleted (its ``RETURNING`` rows), and
+of a session's state after a change minus before it. Durations' min and max
+cannot be taken out again, so a key that loses an ended session has them
+recomputed from the level below (sessions → hours → days → agents).
+"""
+from collections import defaultdict
+from dataclasses import dataclass
+
+from . import rules
+
+EVENT_MEASURES = ("events", "tokens_in", "tokens_out", "duration_us", "timed_events",
+                  "cost_nanos", "unpriced_events", "unpriced_tokens")
+SESSION_MEASURES = ("sessions", "active_sessions", "completed_sessions", "error_sessions",
+                    "events", "tokens_in", "tokens_out", "cost_nanos", "ended_sessions",
+                    "duration_ms")
+EXTREMES = ("min_duration_ms", "max_duration_ms")
+
+
+@dataclass(frozen=True)
+class Rollup:
+    table: str
+    keys: tuple
+    measures: tuple
+
+    @property
+    def count(self):
+        """The measure that is 0 exactly when nothing is summed in a row."""
+        return self.measures[0]
+
+
+SESSION_ROLLUP = Rollup("session_rollup", ("session_id", "event_type", "model", "hour"),
+                        EVENT_MEASURES)
+EVENT_ROLLUP = Rollup("event_rollup", ("event_type", "model", "hour"), EVENT_MEASURES)
+# Keyed by the session's start bucket and agent: what filtered analytics read.
+BUCKETED_EVENT_ROLLUPS = {
+    "day": (Rollup("day_models", ("start_day", "agent_name", "event_type", "model"), EVENT_MEASURES),
+            Rollup("day_clock", ("start_day", "agent_name", "hour"), ("events",))),
+    "hour": (Rollup("hour_models", ("start_hour", "agent_name", "event_type", "model"), EVENT_MEASURES),
+             Rollup("hour_clock", ("start_hour", "agent_name", "hour"), ("events",))),
+}
+AGENT_SESSIONS = Rollup("agent_sessions", ("agent_name",), SESSION_MEASURES)
+DAY_SESSIONS = Rollup("day_sessions", ("start_day", "agent_name"), SESSION_MEASURES)
+HOUR_SESSIONS = Rollup("hour_sessions", ("start_hour", "agent_name"), SESSION_MEASURES)
+SESSION_ROLLUPS = (HOUR_SESSIONS, DAY_SESSIONS, AGENT_SESSIONS)  # finest first
+ALL = (SESSION_ROLLUP, EVENT_ROLLUP, *(r for pair in BUCKETED_EVENT_ROLLUPS.values() for r in pair),
+       *SESSION_ROLLUPS)
+
+# The event columns a contribution needs (RETURNING lists, rebuilds).
+EVENT_FACT_COLUMNS = ("session_id", "event_type", "ts", "model", "tokens_in", "tokens_out",
+                      "duration_ms", "cost_nanos")
+# The session columns a session's contribution needs.
+SESSION_FACT_COLUMNS = ("session_id", "agent_name", "started_at", "status", "ended_at",
+                        "event_count", "total_tokens_in", "total_tokens_out", "cost_nanos")
+
+
+def event_groups(rows, sign=1):
+    """Sum event rows (mappings with EVENT_FACT_COLUMNS) into ``session_rollup`` keys.
+
+    Lifecycle events are not counted and contribute nothing.
+    """
+    groups = defaultdict(lambda: [0] * len(EVENT_MEASURES))
+    for row in rows:
+        if not rules.is_counted(row["event_type"]):
+            continue
+        tokens_in, tokens_out, cost = row["tokens_in"], row["tokens_out"], row["cost_nanos"]
+        duration = rules.duration_us(row["duration_ms"])
+        unpriced = rules.is_unpriced(tokens_in, tokens_out, cost)
+        measures = groups[(row["session_id"], row["event_type"], row["model"] or "",
+                           rules.clock_hour(row["ts"]))]
+        measures[0] += sign
+        measures[1] += sign * (tokens_in or 0)
+        measures[2] += sign * (tokens_out or 0)
+        measures[3] += sign * (duration or 0)
+        measures[4] += sign * (duration is not None)
+        measures[5] += sign * (cost or 0)
+        measures[6] += sign * unpriced
+        measures[7] += sign * ((tokens_in or 0) + (tokens_out or 0)) * unpriced
+    return groups
+
+
+def session_place(session):
+    """Where a session's events and figures are filed: its agent and start buckets."""
+    started = session["started_at"]
+    return {"agent_name": session["agent_name"], "start_day": rules.day_of(started),
+            "start_hour": rules.hour_of(started)}
+
+
+def session_contribution(session):
+    """``(measures, duration or None)`` of a session (a mapping with SESSION_FACT_COLUMNS)."""
+    status, ended = session["status"], session["ended_at"] is not None
+    duration = session["ended_at"] - session["started_at"] if ended else None
+    measures = (1, int(status == "active"), int(status == "completed"), int(status == "error"),
+                session["event_count"], session["total_tokens_in"], session["total_tokens_out"],
+                session["cost_nanos"], int(ended), duration or 0)
+    return measures, duration
+
+
+class Deltas:
+    """Changes to the rollups, gathered in Python and written by :meth:`apply`."""
+
+    def __init__(self):
+        self.rows = {rollup: defaultdict(lambda r=rollup: [0] * len(r.measures)) for rollup in ALL}
+        self.extremes = defaultdict(dict)  # session rollup -> key -> [min, max] added
+        self.dirty = defaultdict(set)      # session rollup -> keys that lost an ended session
+
+    def add(self, rollup, key, measures):
+        row = self.rows[rollup][key]
+        for i, value in enumerate(measures):
+            row[i] += value
+
+    def add_events(self, groups, places):
+        """``groups`` from :func:`event_groups`, each filed where ``places[session_id]`` says."""
+        for (session_id, event_type, model, hour), measures in groups.items():
+            self.add(SESSION_ROLLUP, (session_id, event_type, model, hour), measures)
+            self.add(EVENT_ROLLUP, (event_type, model, hour), measures)
+            self.add_bucketed(places[session_id], event_type, model, hour, measures)
+
+    def move_events(self, groups, old_place, new_place):
+        """A session's stored events, filed again after its agent or start changed."""
+        for (_, event_type, model, hour), measures in groups.items():
+            self.add_bucketed(old_place, event_type, model, hour, [-m for m in measures])
+            self.add_bucketed(new_place, event_type, model, hour, measures)
+
+    def add_bucketed(self, place, event_type, model, hour, measures):
+        for bucket, (models, clock) in BUCKETED_EVENT_ROLLUPS.items():
+            start = place[f"start_{bucket}"]
+            self.add(models, (start, place["agent_name"], event_type, model), measures)
+            self.add(clock, (start, place["agent_name"], hour), measures[:1])
+
+    def change_session(self, before, after):
+        """A session's figures moved from ``before`` to ``after`` (either may be None)."""
+        old = session_contribution(before) if before is not None else None
+        new = session_contribution(after) if after is not None else None
+        old_place = session_place(before) if before is not None else None
+        new_place = session_place(after) if after is not None else None
+        if old == new and old_place == new_place:
+            return
+        for rollup in SESSION_ROLLUPS:
+            if old is not None:
+                old_key = tuple(old_place[k] for k in rollup.keys)
+                self.add(rollup, old_key, [-m for m in old[0]])
+                if old[1] is not None and (old_place, old[1]) != (new_place, new and new[1]):
+                    self.dirty[rollup].add(old_key)
+            if new is not None:
+                new_key = tuple(new_place[k] for k in rollup.keys)
+                self.add(rollup, new_key, new[0])
+                if new[1] is not None:
+                    extremes = self.extremes[rollup].setdefault(new_key, [new[1], new[1]])
+                    extremes[0], extremes[1] = min(extremes[0], new[1]), max(extremes[1], new[1])
+
+    def apply(self, conn):
+        for rollup in ALL:
+            changes = {key: measures for key, measures in self.rows[rollup].items() if any(measures)}
+            extremes = self.extremes.get(rollup, {})
+            for key in extremes.keys() - changes.keys():
+                changes[key] = [0] * len(rollup.measures)
+            if not changes:
+                continue
+            conn.executemany(upsert_sql(rollup, with_extremes=rollup in SESSION_ROLLUPS), [
+                (*key, *measures, *extremes.get(key, (None, None)))
+                if rollup in SESSION_ROLLUPS else (*key, *measures)
+                for key, measures in changes.items()])
+            emptied = [key for key, measures in changes.items() if any(m < 0 for m in measures)]
+            if emptied:
+                conn.executemany(delete_empty_sql(rollup), emptied)
+        for rollup in SESSION_ROLLUPS:  # finest first: each is recomputed from the one before
+            if self.dirty.get(rollup):
+                conn.executemany(recompute_extremes_sql(rollup), [
+                    extremes_params(rollup, key) for key in self.dirty[rollup]])
+
+
+def key_match(rollup):
+    return " AND ".join(f"{k} = ?" for k in rollup.keys)
+
+
+def upsert_sql(rollup, with_extremes=False):
+    columns = (*rollup.keys, *rollup.measures, *(EXTREMES if with_extremes else ()))
+    updates = [f"{m} = {rollup.table}.{m} + excluded.{m}" for m in rollup.measures]
+    if with_extremes:
+        updates += [
+            f"min_duration_ms = coalesce(min({rollup.table}.min_duration_ms, "
+            "excluded.min_duration_ms), excluded.min_duration_ms, min_duration_ms)",
+            f"max_duration_ms = coalesce(max({rollup.table}.max_duration_ms, "
+            "excluded.max_duration_ms), excluded.max_duration_ms, max_duration_ms)",
+        ]
+    return (f"INSERT INTO {rollup.table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT ({', '.join(rollup.keys)}) DO UPDATE SET {', '.join(updates)}")
+
+
+def delete_empty_sql(rollup):
+    return f"DELETE FROM {rollup.table} WHERE {key_match(rollup)} AND {rollup.count} = 0"
+
+
+# The finer level each session rollup's extremes are recomputed from.
+EXTREMES_SOURCE = {
+    "hour_sessions": ("sessions", "agent_name = :agent_name AND started_at >= :lo AND "
+                      "started_at < :hi AND ended_at IS NOT NULL", "ended_at - started_at"),
+    "day_sessions": ("hour_sessions", "agent_name = :agent_name AND start_hour >= :lo AND "
+                     "start_hour < :hi", None),
+    "agent_sessions": ("day_sessions", "agent_name = :agent_name", None),
+}
+
+
+def recompute_extremes_sql(rollup):
+    source, where, expression = EXTREMES_SOURCE[rollup.table]
+    low = expression or "min_duration_ms"
+    high = expression or "max_duration_ms"
+    match = " AND ".join(f"{k} = :{k}" for k in rollup.keys)
+    return (f"UPDATE {rollup.table} SET "
+            f"min_duration_ms = (SELECT min({low}) FROM {source} WHERE {where}), "
+            f"max_duration_ms = (SELECT max({high}) FROM {source} WHERE {where}) "
+            f"WHERE {match}")
+
+
+def extremes_params(rollup, key):
+    params = dict(zip(rollup.keys, key))
+    if rollup.table == "hour_sessions":
+        params.update(lo=key[0] * rules.HOUR_MS, hi=(key[0] + 1) * rules.HOUR_MS)
+    elif rollup.table == "day_sessions":
+        params.update(lo=key[0] * 24, hi=(key[0] + 1) * 24)
+    return params
