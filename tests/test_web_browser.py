@@ -229,9 +229,9 @@ def test_a_10000_event_session_opens_a_page_at_a_time(tab):
     assert tab.figure("timeline_range") == f"events 1–100 of {total:,}"
     expect(tab.page.locator("li.event")).to_have_count(100)
     assert tab.figure("event_count") == f"{total - 1:,}"
+    tab.shot("session-10k")
     tab.page.click("button[data-expand=open]")  # a page of it expands at once
     expect(tab.page.locator("li.event details[open]")).to_have_count(100)
-    tab.shot("session-10k")
     tab.page.click("a[rel=next]")
     assert tab.figure("timeline_range") == f"events 101–200 of {total:,}"
     # The page starts inside the first turn: its parent is named above it.

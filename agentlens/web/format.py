@@ -1,6 +1,7 @@
 """Jinja filters: how figures read on a page. Every one shows a missing value as a dash."""
 import json
 
+from ..read.numbers import round_half_up
 from ..timestamps import format_ms, parse_iso
 
 DASH = "—"
@@ -9,11 +10,11 @@ MAX_SHOWN_CHARS = 20_000
 
 
 def number(value):
-    """``12,345``; decimals only where the value has them (``250.5``)."""
+    """``12,345``; up to two decimals where the value has them (``250.5``), rounded half up."""
     if value is None:
         return DASH
     if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.2f}".rstrip("0").rstrip(".")
+        return f"{round_half_up(value, 2):,.2f}".rstrip("0").rstrip(".")
     return f"{int(value):,}"
 
 
@@ -22,10 +23,10 @@ def duration(ms):
     if ms is None:
         return DASH
     if ms < 1000:
-        return f"{number(round(ms, 2))} ms"
+        return f"{number(ms)} ms"
     seconds = ms / 1000
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return f"{round_half_up(seconds, 1):.1f} s"
     whole = int(seconds)
     if whole < 3600:
         return f"{whole // 60} min {whole % 60} s"
