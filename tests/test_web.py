@@ -262,6 +262,27 @@ def test_cost_shows_wherever_the_read_functions_carry_it(client, monkeypatch):
     assert "some events unpriced" in page
 
 
+def test_cost_shows_in_analytics_once_it_carries_it(client, monkeypatch):
+    from agentlens.read import analytics
+
+    def with_cost(*args, **kwargs):
+        report = real(*args, **kwargs)
+        report["overview"]["total_cost_usd"] = 1.5
+        for row in report["model_usage"]:
+            row["cost_usd"] = None if row["model"] == "gpt-4o-mini" else 0.25
+        for row in report["top_agents"] + report["sessions_over_time"]:
+            row["total_cost_usd" if "agent_name" in row else "cost_usd"] = 0.75
+        return report
+
+    real = analytics.analytics
+    assert "Cost" not in client.get("/ui/analytics").get_data(as_text=True)
+    monkeypatch.setattr(analytics, "analytics", with_cost)
+    page = client.get("/ui/analytics").get_data(as_text=True)
+    assert 'data-figure="total_cost_usd">$1.500000</div>' in page
+    assert "Cost per day" in page and page.count("$0.750000") == 2  # planner, coder
+    assert page.count('<td class="num">$0.250000</td>') == 1  # gpt-4o; mini has no price
+
+
 def test_a_session_id_with_slashes_has_its_page(client):
     send(client, [{"session_id": "team/conv-7", "event_type": "session_start", "agent_name": "x"}])
     response = client.get("/ui/sessions/team/conv-7")

@@ -20,7 +20,7 @@ assets = Blueprint("web_assets", __name__, static_folder="static", static_url_pa
 
 CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self'",
-    "connect-src 'self'", "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'",
+    "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'",
 ))
 
 

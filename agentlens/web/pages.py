@@ -138,6 +138,9 @@ def analytics_charts(report):
     hours = [(f"{hour:02d}", by_hour.get(hour, 0),
               f"{hour:02d}:00–{hour:02d}:59 UTC: {by_hour.get(hour, 0):,} events")
              for hour in range(24)]
-    return {"sessions": per_day("session_count", "sessions"),
-            "tokens": per_day("total_tokens", "tokens"),
-            "hours": charts.column_chart(hours, label_every=3)}
+    drawn = {"sessions": per_day("session_count", "sessions"),
+             "tokens": per_day("total_tokens", "tokens"),
+             "hours": charts.column_chart(hours, label_every=3)}
+    if any("cost_usd" in point for point in report["sessions_over_time"]):
+        drawn["cost"] = per_day("cost_usd", "USD")
+    return drawn
