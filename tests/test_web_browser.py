@@ -232,11 +232,11 @@ def test_a_10000_event_session_opens_a_page_at_a_time(tab):
     tab.shot("session-10k")
     tab.page.click("button[data-expand=open]")  # a page of it expands at once
     expect(tab.page.locator("li.event details[open]")).to_have_count(100)
-    tab.page.click("a[rel=next]")
+    tab.page.locator("a[rel=next]").first.click()
     assert tab.figure("timeline_range") == f"events 101–200 of {total:,}"
     # The page starts inside the first turn: its parent is named above it.
     expect(tab.page.locator(".context")).to_contain_text("agent_turn turn-0")
-    tab.page.click("a[rel=last]")
+    tab.page.locator("a[rel=last]").last.click()
     assert tab.figure("timeline_range") == f"events 10,001–10,001 of {total:,}"
 
 
