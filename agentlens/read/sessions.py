@@ -138,6 +138,39 @@ def iter_events(conn, session_id, decode=loads):
     for row in cursor:
         yield event_dict(row, decode)
 
+def session_figures(conn, session_ids):
+    """``{session_id: {"duration_ms", "event_count"}}`` for a few sessions (a page of
+    the list): the wall-clock length and the number of counted events."""
+    if not session_ids:
+        return {}
+    marks = ", ".join("?" * len(session_ids))
+    rows = conn.execute(
+        f"SELECT session_id, {DURATION_MS} AS duration_ms, event_count FROM sessions "
+        f"WHERE session_id IN ({marks})", list(session_ids))
+    return {row["session_id"]: {"duration_ms": row["duration_ms"], "event_count": row["event_count"]}
+            for row in rows}
+
+
+def event_outline(conn, session_id):
+    """Every event of the session without its data, oldest first (ties in arrival
+    order): ``(event_id, parent_id, event_type, model, tool_name)`` tuples, the shape
+    of a timeline that is then read a page at a time with :func:`events_by_id`."""
+    return [tuple(row) for row in conn.execute(
+        "SELECT event_id, parent_id, event_type, model, tool_name FROM events "
+        "WHERE session_id = ? ORDER BY ts, id", (session_id,))]
+
+
+def events_by_id(conn, session_id, event_ids):
+    """``{event_id: event}`` for the given events of one session (a few hundred at most)."""
+    if not event_ids:
+        return {}
+    marks = ", ".join("?" * len(event_ids))
+    rows = conn.execute(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ? AND event_id IN ({marks})",
+        [session_id, *event_ids])
+    return {row["event_id"]: event_dict(row) for row in rows}
+
+
 
 def json_with_events(head, events, tail=None):
     """``head`` as a JSON object with an ``events`` array (and ``tail``'s keys
