@@ -6,7 +6,7 @@ from markdown_it import MarkdownIt
 
 from ..api.args import SessionFilterArgs
 from ..api.sessions import EXPORT_ARGS, SESSION_LIST_ARGS, attachment_name
-from ..db import get_db, snapshot, stream_query
+from ..db import get_db, snapshot, spooled
 from ..errors import describe_validation_error
 from ..ingest.events import STATUSES
 from ..read import analytics, compare, explain, export, sessions
@@ -55,7 +55,7 @@ def sessions_page():
         with snapshot(conn):
             listed, total = sessions.list_sessions(conn, **args)
             figures = sessions.session_figures(conn, [found["session_id"] for found in listed])
-            totals = analytics.overview(conn, *sessions.session_filters(**filters))
+            totals = analytics.session_overview(conn, **filters)
     return render_template(
         "web/sessions.html", sessions=listed, total=total, figures=figures, totals=totals,
         problem=problem, offset=args["offset"], limit=args["limit"], statuses=STATUSES,
@@ -90,7 +90,7 @@ def export_page(session_id):
     if sessions.get_session(get_db(), session_id) is None:
         abort(404, f"There is no session “{session_id}”.")
     produce = export.export_csv if export_format == "csv" else export.export_json
-    return Response(stream_query(produce, session_id),
+    return Response(spooled(produce, session_id),
                     mimetype="text/csv" if export_format == "csv" else "application/json",
                     headers={"Content-Disposition": attachment_name(session_id, export_format)})
 

@@ -7,7 +7,8 @@ then read whole. A 10,000-event session costs the same page as a 10-event one.
 import math
 from dataclasses import dataclass, field
 
-from ..ingest.events import is_error, tool_name
+from ..ingest.events import tool_name
+from ..rules import is_error
 from ..read.explain import break_cycles
 from ..read.sessions import event_outline, events_by_id
 from ..timestamps import parse_iso
