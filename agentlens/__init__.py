@@ -6,7 +6,8 @@ from flask import Flask
 from flask_cors import CORS
 
 from . import config, db, demo, errors, security, web
-from .api import agentops, agnost, analytics, events, health, sessions
+from .api import agentops, agnost, analytics, events, health, pricing, sessions
+from .pricing import book as price_book, reprice
 
 logger = logging.getLogger(__name__)
 
@@ -17,6 +18,7 @@ RATE_LIMITED = {
     agnost.bp: "RATELIMIT_SDK",
     agentops.bp: "RATELIMIT_SDK",
     web.bp: "RATELIMIT_SESSIONS",  # the pages: their own count, at the /sessions limit
+    pricing.bp: "RATELIMIT_PRICING",
 }
 
 
@@ -46,6 +48,8 @@ def create_app(test_config=None):
         app.register_blueprint(blueprint)
     demo.init_app(app)
     web.init_app(app)
+    price_book.init_app(app)
+    reprice.init_app(app)
 
     if not app.config["API_KEYS"]:
         logger.warning("AGENTLENS_API_KEY is not set: dev mode, no API key is required")

@@ -33,6 +33,8 @@ DEFAULTS = {
     "MAX_FIELD_BYTES": 1024 * 1024,
     "RATELIMIT_SDK": "600/minute",
     "JWT_LIFETIME_SECONDS": 24 * 3600,
+    "PRICES_FILE": None,
+    "RATELIMIT_PRICING": "60/minute",
 }
 
 # environment variable -> (config key, parser)
@@ -51,6 +53,8 @@ ENVIRONMENT = {
     "AGENTLENS_MAX_FIELD_BYTES": ("MAX_FIELD_BYTES", int),
     "AGENTLENS_RATE_LIMIT_SDK": ("RATELIMIT_SDK", str),
     "AGENTLENS_SECRET_KEY": ("SECRET_KEY", str),
+    "AGENTLENS_PRICES": ("PRICES_FILE", str),
+    "AGENTLENS_RATE_LIMIT_PRICING": ("RATELIMIT_PRICING", str),
 }
 
 

@@ -7,6 +7,7 @@ from flask import current_app
 from .db import get_db
 from .ingest.formats import agentlens
 from .ingest.store import store_batch
+from .pricing.book import price_events
 
 
 def _at(start, seconds):
@@ -81,7 +82,7 @@ def seed_demo(conn, now=None):
         max_batch=1000, max_field_bytes=current_app.config["MAX_FIELD_BYTES"],
     )
     assert not rejected, rejected
-    return store_batch(conn, events)
+    return store_batch(conn, price_events(conn, events))
 
 
 @click.command("seed-demo")

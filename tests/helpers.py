@@ -29,11 +29,12 @@ def read_session(client, session_id, headers=None):
 
 
 def session(session_id, agent_name, started_at, metadata, events, *, ended_at=None,
-            tokens_in=0, tokens_out=0, status="active"):
+            tokens_in=0, tokens_out=0, cost_usd=0.0, cost_complete=True, status="active"):
     """A session as GET /sessions/<id> returns it."""
     return {"session_id": session_id, "agent_name": agent_name, "started_at": started_at,
             "ended_at": ended_at, "metadata": metadata, "total_tokens_in": tokens_in,
-            "total_tokens_out": tokens_out, "status": status, "events": events}
+            "total_tokens_out": tokens_out, "total_cost_usd": cost_usd,
+            "cost_complete": cost_complete, "status": status, "events": events}
 
 
 def counted(events):

@@ -22,7 +22,7 @@ DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 SECTIONS = ["overview", "duration", "top_agents", "model_usage", "event_types",
-            "sessions_over_time", "hourly_activity"]
+            "sessions_over_time", "hourly_activity", "unpriced_models"]
 
 
 # ---------------------------------------------------------------------------
@@ -87,15 +87,16 @@ def event(sid, eid, event_type, ts, **extra):
             **extra}
 
 
-def agent(name, sessions, tokens, avg):
+def agent(name, sessions, tokens, avg, cost_usd=0):
     return {"agent_name": name, "session_count": sessions, "total_tokens": tokens,
-            "avg_tokens": avg}
+            "avg_tokens": avg, "total_cost_usd": cost_usd}
 
 
-def model(name, calls, tokens_in, tokens_out, avg):
+def model(name, calls, tokens_in, tokens_out, avg, cost_usd=0):
+    """cost_usd is None for a model some of whose calls had tokens but no price."""
     return {"model": name, "call_count": calls, "total_tokens": tokens_in + tokens_out,
             "total_tokens_in": tokens_in, "total_tokens_out": tokens_out,
-            "avg_duration_ms": avg}
+            "avg_duration_ms": avg, "cost_usd": cost_usd}
 
 
 EMPTY_DURATION = {"avg_ms": 0, "min_ms": 0, "max_ms": 0}
@@ -109,12 +110,13 @@ def test_empty_store(client):
         "overview": {
             "total_sessions": 0, "active_sessions": 0, "completed_sessions": 0,
             "error_sessions": 0, "error_rate": 0, "total_events": 0, "total_tokens": 0,
-            "total_tokens_in": 0, "total_tokens_out": 0, "avg_tokens_per_session": 0,
+            "total_tokens_in": 0, "total_tokens_out": 0, "total_cost_usd": 0,
+            "avg_tokens_per_session": 0,
             "earliest_session": None, "latest_session": None,
         },
         "duration": EMPTY_DURATION,
         "top_agents": [], "model_usage": [], "event_types": [],
-        "sessions_over_time": [], "hourly_activity": [],
+        "sessions_over_time": [], "hourly_activity": [], "unpriced_models": [],
     }
 
 
@@ -172,6 +174,9 @@ def main_sessions(d0, d1, d2):
     ]
 
 
+# Costs: gpt-4 at $30 / $60 per million tokens (in / out), so one token in is
+# 30 µ$ and one out 60 µ$: an-1-e1 100/50 = 6000 µ$, an-1-e2 60/20 = 3000, an-3-e1
+# 10/5 = 600, an-4-e1 200/100 = 12,000. claude-3 has no price: its calls are listed.
 def main_expected(d0, d1, d2):
     return {
         "overview": {
@@ -184,6 +189,7 @@ def main_expected(d0, d1, d2):
             "total_tokens": 2105,          # 1400 + 705
             "total_tokens_in": 1400,       # 160 + 1000 + 10 + 230
             "total_tokens_out": 705,       # 70 + 500 + 5 + 130
+            "total_cost_usd": 0.0216,      # 6000 + 3000 + 600 + 12,000 µ$
             "avg_tokens_per_session": 526,  # 2105 / 4 = 526.25
             "earliest_session": utc(t(d0, 8)),
             "latest_session": utc(t(d2, 12, 59)),   # an-4 starts at its early event
@@ -192,14 +198,14 @@ def main_expected(d0, d1, d2):
         # an-4 12:59:00 -> 14:00:30 = 3_690_000; avg 11_490_000 / 3
         "duration": {"avg_ms": 3_830_000, "min_ms": 600_000, "max_ms": 7_200_000},
         "top_agents": [
-            agent("alpha", 2, 1730, 865),    # 230 + 1500
-            agent("gamma", 1, 360, 360),
-            agent("beta", 1, 15, 15),
+            agent("alpha", 2, 1730, 865, 0.009),    # 230 + 1500; 6000 + 3000 µ$
+            agent("gamma", 1, 360, 360, 0.012),
+            agent("beta", 1, 15, 15, 0.0006),
         ],
         "model_usage": [
             # 100+60+10+200 / 50+20+5+100; durations (200+300+400)/3 (an-3-e1 untimed)
-            model("gpt-4", 4, 370, 175, 300.0),
-            model("claude-3", 2, 70, 40, 100.0),    # (100.5 + 99.5) / 2
+            model("gpt-4", 4, 370, 175, 300.0, 0.0216),
+            model("claude-3", 2, 70, 40, 100.0, None),    # (100.5 + 99.5) / 2
         ],
         "event_types": [
             {"event_type": "llm_call", "count": 6},
@@ -209,9 +215,9 @@ def main_expected(d0, d1, d2):
             {"event_type": "decision", "count": 1},
         ],
         "sessions_over_time": [
-            {"day": day(d0), "session_count": 2, "total_tokens": 1730},
-            {"day": day(d1), "session_count": 1, "total_tokens": 15},
-            {"day": day(d2), "session_count": 1, "total_tokens": 360},
+            {"day": day(d0), "session_count": 2, "total_tokens": 1730, "cost_usd": 0.009},
+            {"day": day(d1), "session_count": 1, "total_tokens": 15, "cost_usd": 0.0006},
+            {"day": day(d2), "session_count": 1, "total_tokens": 360, "cost_usd": 0.012},
         ],
         "hourly_activity": [
             {"hour": 2, "event_count": 2},
@@ -222,6 +228,7 @@ def main_expected(d0, d1, d2):
             {"hour": 14, "event_count": 1},
             {"hour": 18, "event_count": 2},
         ],
+        "unpriced_models": [{"model": "claude-3", "calls": 2, "tokens": 110}],  # 40+10+30+30
     }
 
 
@@ -267,23 +274,25 @@ def test_filter_agent_name(main_client):
             "total_sessions": 2, "active_sessions": 0, "completed_sessions": 1,
             "error_sessions": 1, "error_rate": 50.0, "total_events": 5,
             "total_tokens": 1730, "total_tokens_in": 1160, "total_tokens_out": 570,
-            "avg_tokens_per_session": 865,
+            "total_cost_usd": 0.009, "avg_tokens_per_session": 865,
             "earliest_session": utc(t(d0, 8)), "latest_session": utc(t(d0, 18)),
         },
         "duration": {"avg_ms": 3_900_000, "min_ms": 600_000, "max_ms": 7_200_000},
-        "top_agents": [agent("alpha", 2, 1730, 865)],
+        "top_agents": [agent("alpha", 2, 1730, 865, 0.009)],
         "model_usage": [
-            model("gpt-4", 2, 160, 70, 250.0),       # (200 + 300) / 2
-            model("claude-3", 1, 40, 10, 100.5),
+            model("gpt-4", 2, 160, 70, 250.0, 0.009),       # (200 + 300) / 2
+            model("claude-3", 1, 40, 10, 100.5, None),
         ],
         "event_types": [
             {"event_type": "llm_call", "count": 3},
             {"event_type": "agent_error", "count": 1},
             {"event_type": "tool_call", "count": 1},
         ],
-        "sessions_over_time": [{"day": day(d0), "session_count": 2, "total_tokens": 1730}],
+        "sessions_over_time": [{"day": day(d0), "session_count": 2, "total_tokens": 1730,
+                                "cost_usd": 0.009}],
         "hourly_activity": [{"hour": 8, "event_count": 2}, {"hour": 9, "event_count": 1},
                             {"hour": 18, "event_count": 2}],
+        "unpriced_models": [{"model": "claude-3", "calls": 1, "tokens": 50}],
     }
     nobody = get_analytics(main_client, agent_name="nobody")
     assert nobody["overview"]["total_sessions"] == 0
@@ -298,22 +307,24 @@ def test_filter_from_to_half_open(main_client):
             "total_sessions": 1, "active_sessions": 1, "completed_sessions": 0,
             "error_sessions": 0, "error_rate": 0, "total_events": 2,
             "total_tokens": 15, "total_tokens_in": 10, "total_tokens_out": 5,
-            "avg_tokens_per_session": 15,
+            "total_cost_usd": 0.0006, "avg_tokens_per_session": 15,
             "earliest_session": utc(t(d1, 1, 59)), "latest_session": utc(t(d1, 1, 59)),
         },
         "duration": EMPTY_DURATION,        # an-3 has not ended
-        "top_agents": [agent("beta", 1, 15, 15)],
-        "model_usage": [model("gpt-4", 1, 10, 5, 0)],   # no timed gpt-4 event
+        "top_agents": [agent("beta", 1, 15, 15, 0.0006)],
+        "model_usage": [model("gpt-4", 1, 10, 5, 0, 0.0006)],   # no timed gpt-4 event
         "event_types": [{"event_type": "decision", "count": 1},
                         {"event_type": "llm_call", "count": 1}],
-        "sessions_over_time": [{"day": day(d1), "session_count": 1, "total_tokens": 15}],
+        "sessions_over_time": [{"day": day(d1), "session_count": 1, "total_tokens": 15,
+                                "cost_usd": 0.0006}],
         "hourly_activity": [{"hour": 2, "event_count": 2}],
+        "unpriced_models": [],
     }
     # `from` is inclusive, and may be written with any offset (URL-encoded "+")
     for start_at in (utc(t(d2, 12, 59)), iso(t(d2, 12, 59), 330)):
         body = get_analytics(main_client, **{"from": start_at})
         assert body["overview"]["total_sessions"] == 1
-        assert body["top_agents"] == [agent("gamma", 1, 360, 360)]
+        assert body["top_agents"] == [agent("gamma", 1, 360, 360, 0.012)]
         assert body["hourly_activity"] == [{"hour": 12, "event_count": 1},
                                            {"hour": 13, "event_count": 2},
                                            {"hour": 14, "event_count": 1}]
@@ -389,12 +400,16 @@ def test_sessions_over_time_last_90_days_utc(client):
             days[day(started)][0] += 1
             days[day(started)][1] += tin + tout
     assert day(d + 20 * HOUR_MS) in days and day(d + DAY_MS + 2 * HOUR_MS) in days
-    expected = [{"day": k, "session_count": v[0], "total_tokens": v[1]}
+    # model "m" has no price: no cost, and its calls are listed as unpriced
+    expected = [{"day": k, "session_count": v[0], "total_tokens": v[1], "cost_usd": 0}
                 for k, v in sorted(days.items())]
     assert body["sessions_over_time"] == expected
     # tz-1 counts on UTC day d (4 tokens), tz-2 on UTC day d+1 (6 tokens)
-    assert {"day": day(d), "session_count": 1, "total_tokens": 4} in body["sessions_over_time"]
-    assert {"day": day(d + DAY_MS), "session_count": 1, "total_tokens": 6} in body["sessions_over_time"]
+    assert {"day": day(d), "session_count": 1, "total_tokens": 4,
+            "cost_usd": 0} in body["sessions_over_time"]
+    assert {"day": day(d + DAY_MS), "session_count": 1, "total_tokens": 6,
+            "cost_usd": 0} in body["sessions_over_time"]
+    assert body["unpriced_models"] == [{"model": "m", "calls": 6, "tokens": 40}]
 
 
 def test_hourly_activity_in_utc(client):
@@ -539,6 +554,11 @@ def test_half_up_rounding(client):
 
 AGENTS = ["planner", "coder", "reviewer", "searcher", "writer", "tester"]
 MODELS = ["gpt-4", "gpt-4o", "claude-3", "llama-3"]
+# The providers' published prices in nano-dollars per token (USD per million x 1000):
+# gpt-4 $30 in / $60 out; gpt-4o $2.50 in, $1.25 cached input, $10 out (reasoning is
+# output). claude-3 and llama-3 have no price.
+NANOS_PER_TOKEN = {"gpt-4": {"input": 30_000, "cached": 30_000, "output": 60_000},
+                   "gpt-4o": {"input": 2_500, "cached": 1_250, "output": 10_000}}
 TYPES = ["llm_call"] * 5 + ["tool_call"] * 3 + ["decision", "agent_error", "custom", "Retry_Error"]
 OFFSETS = [0, 0, 330, -480, 60, 585, -210]
 
@@ -551,6 +571,23 @@ def half_up(value, places):
     """Round a non-negative Fraction half up; an int for 0 places."""
     n = math.floor(value * 10 ** places + Fraction(1, 2))
     return n if places == 0 else float(Fraction(n, 10 ** places))
+
+
+def usd(nanos):
+    """Nano-dollars as the API shows them: USD rounded half up to 6 places."""
+    return half_up(Fraction(nanos, 10**9), 6)
+
+
+def event_cost(mdl, fields):
+    """The cost of an event in nano-dollars, or None when it has no price."""
+    if "cost_usd" in fields:   # the client's own cost wins
+        return int(Decimal(repr(fields["cost_usd"])) * 10**9)
+    prices = NANOS_PER_TOKEN.get(mdl)
+    if prices is None or ("tokens_in" not in fields and "tokens_out" not in fields):
+        return None
+    cached = fields.get("cache_read_tokens", 0)
+    return ((fields.get("tokens_in", 0) - cached) * prices["input"] + cached * prices["cached"]
+            + fields.get("tokens_out", 0) * prices["output"])
 
 
 def generate(rng, now):
@@ -577,6 +614,12 @@ def generate(rng, now):
                 mdl = rng.choice(MODELS)
                 fields.update(model=mdl, tokens_in=rng.randint(0, 500),
                               tokens_out=rng.randint(0, 300))
+                if rng.random() < 0.3:
+                    fields["cache_read_tokens"] = rng.randint(0, fields["tokens_in"])
+                if rng.random() < 0.2:
+                    fields["reasoning_tokens"] = rng.randint(0, fields["tokens_out"])
+                if rng.random() < 0.1:
+                    fields["cost_usd"] = round(rng.uniform(0, 0.05), 6)
             elif rng.random() < 0.1:
                 fields["tokens_in"] = rng.randint(0, 50)
             r = rng.random()
@@ -598,10 +641,12 @@ def generate(rng, now):
                 "type": event_type, "model": mdl, "hour": ts // HOUR_MS % 24,
                 "tokens_in": fields.get("tokens_in", 0), "tokens_out": fields.get("tokens_out", 0),
                 "duration": None if "duration_ms" not in fields else exact(fields["duration_ms"]),
+                "cost": event_cost(mdl, fields),
             })
         session = {"agent": name, "status": "active", "ended": None, "counted": counted,
                    "tokens_in": sum(e["tokens_in"] for e in counted),
-                   "tokens_out": sum(e["tokens_out"] for e in counted)}
+                   "tokens_out": sum(e["tokens_out"] for e in counted),
+                   "cost": sum(e["cost"] or 0 for e in counted)}
         if rng.random() < 0.75:
             if rng.random() < 0.2:
                 ended = begin + rng.randrange(3 * HOUR_MS)      # later events arrive "late"
@@ -642,6 +687,7 @@ def brute_force(sessions, now):
         "total_tokens": tokens_in + tokens_out,
         "total_tokens_in": tokens_in,
         "total_tokens_out": tokens_out,
+        "total_cost_usd": usd(sum(s["cost"] for s in sessions)),
         "avg_tokens_per_session": half_up(Fraction(tokens_in + tokens_out, n), 0) if n else 0,
         "earliest_session": utc(min(s["started"] for s in sessions)) if n else None,
         "latest_session": utc(max(s["started"] for s in sessions)) if n else None,
@@ -650,12 +696,14 @@ def brute_force(sessions, now):
     if ended:
         duration = {"avg_ms": half_up(Fraction(sum(ended), len(ended)), 2),
                     "min_ms": min(ended), "max_ms": max(ended)}
-    agents = defaultdict(lambda: [0, 0])
+    agents = defaultdict(lambda: [0, 0, 0])
     for s in sessions:
         agents[s["agent"]][0] += 1
         agents[s["agent"]][1] += s["tokens_in"] + s["tokens_out"]
+        agents[s["agent"]][2] += s["cost"]
     ranked = sorted(agents.items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))[:10]
-    top = [agent(k, c, tok, half_up(Fraction(tok, c), 0)) for k, (c, tok) in ranked]
+    top = [agent(k, c, tok, half_up(Fraction(tok, c), 0), usd(cost))
+           for k, (c, tok, cost) in ranked]
     models = defaultdict(list)
     for e in events:
         if e["model"] is not None:
@@ -664,15 +712,23 @@ def brute_force(sessions, now):
     for name, evs in sorted(models.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         timed = [e["duration"] for e in evs if e["duration"] is not None]
         avg = half_up(sum(timed) / len(timed), 2) if timed else 0
+        unpriced = any(is_unpriced(e) for e in evs)
         usage.append(model(name, len(evs), sum(e["tokens_in"] for e in evs),
-                           sum(e["tokens_out"] for e in evs), avg))
+                           sum(e["tokens_out"] for e in evs), avg,
+                           None if unpriced else usd(sum(e["cost"] or 0 for e in evs))))
+    unpriced = defaultdict(lambda: [0, 0])
+    for e in events:
+        if is_unpriced(e):
+            unpriced[e["model"]][0] += 1
+            unpriced[e["model"]][1] += e["tokens_in"] + e["tokens_out"]
     types = Counter(e["type"] for e in events)
     since = now - 90 * DAY_MS
-    days = defaultdict(lambda: [0, 0])
+    days = defaultdict(lambda: [0, 0, 0])
     for s in sessions:
         if s["started"] >= since:
             days[day(s["started"])][0] += 1
             days[day(s["started"])][1] += s["tokens_in"] + s["tokens_out"]
+            days[day(s["started"])][2] += s["cost"]
     hours = Counter(e["hour"] for e in events)
     return {
         "overview": overview,
@@ -681,10 +737,17 @@ def brute_force(sessions, now):
         "model_usage": usage,
         "event_types": [{"event_type": k, "count": v}
                         for k, v in sorted(types.items(), key=lambda kv: (-kv[1], kv[0]))],
-        "sessions_over_time": [{"day": k, "session_count": v[0], "total_tokens": v[1]}
-                               for k, v in sorted(days.items())],
+        "sessions_over_time": [{"day": k, "session_count": v[0], "total_tokens": v[1],
+                                "cost_usd": usd(v[2])} for k, v in sorted(days.items())],
         "hourly_activity": [{"hour": h, "event_count": c} for h, c in sorted(hours.items())],
+        "unpriced_models": [{"model": k, "calls": v[0], "tokens": v[1]} for k, v in sorted(
+            unpriced.items(), key=lambda kv: (-kv[1][0], kv[0] is None, kv[0] or ""))],
     }
+
+
+def is_unpriced(e):
+    """Tokens but no price: its cost is unknown, not zero."""
+    return e["cost"] is None and e["tokens_in"] + e["tokens_out"] > 0
 
 
 def deliver(client, rng, wire):
@@ -710,6 +773,9 @@ def test_brute_force_random_sessions(app, seed):
     now = now_ms()
     wire, truth = generate(rng, now)
     assert len(wire) > 300
+    counted = [e for s in truth.values() for e in s["counted"]]
+    assert sum(e["cost"] is not None for e in counted) > 20   # priced, some by the client,
+    assert sum(is_unpriced(e) for e in counted) > 20          # and unpriced events
     deliver(client, rng, wire)
     everything = list(truth.values())
 

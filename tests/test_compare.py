@@ -13,12 +13,12 @@ from helpers import assert_error
 COMPARED_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 METRIC_KEYS = [
     "session_id", "agent_name", "status", "tokens_in", "tokens_out", "total_tokens",
-    "event_count", "error_count", "total_processing_ms", "avg_event_duration_ms",
+    "cost_usd", "cost_complete", "event_count", "error_count", "total_processing_ms", "avg_event_duration_ms",
     "session_duration_ms", "models", "event_types", "tools", "metadata",
 ]
 DELTA_KEYS = [
     "total_tokens", "tokens_in", "tokens_out", "event_count", "error_count",
-    "total_processing_ms", "avg_event_duration_ms",
+    "total_processing_ms", "avg_event_duration_ms", "cost_usd",
 ]
 
 
@@ -113,12 +113,17 @@ EXPECTED_A = {
     "tokens_in": 1200,            # session_end's total_tokens_in
     "tokens_out": 350,            # session_end's total_tokens_out
     "total_tokens": 1550,         # 1200 + 350
+    # the events' cost (stated totals are counts, not priced): gpt-4 at $30 / $60 per
+    # million tokens, 5 x (200 x 30 + 60 x 60) = 5 x 9600 = 48,000 µ$
+    "cost_usd": 0.048,
+    "cost_complete": True,
     "event_count": 8,             # 5 llm_call + 3 tool_call (lifecycle not counted)
     "error_count": 0,
     "total_processing_ms": 4250.5,    # 700+650.5+800+600+650 (3400.5) + 500+300+50 (850)
     "avg_event_duration_ms": 531.31,  # 4250.5 / 8 = 531.3125
     "session_duration_ms": 60000,     # 10:31:00 - 10:30:00
-    "models": {"gpt-4": {"calls": 5, "tokens_in": 1000, "tokens_out": 300}},  # 5 x 200/60
+    "models": {"gpt-4": {"calls": 5, "tokens_in": 1000, "tokens_out": 300,  # 5 x 200/60
+                         "cost_usd": 0.048}},
     "event_types": {"llm_call": 5, "tool_call": 3},
     "tools": {
         "web_search": {"calls": 2, "total_duration": 800},   # 500 + 300
@@ -134,14 +139,19 @@ EXPECTED_B = {
     "tokens_in": 1050,
     "tokens_out": 300,
     "total_tokens": 1350,
+    # gpt-4: 300 x 30 + 80 x 60 = 13,800 µ$ and 250 x 30 + 70 x 60 = 11,700;
+    # claude-3-haiku at $0.25 / $1.25: 100 x 0.25 + 40 x 1.25 = 75 µ$
+    "cost_usd": 0.025575,
+    "cost_complete": True,
     "event_count": 6,             # 3 llm_call + 2 tool_call + 1 decision
     "error_count": 0,
     "total_processing_ms": 3250,      # 1000+400.5+800+100+249.5+700
     "avg_event_duration_ms": 541.67,  # 3250 / 6 = 541.666...
     "session_duration_ms": 45000,     # 11:00:45 - 11:00:00
     "models": {
-        "gpt-4": {"calls": 2, "tokens_in": 550, "tokens_out": 150},   # 300+250, 80+70
-        "claude-3-haiku": {"calls": 1, "tokens_in": 100, "tokens_out": 40},
+        "gpt-4": {"calls": 2, "tokens_in": 550, "tokens_out": 150,   # 300+250, 80+70
+                  "cost_usd": 0.0255},
+        "claude-3-haiku": {"calls": 1, "tokens_in": 100, "tokens_out": 40, "cost_usd": 0.000075},
     },
     # first appearance in time: llm_call 11:00:05, tool_call 11:00:10, decision 11:00:20
     "event_types": {"llm_call": 3, "tool_call": 2, "decision": 1},
@@ -165,6 +175,7 @@ EXPECTED_REFERENCE_DELTAS = {
     "error_count": {"absolute": 0, "percent": 0},              # both 0
     "total_processing_ms": {"absolute": -1000.5, "percent": -23.54},  # -1000.5/4250.5 = -23.538 %
     "avg_event_duration_ms": {"absolute": 10.36, "percent": 1.95},
+    "cost_usd": {"absolute": -0.022425, "percent": -46.72},   # -0.022425/0.048 = -46.71875 %
 }
 
 
@@ -223,6 +234,7 @@ def test_reference_example_reversed(reference_client):
         "error_count": {"absolute": 0, "percent": 0},
         "total_processing_ms": {"absolute": 1000.5, "percent": 30.78},  # 1000.5/3250 = 30.7846 %
         "avg_event_duration_ms": {"absolute": -10.36, "percent": -1.91},  # -10.36/541.67 = -1.9126 %
+        "cost_usd": {"absolute": 0.022425, "percent": 87.68},   # 0.022425/0.025575 = 87.683 %
     }
     assert body["shared"] == {
         "event_types": ["llm_call", "tool_call"],
@@ -301,6 +313,7 @@ def test_percent_null_when_a_is_zero_and_half_up(small_client):
         "error_count": {"absolute": 1, "percent": None},
         "total_processing_ms": {"absolute": 2.25, "percent": None},
         "avg_event_duration_ms": {"absolute": 1.13, "percent": None},
+        "cost_usd": {"absolute": 0, "percent": 0},               # no model, no tokens: 0
     }
     assert body["shared"] == {"event_types": [], "tools": [], "models": []}
 
@@ -315,6 +328,7 @@ def test_percent_when_b_is_zero_and_both_zero(small_client):
         "error_count": {"absolute": -1, "percent": -100},
         "total_processing_ms": {"absolute": -2.25, "percent": -100},
         "avg_event_duration_ms": {"absolute": -1.13, "percent": -100},
+        "cost_usd": {"absolute": 0, "percent": 0},
     }
     body = compare(small_client, "z0", "z2")
     assert body["deltas"] == {
@@ -325,6 +339,7 @@ def test_percent_when_b_is_zero_and_both_zero(small_client):
         "error_count": {"absolute": 0, "percent": 0},
         "total_processing_ms": {"absolute": 0, "percent": 0},
         "avg_event_duration_ms": {"absolute": 0, "percent": 0},
+        "cost_usd": {"absolute": 0, "percent": 0},
     }
     assert body["session_b"]["session_duration_ms"] == 500
 
@@ -379,14 +394,20 @@ def test_error_events_tools_and_models(client):
         "tokens_in": 20,           # no stated totals: 7 + 3 + 10
         "tokens_out": 24,          # 0 + 4 + 20
         "total_tokens": 44,
+        # gpt-4 at $30 / $60 per million: m2 7 x 30 = 210 µ$, m9 10 x 30 + 20 x 60 = 1500;
+        # claude-3 has no price, so the cost is incomplete
+        "cost_usd": 0.00171,
+        "cost_complete": False,
         "event_count": 9,          # m1..m9
         "error_count": 4,          # m1, m2, m3, m4
         "total_processing_ms": 67,       # 10 + 20 + 30 + 5 + 2
         "avg_event_duration_ms": 13.4,   # 67 / 5 timed events
         "session_duration_ms": 60000,
         "models": {
-            "gpt-4": {"calls": 2, "tokens_in": 17, "tokens_out": 20},  # m2, m9
-            "claude-3": {"calls": 1, "tokens_in": 3, "tokens_out": 4},  # m8
+            "gpt-4": {"calls": 2, "tokens_in": 17, "tokens_out": 20,  # m2, m9
+                      "cost_usd": 0.00171},
+            "claude-3": {"calls": 1, "tokens_in": 3, "tokens_out": 4,  # m8
+                         "cost_usd": None},
         },
         "event_types": {"agent_error": 1, "LLM_ERROR": 1, "tool_call": 5,
                         "decision": 1, "llm_call": 1},
@@ -426,7 +447,9 @@ def test_active_session_duration_and_late_and_early_events(client):
     assert a["status"] == "completed"
     assert a["event_count"] == 3                       # the late event counts
     assert (a["tokens_in"], a["tokens_out"], a["total_tokens"]) == (100, 50, 150)
-    assert a["models"] == {"gpt-4": {"calls": 3, "tokens_in": 3, "tokens_out": 3}}
+    # 3 x (1 x $30 + 1 x $60 per million) = 270 µ$
+    assert a["models"] == {"gpt-4": {"calls": 3, "tokens_in": 3, "tokens_out": 3,
+                                     "cost_usd": 0.00027}}
     assert a["total_processing_ms"] == 6 and a["avg_event_duration_ms"] == 2
     assert a["session_duration_ms"] == 20000           # started_at = 12:00:00 (earliest), ended 12:00:20
     assert b["status"] == "active"

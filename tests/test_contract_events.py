@@ -19,7 +19,7 @@ from helpers import assert_error
 
 SESSION_KEYS = {
     "session_id", "agent_name", "started_at", "ended_at", "metadata",
-    "total_tokens_in", "total_tokens_out", "status",
+    "total_tokens_in", "total_tokens_out", "total_cost_usd", "cost_complete", "status",
 }
 # The event fields of the reference's "Event Fields" table (timestamp included).
 EVENT_KEYS = (
@@ -184,6 +184,9 @@ def test_curl_example_is_accepted_and_reads_back(client):
         "metadata": {"version": "1.0"},
         "total_tokens_in": 5,
         "total_tokens_out": 3,
+        # gpt-4 at $30 / $60 per million tokens: 5 x 30 + 3 x 60 = 330 µ$
+        "total_cost_usd": 0.00033,
+        "cost_complete": True,
         "status": "active",
     }
     assert len(events) == 2
@@ -618,6 +621,7 @@ def test_session_end_without_status_completes_the_session(client):
         "session_id": "s", "agent_name": "bot",
         "started_at": "2026-02-14T10:00:00.000Z", "ended_at": "2026-02-14T10:01:00.000Z",
         "metadata": {"v": 1}, "total_tokens_in": 12, "total_tokens_out": 5,
+        "total_cost_usd": 0.0, "cost_complete": False,  # tokens without a model: no price
         "status": "completed",
         "events": [
             ev("s:session_start", "s", "session_start", "2026-02-14T10:00:00.000Z"),
@@ -760,6 +764,9 @@ def scenario_expected(stated_totals):
         "session_id": "o", "agent_name": "orderly",
         "started_at": "2026-02-14T10:00:00.000Z", "ended_at": "2026-02-14T10:05:00.000Z",
         "metadata": {"run": 7}, "total_tokens_in": tokens[0], "total_tokens_out": tokens[1],
+        # the events' cost, whatever the stated totals: gpt-4 at $30 / $60 per million,
+        # 60 x 30 + 6 x 60 = 2160 µ$
+        "total_cost_usd": 0.00216, "cost_complete": True,
         "status": "completed",
         "events": [
             ev("o:session_start", "o", "session_start", "2026-02-14T10:00:00.000Z"),
@@ -834,6 +841,8 @@ def delivery_plans(draw):
         "ended_at": f"2026-03-01T10:{end_second // 60:02d}:{end_second % 60:02d}.000Z",
         "metadata": {"seed": n},
         "total_tokens_in": expected_tokens[0], "total_tokens_out": expected_tokens[1],
+        # no model, so no price: incomplete as soon as an event has tokens
+        "total_cost_usd": 0.0, "cost_complete": not any(t_in or t_out for t_in, t_out in tokens),
         "status": status or "completed",
     }
     return events, batches + retried, expected

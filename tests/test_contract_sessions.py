@@ -12,7 +12,7 @@ from helpers import assert_error
 
 SESSION_KEYS = {
     "session_id", "agent_name", "started_at", "ended_at", "metadata",
-    "total_tokens_in", "total_tokens_out", "status",
+    "total_tokens_in", "total_tokens_out", "total_cost_usd", "cost_complete", "status",
 }
 
 
@@ -52,7 +52,8 @@ def listed(i, prefix="s", **changes):
     item = {
         "session_id": f"{prefix}{i:03d}", "agent_name": f"agent-{i}",
         "started_at": minute(i)[1], "ended_at": None, "metadata": {"i": i},
-        "total_tokens_in": 0, "total_tokens_out": 0, "status": "active",
+        "total_tokens_in": 0, "total_tokens_out": 0, "total_cost_usd": 0.0,
+        "cost_complete": True, "status": "active",
     }
     item.update(changes)
     return item
@@ -177,6 +178,8 @@ def test_list_item_matches_the_reference_shape_and_detail(client):
         "session_id": "abc123", "agent_name": "research-agent",
         "started_at": "2026-02-14T10:30:00.000Z", "ended_at": "2026-02-14T10:31:00.000Z",
         "metadata": {"version": "2.0"}, "total_tokens_in": 1200, "total_tokens_out": 350,
+        # gpt-4 at $30 / $60 per million tokens: 1200 x 30 + 350 x 60 = 57,000 µ$
+        "total_cost_usd": 0.057, "cost_complete": True,
         "status": "completed",
     }
     assert list_sessions(client) == {"sessions": [item], "total": 1}

@@ -63,6 +63,7 @@ SMALL_SESSION = [
      "status": "error"},
 ]
 
+# Cost: gpt-4o at $2.50 / $10 per million tokens, 100 x 2.5 + 20 x 10 = 450 µ$.
 SMALL_SESSION_MARKDOWN = """\
 ## Agent Session: planner-bot
 **Duration:** 45.3s
@@ -85,6 +86,7 @@ response: `Search flights first.`; reasoning: `Flights constrain the dates.`
 - **Events:** 5 (3 tool\\_call, 1 error, 1 llm\\_call)
 - **Errors:** 2
 - **Tokens:** 120 total (100 in / 20 out)
+- **Cost:** $0.000450
 - **Status:** error
 """
 
@@ -273,8 +275,8 @@ def assert_structure(document, items):
         else:
             assert marker == "- "
         columns.append(len(indent) + len(marker))
-    assert lines[-7:-5] == ["### Summary", ""] and lines[-1] == ""
-    assert all(line.startswith("- **") for line in lines[-5:-1])
+    assert lines[-8:-6] == ["### Summary", ""] and lines[-1] == ""
+    assert all(line.startswith("- **") for line in lines[-6:-1])
 
 
 def code_spans(line):

@@ -15,8 +15,8 @@ import pytest
 from helpers import assert_error
 
 CSV_COLUMNS = [
-    "event_id", "event_type", "timestamp", "model", "tokens_in", "tokens_out", "duration_ms",
-    "input_data", "output_data", "tool_name", "tool_input", "tool_output", "reasoning",
+    "event_id", "event_type", "timestamp", "model", "tokens_in", "tokens_out", "cost_usd",
+    "duration_ms", "input_data", "output_data", "tool_name", "tool_input", "tool_output", "reasoning",
 ]
 # The reference's export event fields.
 EVENT_KEYS = (
@@ -152,6 +152,8 @@ def test_json_export_exact(exp_client):
     assert body["summary"] == {
         "total_events": 6,                               # e1..e6, lifecycle not counted
         "total_tokens": 700,                             # 500 + 200 (session totals)
+        "total_cost_usd": 0,                             # neither model has a price:
+        "cost_complete": False,                          # e1 and e3 are unpriced
         "models_used": ["zeta-model", "alpha-model"],    # first appearance: 09:00:05, 09:00:09
         "event_types": ["llm_call", "tool_call", "decision", "custom"],
         "total_duration_ms": 163.05,                     # 150.25 + 0.1 + 0.2 + 12.5
@@ -187,7 +189,8 @@ def test_json_export_summary_half_float_sum_and_no_events(client):
     assert body["session"]["status"] == "active"
     assert body["session"]["ended_at"] is None
     assert body["session"]["metadata"] == {}
-    assert body["summary"] == {"total_events": 0, "total_tokens": 0, "models_used": [],
+    assert body["summary"] == {"total_events": 0, "total_tokens": 0, "total_cost_usd": 0,
+                               "cost_complete": True, "models_used": [],
                                "event_types": [], "total_duration_ms": 0}
     assert [e["event_id"] for e in body["events"]] == ["bare:session_start"]
     post_events(client, [
@@ -198,6 +201,7 @@ def test_json_export_summary_half_float_sum_and_no_events(client):
     ])
     body = json.loads(export(client, "bare").get_data())
     assert body["summary"] == {"total_events": 2, "total_tokens": 7,   # 3 + 4 (no stated totals)
+                               "total_cost_usd": 0, "cost_complete": False,  # no model, no price
                                "models_used": [], "event_types": ["step"],
                                "total_duration_ms": 0.3}               # 0.1 + 0.2, 3 decimals
 
@@ -217,16 +221,16 @@ def test_json_export_unchanged_by_retries(exp_client):
 
 # Literal expected rows of the counted events (header and lifecycle rows apart).
 EXPECTED_ROWS = {
-    "e1": ["e1", "llm_call", "2025-04-01T09:00:05.000Z", "zeta-model", "50", "30", "150.25",
+    "e1": ["e1", "llm_call", "2025-04-01T09:00:05.000Z", "zeta-model", "50", "30", "", "150.25",
            '{"prompt":"Hello, \\"world\\"\\nline2"}', '{"response":"Hi"}', "", "", "",
            'Because, "quoted"\nand newline'],
-    "e2": ["e2", "tool_call", "2025-04-01T09:00:07.000Z", "", "", "", "0.1", "", "",
+    "e2": ["e2", "tool_call", "2025-04-01T09:00:07.000Z", "", "", "", "", "0.1", "", "",
            "search", '{"q":"a,b"}', "'=HYPERLINK(\"x\")", ""],
-    "e3": ["e3", "llm_call", "2025-04-01T09:00:09.000Z", "alpha-model", "20", "10", "0.2",
+    "e3": ["e3", "llm_call", "2025-04-01T09:00:09.000Z", "alpha-model", "20", "10", "", "0.2",
            "plain string, with comma", '["list",1,true,null]', "", "", "", ""],
-    "e5": ["e5", "tool_call", "2025-04-01T09:00:13.000Z", "", "", "", "12.5", "", "",
+    "e5": ["e5", "tool_call", "2025-04-01T09:00:13.000Z", "", "", "", "", "12.5", "", "",
            "'@calc", "'+1+1", '{"result":2}', ""],
-    "@e6": ["'@e6", "custom", "2025-04-01T09:00:15.000Z", "", "", "", "", "'\tTabbed", "'\rCR",
+    "@e6": ["'@e6", "custom", "2025-04-01T09:00:15.000Z", "", "", "", "", "", "'\tTabbed", "'\rCR",
             "", "", "", ""],
 }
 
@@ -289,7 +293,7 @@ def test_csv_formula_cells_are_neutralised(client):
     row = dict(zip(rows[0], rows[2]))
     assert row == {
         "event_id": "'-f1", "event_type": "'=cmd", "timestamp": "2025-04-03T00:00:01.000Z",
-        "model": "'+model", "tokens_in": "", "tokens_out": "", "duration_ms": "",
+        "model": "'+model", "tokens_in": "", "tokens_out": "", "cost_usd": "", "duration_ms": "",
         "input_data": "'=1+1", "output_data": "'@SUM(A1)", "tool_name": "'-rm",
         "tool_input": "'\tx", "tool_output": "'\rY", "reasoning": "'=2",
     }

@@ -226,9 +226,10 @@ def list_sessions(client, headers=None):
 
 def event(event_id, session_id, event_type, timestamp, **fields):
     """An event as GET /sessions/<id> returns it; unnamed fields are null."""
-    result = dict.fromkeys(("parent_id", "model", "tokens_in", "tokens_out", "duration_ms",
-                            "input_data", "output_data", "tool_call", "decision_trace",
-                            "metadata"))
+    result = dict.fromkeys(("parent_id", "model", "provider", "tokens_in", "tokens_out",
+                            "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+                            "cost_usd", "duration_ms", "input_data", "output_data", "tool_call",
+                            "decision_trace", "metadata"))
     result.update(event_id=event_id, session_id=session_id, event_type=event_type,
                   timestamp=timestamp)
     result.update(fields)
@@ -348,8 +349,9 @@ LLM_COMPLETION = {"role": "assistant", "content": "Based on the data..."}
 def doc_events(session_id, llm_id, tool_id):
     """The create_events example as stored, with the ids the server gave it."""
     return [
+        # gpt-4 at $30 / $60 per million tokens: 150 x 30 + 80 x 60 = 9300 µ$
         event(llm_id, session_id, "llm_call", "2024-03-14T12:01:00.000Z", model="gpt-4",
-              tokens_in=150, tokens_out=80, duration_ms=2000,
+              tokens_in=150, tokens_out=80, cost_usd=0.0093, duration_ms=2000,
               input_data={"prompt": LLM_PROMPT}, output_data={"completion": LLM_COMPLETION}),
         event(tool_id, session_id, "tool_call", "2024-03-14T12:01:03.000Z", duration_ms=1000,
               tool_call={"name": "database_query", "input": "SELECT * FROM users",
@@ -366,34 +368,38 @@ def test_create_events_doc_example(app, client):
     events = [start_event(DOC_SESSION, "2024-03-14T12:00:00.000Z", DOC_METADATA),
               *doc_events(DOC_SESSION, llm_id, tool_id)]
     assert stored == session(DOC_SESSION, "unknown", "2024-03-14T12:00:00.000Z", DOC_METADATA,
-                             events, tokens_in=150, tokens_out=80)
+                             events, tokens_in=150, tokens_out=80, cost_usd=0.0093)
     assert read_json(client, f"/sessions/{DOC_SESSION}/export") == {
         "exported_at": NOW,
         "session": {"session_id": DOC_SESSION, "agent_name": "unknown", "status": "active",
                     "started_at": "2024-03-14T12:00:00.000Z", "ended_at": None,
                     "total_tokens_in": 150, "total_tokens_out": 80, "metadata": DOC_METADATA},
         "events": events,
-        "summary": {"total_events": 2, "total_tokens": 230, "models_used": ["gpt-4"],
+        "summary": {"total_events": 2, "total_tokens": 230, "total_cost_usd": 0.0093,
+                    "cost_complete": True, "models_used": ["gpt-4"],
                     "event_types": ["llm_call", "tool_call"], "total_duration_ms": 3000},
     }
     assert read_json(client, "/analytics") == {
         "overview": {
             "total_sessions": 1, "active_sessions": 1, "completed_sessions": 0,
             "error_sessions": 0, "error_rate": 0, "total_events": 2, "total_tokens": 230,
-            "total_tokens_in": 150, "total_tokens_out": 80, "avg_tokens_per_session": 230,
+            "total_tokens_in": 150, "total_tokens_out": 80, "total_cost_usd": 0.0093,
+            "avg_tokens_per_session": 230,
             "earliest_session": "2024-03-14T12:00:00.000Z",
             "latest_session": "2024-03-14T12:00:00.000Z",
         },
         "duration": {"avg_ms": 0, "min_ms": 0, "max_ms": 0},
         "top_agents": [{"agent_name": "unknown", "session_count": 1, "total_tokens": 230,
-                        "avg_tokens": 230}],
+                        "avg_tokens": 230, "total_cost_usd": 0.0093}],
         "model_usage": [{"model": "gpt-4", "call_count": 1, "total_tokens": 230,
                          "total_tokens_in": 150, "total_tokens_out": 80,
-                         "avg_duration_ms": 2000}],
+                         "avg_duration_ms": 2000, "cost_usd": 0.0093}],
         "event_types": [{"event_type": "llm_call", "count": 1},
                         {"event_type": "tool_call", "count": 1}],
-        "sessions_over_time": [{"day": "2024-03-14", "session_count": 1, "total_tokens": 230}],
+        "sessions_over_time": [{"day": "2024-03-14", "session_count": 1, "total_tokens": 230,
+                                "cost_usd": 0.0093}],
         "hourly_activity": [{"hour": 12, "event_count": 2}],
+        "unpriced_models": [],
     }
 
 
@@ -433,8 +439,9 @@ def test_create_events_resent_with_ids_are_duplicates(app, client):
 LLM_FIELDS = {"init_timestamp": "2024-03-14T12:01:00Z", "end_timestamp": "2024-03-14T12:01:02Z",
               "model": "gpt-4", "prompt": "Hello", "completion": "Hi", "prompt_tokens": 3,
               "completion_tokens": 2}
+# gpt-4 at $30 / $60 per million tokens: 3 x 30 + 2 x 60 = 210 µ$
 LLM_STORED = {"event_type": "llm_call", "timestamp": "2024-03-14T12:01:00.000Z", "model": "gpt-4",
-              "tokens_in": 3, "tokens_out": 2, "duration_ms": 2000,
+              "tokens_in": 3, "tokens_out": 2, "cost_usd": 0.00021, "duration_ms": 2000,
               "input_data": {"prompt": "Hello"}, "output_data": {"completion": "Hi"}}
 TOOL_DOC_FIELDS = {"name": "database_query", "init_timestamp": "2024-03-14T12:01:03Z",
                    "end_timestamp": "2024-03-14T12:01:04Z", "input": "SELECT * FROM users",
@@ -524,7 +531,7 @@ def test_update_events_doc_example(app, client):
     analytics = read_json(client, "/analytics")
     assert (analytics["overview"]["total_tokens_out"], analytics["model_usage"]) == (80, [
         {"model": "gpt-4", "call_count": 1, "total_tokens": 230, "total_tokens_in": 150,
-         "total_tokens_out": 80, "avg_duration_ms": 0}])
+         "total_tokens_out": 80, "avg_duration_ms": 0, "cost_usd": 0.0093}])
 
     for _ in range(2):  # an amendment repeated is the same amendment
         assert_ok(post(client, "/v2/update_events", UPDATE_EVENTS_DOC, bearer(token)),
@@ -532,29 +539,33 @@ def test_update_events_doc_example(app, client):
         assert read_session(client, "s-1") == session(
             "s-1", "unknown", "2024-03-14T12:00:00.000Z", {}, [
                 start_event("s-1", "2024-03-14T12:00:00.000Z"),
+                # repriced with its new tokens: 150 x $30 + 100 x $60 per million = 10,500 µ$
                 event("event-id-123", "s-1", "llm_call", "2024-03-14T12:01:00.000Z",
-                      model="gpt-4", tokens_in=150, tokens_out=100, duration_ms=2000,
-                      input_data={"prompt": "Analyze this data..."},
+                      model="gpt-4", tokens_in=150, tokens_out=100, cost_usd=0.0105,
+                      duration_ms=2000, input_data={"prompt": "Analyze this data..."},
                       output_data={"completion": "Updated completion text"})],
-            tokens_in=150, tokens_out=100)
+            tokens_in=150, tokens_out=100, cost_usd=0.0105)
         analytics = read_json(client, "/analytics")
         assert analytics["overview"] == {
             "total_sessions": 1, "active_sessions": 1, "completed_sessions": 0,
             "error_sessions": 0, "error_rate": 0, "total_events": 1, "total_tokens": 250,
-            "total_tokens_in": 150, "total_tokens_out": 100, "avg_tokens_per_session": 250,
+            "total_tokens_in": 150, "total_tokens_out": 100, "total_cost_usd": 0.0105,
+            "avg_tokens_per_session": 250,
             "earliest_session": "2024-03-14T12:00:00.000Z",
             "latest_session": "2024-03-14T12:00:00.000Z"}
         assert analytics["model_usage"] == [
             {"model": "gpt-4", "call_count": 1, "total_tokens": 250, "total_tokens_in": 150,
-             "total_tokens_out": 100, "avg_duration_ms": 2000}]
+             "total_tokens_out": 100, "avg_duration_ms": 2000, "cost_usd": 0.0105}]
         assert analytics["top_agents"] == [
-            {"agent_name": "unknown", "session_count": 1, "total_tokens": 250, "avg_tokens": 250}]
+            {"agent_name": "unknown", "session_count": 1, "total_tokens": 250, "avg_tokens": 250,
+             "total_cost_usd": 0.0105}]
         assert analytics["sessions_over_time"] == [
-            {"day": "2024-03-14", "session_count": 1, "total_tokens": 250}]
+            {"day": "2024-03-14", "session_count": 1, "total_tokens": 250, "cost_usd": 0.0105}]
         metrics = compare(client, "s-1", "s-1")["session_a"]
         assert (metrics["tokens_out"], metrics["total_tokens"], metrics["models"],
                 metrics["total_processing_ms"]) == (
-            100, 250, {"gpt-4": {"calls": 1, "tokens_in": 150, "tokens_out": 100}}, 2000)
+            100, 250, {"gpt-4": {"calls": 1, "tokens_in": 150, "tokens_out": 100,
+                                 "cost_usd": 0.0105}}, 2000)
 
 
 def test_update_events_amends_model_prompt_and_tool_output(app, client):
@@ -574,14 +585,16 @@ def test_update_events_amends_model_prompt_and_tool_output(app, client):
     assert read_session(client, "s-1") == session(
         "s-1", "unknown", "2024-03-14T12:00:00.000Z", {}, [
             start_event("s-1", "2024-03-14T12:00:00.000Z"),
+            # repriced as gpt-4o, $2.50 / $10 per million tokens: 12 x 2.5 + 5 x 10 = 80 µ$
             event("llm-1", "s-1", "llm_call", "2024-03-14T12:01:00.000Z", model="gpt-4o",
-                  tokens_in=12, tokens_out=5, duration_ms=500, input_data={"prompt": "Hi"}),
+                  tokens_in=12, tokens_out=5, cost_usd=0.00008, duration_ms=500,
+                  input_data={"prompt": "Hi"}),
             event("tool-1", "s-1", "tool_call", "2024-03-14T12:01:10.000Z", duration_ms=1000,
                   tool_call={"name": "search", "input": {"q": "x"}, "output": {"hits": 3}})],
-        tokens_in=12, tokens_out=5)
+        tokens_in=12, tokens_out=5, cost_usd=0.00008)
     assert read_json(client, "/analytics")["model_usage"] == [
         {"model": "gpt-4o", "call_count": 1, "total_tokens": 17, "total_tokens_in": 12,
-         "total_tokens_out": 5, "avg_duration_ms": 500}]
+         "total_tokens_out": 5, "avg_duration_ms": 500, "cost_usd": 0.00008}]
 
 
 def test_update_events_for_unknown_id_is_not_found_and_changes_nothing(app, client):
@@ -699,7 +712,7 @@ def test_create_agent_doc_example(app, client):
         [start_event("s-1", "2024-03-14T12:00:00.000Z")])
     assert read_json(client, "/analytics")["top_agents"] == [
         {"agent_name": "Research Assistant", "session_count": 1, "total_tokens": 0,
-         "avg_tokens": 0}]
+         "avg_tokens": 0, "total_cost_usd": 0}]
 
 
 def test_create_agent_without_name_is_400(app, client):
@@ -728,10 +741,11 @@ def test_python_integration_example(app, client):
         {"tags": ["example"]}, [
             start_event("py-1", "2024-03-14T12:00:00.000Z", {"tags": ["example"]}),
             event(llm_id, "py-1", "llm_call", "2024-03-14T12:00:01.000Z", model="gpt-4",
-                  tokens_in=3, tokens_out=2, input_data={"prompt": "Hello, world!"},
-                  output_data={"completion": "Hi there!"}),
+                  tokens_in=3, tokens_out=2, cost_usd=0.00021,
+                  input_data={"prompt": "Hello, world!"}, output_data={"completion": "Hi there!"}),
             end_event("py-1", "2024-03-14T12:00:02.000Z", {"end_state": "completed"})],
-        ended_at="2024-03-14T12:00:02.000Z", tokens_in=3, tokens_out=2, status="completed")
+        ended_at="2024-03-14T12:00:02.000Z", tokens_in=3, tokens_out=2, cost_usd=0.00021,
+        status="completed")
 
 
 # ---------------------------------------------------------------------------
@@ -987,14 +1001,18 @@ MIXED_EVENTS = [
     # POST /events' own session_start: its id is the documented <session_id>:session_start
     event(f"{MIXED}:session_start", MIXED, "session_start", "2024-03-14T12:00:00.000Z",
           metadata={"version": "1.0"}),
+    # gpt-4 at $30 / $60 per million tokens: 100 x 30 + 40 x 60 = 5400 µ$
     event("n-llm-1", MIXED, "llm_call", "2024-03-14T12:00:10.000Z", model="gpt-4",
-          tokens_in=100, tokens_out=40, duration_ms=1500, input_data={"prompt": "Plan"},
+          tokens_in=100, tokens_out=40, cost_usd=0.0054, duration_ms=1500,
+          input_data={"prompt": "Plan"},
           output_data={"response": "Search first"}),
     event("g-tool-1", MIXED, "tool_call", "2024-03-14T12:00:20.000Z", duration_ms=250,
           tool_call={"name": "web_search", "input": {"q": "weather"}, "output": "sunny",
                      "success": True}),
+    # gpt-4o-mini at $0.15 / $0.60 per million: 30 x 0.15 + 12 x 0.6 = 11.7 µ$, shown 0.000012
     event("o-llm-1", MIXED, "llm_call", "2024-03-14T12:00:30.000Z", model="gpt-4o-mini",
-          tokens_in=30, tokens_out=12, duration_ms=1500, input_data={"prompt": "Summarise"},
+          tokens_in=30, tokens_out=12, cost_usd=0.000012, duration_ms=1500,
+          input_data={"prompt": "Summarise"},
           output_data={"completion": "It is sunny."}),
     end_event(MIXED, "2024-03-14T12:01:00.000Z", {"end_state": "Success"}),
 ]
@@ -1032,7 +1050,8 @@ def test_one_session_through_three_formats_is_consistent_and_retry_proof(app, cl
     assert first["mixed"] == session(MIXED, "native-agent", "2024-03-14T12:00:00.000Z",
                                      MIXED_METADATA, MIXED_EVENTS,
                                      ended_at="2024-03-14T12:01:00.000Z", tokens_in=130,
-                                     tokens_out=52, status="completed")
+                                     tokens_out=52, cost_usd=0.005412,  # 5411.7 µ$
+                                     status="completed")
     assert first["export"] == {
         "exported_at": NOW,
         "session": {"session_id": MIXED, "agent_name": "native-agent", "status": "completed",
@@ -1040,49 +1059,58 @@ def test_one_session_through_three_formats_is_consistent_and_retry_proof(app, cl
                     "ended_at": "2024-03-14T12:01:00.000Z", "total_tokens_in": 130,
                     "total_tokens_out": 52, "metadata": MIXED_METADATA},
         "events": MIXED_EVENTS,
-        "summary": {"total_events": 3, "total_tokens": 182,
-                    "models_used": ["gpt-4", "gpt-4o-mini"],
+        "summary": {"total_events": 3, "total_tokens": 182, "total_cost_usd": 0.005412,
+                    "cost_complete": True, "models_used": ["gpt-4", "gpt-4o-mini"],
                     "event_types": ["llm_call", "tool_call"], "total_duration_ms": 3250},
     }
     assert first["analytics"] == {
         "overview": {
             "total_sessions": 2, "active_sessions": 1, "completed_sessions": 1,
             "error_sessions": 0, "error_rate": 0, "total_events": 4, "total_tokens": 322,
-            "total_tokens_in": 230, "total_tokens_out": 92, "avg_tokens_per_session": 161,
+            # 5400 (baseline) + 5411.7 µ$
+            "total_tokens_in": 230, "total_tokens_out": 92, "total_cost_usd": 0.010812,
+            "avg_tokens_per_session": 161,
             "earliest_session": "2024-03-14T11:00:00.000Z",
             "latest_session": "2024-03-14T12:00:00.000Z",
         },
         "duration": {"avg_ms": 60000, "min_ms": 60000, "max_ms": 60000},
         "top_agents": [{"agent_name": "native-agent", "session_count": 2, "total_tokens": 322,
-                        "avg_tokens": 161}],
+                        "avg_tokens": 161, "total_cost_usd": 0.010812}],
         "model_usage": [
             {"model": "gpt-4", "call_count": 2, "total_tokens": 280, "total_tokens_in": 200,
-             "total_tokens_out": 80, "avg_duration_ms": 1500},
+             "total_tokens_out": 80, "avg_duration_ms": 1500, "cost_usd": 0.0108},
             {"model": "gpt-4o-mini", "call_count": 1, "total_tokens": 42, "total_tokens_in": 30,
-             "total_tokens_out": 12, "avg_duration_ms": 1500},
+             "total_tokens_out": 12, "avg_duration_ms": 1500, "cost_usd": 0.000012},
         ],
         "event_types": [{"event_type": "llm_call", "count": 3},
                         {"event_type": "tool_call", "count": 1}],
-        "sessions_over_time": [{"day": "2024-03-14", "session_count": 2, "total_tokens": 322}],
+        "sessions_over_time": [{"day": "2024-03-14", "session_count": 2, "total_tokens": 322,
+                                "cost_usd": 0.010812}],
         "hourly_activity": [{"hour": 11, "event_count": 1}, {"hour": 12, "event_count": 3}],
+        "unpriced_models": [],
     }
     assert first["compare"] == {
         "compared_at": NOW,
         "session_a": {
             "session_id": "baseline", "agent_name": "native-agent", "status": "active",
-            "tokens_in": 100, "tokens_out": 40, "total_tokens": 140, "event_count": 1,
+            "tokens_in": 100, "tokens_out": 40, "total_tokens": 140, "cost_usd": 0.0054,
+            "cost_complete": True, "event_count": 1,
             "error_count": 0, "total_processing_ms": 1500, "avg_event_duration_ms": 1500,
             "session_duration_ms": 10000,
-            "models": {"gpt-4": {"calls": 1, "tokens_in": 100, "tokens_out": 40}},
+            "models": {"gpt-4": {"calls": 1, "tokens_in": 100, "tokens_out": 40,
+                                 "cost_usd": 0.0054}},
             "event_types": {"llm_call": 1}, "tools": {}, "metadata": {},
         },
         "session_b": {
             "session_id": MIXED, "agent_name": "native-agent", "status": "completed",
-            "tokens_in": 130, "tokens_out": 52, "total_tokens": 182, "event_count": 3,
+            "tokens_in": 130, "tokens_out": 52, "total_tokens": 182, "cost_usd": 0.005412,
+            "cost_complete": True, "event_count": 3,
             "error_count": 0, "total_processing_ms": 3250, "avg_event_duration_ms": 1083.33,
             "session_duration_ms": 60000,
-            "models": {"gpt-4": {"calls": 1, "tokens_in": 100, "tokens_out": 40},
-                       "gpt-4o-mini": {"calls": 1, "tokens_in": 30, "tokens_out": 12}},
+            "models": {"gpt-4": {"calls": 1, "tokens_in": 100, "tokens_out": 40,
+                                 "cost_usd": 0.0054},
+                       "gpt-4o-mini": {"calls": 1, "tokens_in": 30, "tokens_out": 12,
+                                       "cost_usd": 0.000012}},
             "event_types": {"llm_call": 2, "tool_call": 1},
             "tools": {"web_search": {"calls": 1, "total_duration": 250}},
             "metadata": MIXED_METADATA,
@@ -1095,6 +1123,8 @@ def test_one_session_through_three_formats_is_consistent_and_retry_proof(app, cl
             "error_count": {"absolute": 0, "percent": 0},
             "total_processing_ms": {"absolute": 1750, "percent": 116.67},
             "avg_event_duration_ms": {"absolute": -416.67, "percent": -27.78},
+            # 0.005412 - 0.0054 = 0.000012, which is 0.22 % of 0.0054
+            "cost_usd": {"absolute": 0.000012, "percent": 0.22},
         },
         "shared": {"event_types": ["llm_call"], "tools": [], "models": ["gpt-4"]},
     }

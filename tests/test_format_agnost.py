@@ -173,9 +173,10 @@ LIFECYCLE_ID = AnyLifecycleId()
 
 def event(event_id, session_id, event_type, timestamp, **fields):
     """An event as GET /sessions/<id> returns it; unnamed fields are null."""
-    result = dict.fromkeys(("parent_id", "model", "tokens_in", "tokens_out", "duration_ms",
-                            "input_data", "output_data", "tool_call", "decision_trace",
-                            "metadata"))
+    result = dict.fromkeys(("parent_id", "model", "provider", "tokens_in", "tokens_out",
+                            "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+                            "cost_usd", "duration_ms", "input_data", "output_data", "tool_call",
+                            "decision_trace", "metadata"))
     result.update(event_id=event_id, session_id=session_id, event_type=event_type,
                   timestamp=timestamp)
     result.update(fields)
@@ -230,7 +231,8 @@ def test_capture_event_doc_example(client):
                     "started_at": NOW, "ended_at": None, "total_tokens_in": 0,
                     "total_tokens_out": 0, "metadata": DOC_SESSION_METADATA},
         "events": [DOC_SESSION_START, weather],
-        "summary": {"total_events": 1, "total_tokens": 0, "models_used": [],
+        "summary": {"total_events": 1, "total_tokens": 0, "total_cost_usd": 0.0,
+                    "cost_complete": True, "models_used": [],
                     "event_types": ["tool_call"], "total_duration_ms": 342},
     }
 
@@ -328,6 +330,7 @@ def test_conversation_reads_back_everywhere(client):
         "session_a": {
             "session_id": "conv-123", "agent_name": "weather-agent", "status": "active",
             "tokens_in": 0, "tokens_out": 0, "total_tokens": 0,
+            "cost_usd": 0.0, "cost_complete": True,
             "event_count": 4, "error_count": 1,
             "total_processing_ms": 1555, "avg_event_duration_ms": 388.75,
             # not ended: the latest event (its session_start, at NOW) minus the start
@@ -341,6 +344,7 @@ def test_conversation_reads_back_everywhere(client):
         "session_b": {
             "session_id": "conv-456", "agent_name": "unknown", "status": "active",
             "tokens_in": 0, "tokens_out": 0, "total_tokens": 0,
+            "cost_usd": 0.0, "cost_complete": True,
             "event_count": 1, "error_count": 0,
             "total_processing_ms": 100, "avg_event_duration_ms": 100,
             "session_duration_ms": 0,
@@ -357,6 +361,7 @@ def test_conversation_reads_back_everywhere(client):
             "error_count": {"absolute": -1, "percent": -100},
             "total_processing_ms": {"absolute": -1455, "percent": -93.57},
             "avg_event_duration_ms": {"absolute": -288.75, "percent": -74.28},
+            "cost_usd": {"absolute": 0, "percent": 0},
         },
         "shared": {"event_types": ["tool_call"], "tools": ["get_weather"], "models": []},
     }
@@ -365,21 +370,26 @@ def test_conversation_reads_back_everywhere(client):
         "overview": {
             "total_sessions": 2, "active_sessions": 2, "completed_sessions": 0,
             "error_sessions": 0, "error_rate": 0, "total_events": 5, "total_tokens": 0,
-            "total_tokens_in": 0, "total_tokens_out": 0, "avg_tokens_per_session": 0,
+            "total_tokens_in": 0, "total_tokens_out": 0, "total_cost_usd": 0,
+            "avg_tokens_per_session": 0,
             "earliest_session": "2024-05-05T00:00:00.000Z",
             "latest_session": "2024-05-05T00:01:00.000Z",
         },
         "duration": {"avg_ms": 0, "min_ms": 0, "max_ms": 0},
         "top_agents": [
-            {"agent_name": "unknown", "session_count": 1, "total_tokens": 0, "avg_tokens": 0},
-            {"agent_name": "weather-agent", "session_count": 1, "total_tokens": 0, "avg_tokens": 0},
+            {"agent_name": "unknown", "session_count": 1, "total_tokens": 0, "avg_tokens": 0,
+             "total_cost_usd": 0},
+            {"agent_name": "weather-agent", "session_count": 1, "total_tokens": 0, "avg_tokens": 0,
+             "total_cost_usd": 0},
         ],
         "model_usage": [],
         "event_types": [{"event_type": "tool_call", "count": 3},
                         {"event_type": "agent_turn", "count": 1},
                         {"event_type": "resource_error", "count": 1}],
-        "sessions_over_time": [{"day": "2024-05-05", "session_count": 2, "total_tokens": 0}],
+        "sessions_over_time": [{"day": "2024-05-05", "session_count": 2, "total_tokens": 0,
+                                "cost_usd": 0}],
         "hourly_activity": [{"hour": 0, "event_count": 5}],
+        "unpriced_models": [],
     }
 
 

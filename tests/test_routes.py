@@ -13,7 +13,8 @@ def routes(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint in ("static", "web_assets.static"):
             continue
-        path = rule.rule.replace("<path:session_id>", "some-session")
+        path = rule.rule.replace("<path:session_id>", "some-session").replace(
+            "<path:model>", "some-model")
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield method, path
 
@@ -29,6 +30,7 @@ def test_the_route_list_is_what_the_api_documents(keyed_app):
         ("GET", "/sessions/some-session"), ("GET", "/sessions/some-session/explain"),
         ("GET", "/sessions/some-session/export"), ("POST", "/sessions/compare"),
         ("GET", "/analytics"),
+        ("GET", "/pricing"), ("PUT", "/pricing/some-model"), ("DELETE", "/pricing/some-model"),
         ("GET", "/"), ("GET", "/ui/sessions/some-session"), ("GET", "/ui/export/some-session"),
         ("GET", "/ui/compare"), ("GET", "/ui/analytics"), ("GET", "/ui/login"), ("POST", "/ui/login"),
         ("POST", "/ui/logout"),

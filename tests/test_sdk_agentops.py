@@ -61,6 +61,10 @@ def test_success_session(runs):
     assert session["status"] == "completed"
     assert session["agent_name"] == "writer"  # from create_agent
     assert (session["total_tokens_in"], session["total_tokens_out"]) == (12 + 30 + 8, 5 + 7 + 2)
+    # gpt-4o-mini at $0.15 / $0.60 per million tokens: 12 x 0.15 + 5 x 0.6 = 4.8 µ$ and
+    # 8 x 0.15 + 2 x 0.6 = 2.4 µ$; the claude call's cost is the client's, $0.0001.
+    # 107.2 µ$ in all, shown to 6 places.
+    assert (session["total_cost_usd"], session["cost_complete"]) == (0.000107, True)
     assert session["ended_at"] is not None and session["ended_at"] >= session["started_at"]
     metadata = session["metadata"]
     # The SDK keeps tags in a set: their order is arbitrary.
@@ -87,6 +91,7 @@ def test_success_llm_events_carry_model_tokens_prompt_and_completion(runs):
     first = found[ids["llm_mini_1"]]
     assert first["event_type"] == "llm_call"
     assert (first["model"], first["tokens_in"], first["tokens_out"]) == ("gpt-4o-mini", 12, 5)
+    assert first["cost_usd"] == 0.000005   # 4.8 µ$
     assert first["input_data"] == {"prompt": [{"role": "user", "content": "Write a haiku"}]}
     assert first["output_data"] == {
         "completion": {"role": "assistant", "content": "Autumn moon rises"}}
@@ -96,6 +101,7 @@ def test_success_llm_events_carry_model_tokens_prompt_and_completion(runs):
 
     claude = found[ids["llm_claude"]]
     assert (claude["model"], claude["tokens_in"], claude["tokens_out"]) == ("claude-3-haiku", 30, 7)
+    assert claude["cost_usd"] == 0.0001   # the client's cost wins over 16.25 µ$ of list price
     assert claude["input_data"] == {"prompt": "Summarise: the cat sat on the mat"}
     assert claude["output_data"] == {"completion": "A cat sat."}
     assert claude["duration_ms"] == 40
@@ -204,18 +210,24 @@ def test_analytics(runs):
         "total_sessions": 2, "active_sessions": 0, "completed_sessions": 1, "error_sessions": 1,
         "error_rate": 50.0, "total_events": 9, "total_tokens": 214, "total_tokens_in": 150,
         "total_tokens_out": 64, "avg_tokens_per_session": 107}
+    # gpt-4o-mini: 4.8 + 2.4 + (100 x 0.15 + 50 x 0.6 = 45) = 52.2 µ$
     assert analytics["model_usage"] == [
         {"model": "gpt-4o-mini", "call_count": 3, "total_tokens": 177, "total_tokens_in": 120,
-         "total_tokens_out": 57, "avg_duration_ms": round((125 + 10 + 200) / 3, 2)},
+         "total_tokens_out": 57, "avg_duration_ms": round((125 + 10 + 200) / 3, 2),
+         "cost_usd": 0.000052},
         {"model": "claude-3-haiku", "call_count": 1, "total_tokens": 37, "total_tokens_in": 30,
-         "total_tokens_out": 7, "avg_duration_ms": 40.0},
+         "total_tokens_out": 7, "avg_duration_ms": 40.0, "cost_usd": 0.0001},
     ]
+    assert overview["total_cost_usd"] == 0.000152   # 107.2 + 45 µ$
+    assert analytics["unpriced_models"] == []
     assert analytics["event_types"] == [
         {"event_type": "llm_call", "count": 4}, {"event_type": "error", "count": 2},
         {"event_type": "tool_call", "count": 2}, {"event_type": "action", "count": 1}]
     assert analytics["top_agents"] == [
-        {"agent_name": "reviewer", "session_count": 1, "total_tokens": 150, "avg_tokens": 150},
-        {"agent_name": "writer", "session_count": 1, "total_tokens": 64, "avg_tokens": 64}]
+        {"agent_name": "reviewer", "session_count": 1, "total_tokens": 150, "avg_tokens": 150,
+         "total_cost_usd": 0.000045},
+        {"agent_name": "writer", "session_count": 1, "total_tokens": 64, "avg_tokens": 64,
+         "total_cost_usd": 0.000107}]
     spans = []
     for result in (runs.success, runs.fail):
         session = runs.server.get_json(f"/sessions/{result['session_id']}")
@@ -239,8 +251,10 @@ def test_compare_with_a_native_session(runs):
     assert (a["error_count"], a["event_count"], a["tokens_in"], a["tokens_out"]) == (0, 3, 20, 10)
     assert (b["error_count"], b["event_count"], b["tokens_in"], b["tokens_out"]) == (1, 7, 50, 14)
     assert (b["status"], b["agent_name"]) == ("completed", "writer")
-    assert b["models"] == {"gpt-4o-mini": {"calls": 2, "tokens_in": 20, "tokens_out": 7},
-                           "claude-3-haiku": {"calls": 1, "tokens_in": 30, "tokens_out": 7}}
+    assert b["models"] == {"gpt-4o-mini": {"calls": 2, "tokens_in": 20, "tokens_out": 7,
+                                           "cost_usd": 0.000007},   # 4.8 + 2.4 µ$
+                           "claude-3-haiku": {"calls": 1, "tokens_in": 30, "tokens_out": 7,
+                                              "cost_usd": 0.0001}}
     assert b["event_types"] == {"llm_call": 3, "tool_call": 2, "action": 1, "error": 1}
     assert set(b["tools"]) == {"calculator", "search_web"}
     assert b["tools"]["calculator"] == {"calls": 1, "total_duration": 5}
@@ -253,7 +267,8 @@ def test_compare_with_a_native_session(runs):
     failed = server.post_json("/sessions/compare", {
         "session_a": "native-for-agentops", "session_b": runs.fail["session_id"]})["session_b"]
     assert (failed["status"], failed["error_count"], failed["event_count"]) == ("error", 1, 2)
-    assert failed["models"] == {"gpt-4o-mini": {"calls": 1, "tokens_in": 100, "tokens_out": 50}}
+    assert failed["models"] == {"gpt-4o-mini": {"calls": 1, "tokens_in": 100, "tokens_out": 50,
+                                                "cost_usd": 0.000045}}
 
 
 def test_two_sessions_at_once_each_get_their_own_events(dev_server):

@@ -184,6 +184,8 @@ def test_conversation_export_matches_the_session(conversation):
     assert exported["summary"] == {
         "total_events": 8,
         "total_tokens": 0,
+        "total_cost_usd": 0,     # Agnost carries no tokens and no cost: nothing to price
+        "cost_complete": True,
         "models_used": [],
         "event_types": ["agent_turn", "tool_call", "resource", "prompt_error", "agent_turn_error"],
         "total_duration_ms": 1500 + 120 + 7 + 3 + 4 + 10 + measured + 900,
@@ -211,8 +213,10 @@ def test_conversation_analytics(conversation):
         {"event_type": "resource", "count": 1}]
     assert analytics["model_usage"] == []
     assert analytics["top_agents"] == [
-        {"agent_name": "conversation_sdk", "session_count": 1, "total_tokens": 0, "avg_tokens": 0},
-        {"agent_name": "weather-agent", "session_count": 1, "total_tokens": 0, "avg_tokens": 0}]
+        {"agent_name": "conversation_sdk", "session_count": 1, "total_tokens": 0, "avg_tokens": 0,
+         "total_cost_usd": 0},
+        {"agent_name": "weather-agent", "session_count": 1, "total_tokens": 0, "avg_tokens": 0,
+         "total_cost_usd": 0}]
     assert analytics["duration"] == {"avg_ms": 0, "min_ms": 0, "max_ms": 0}  # nothing ended
 
     weather = conversation.server.get_json("/analytics?agent_name=weather-agent")
@@ -295,7 +299,8 @@ def test_mcp_export_analytics_and_compare(mcp):
     exported = server.get_json(f"/sessions/{session_id}/export")
     assert exported["events"] == session["events"]
     assert exported["summary"] == {
-        "total_events": 4, "total_tokens": 0, "models_used": [], "event_types": ["tool_call"],
+        "total_events": 4, "total_tokens": 0, "total_cost_usd": 0, "cost_complete": True,
+        "models_used": [], "event_types": ["tool_call"],
         "total_duration_ms": sum(event["duration_ms"] for event in counted(session["events"]))}
 
     analytics = server.get_json("/analytics")
@@ -304,7 +309,8 @@ def test_mcp_export_analytics_and_compare(mcp):
     assert analytics["overview"]["error_sessions"] == 0  # a failed call does not end the session
     assert analytics["event_types"] == [{"event_type": "tool_call", "count": 4}]
     assert analytics["top_agents"] == [
-        {"agent_name": "sdk-e2e-client", "session_count": 1, "total_tokens": 0, "avg_tokens": 0}]
+        {"agent_name": "sdk-e2e-client", "session_count": 1, "total_tokens": 0, "avg_tokens": 0,
+         "total_cost_usd": 0}]
 
     ingest_native_session(server, "native-for-mcp")
     compared = server.post_json("/sessions/compare",

@@ -7,6 +7,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from agentlens import db, recount
 from agentlens.ingest.formats import agentlens
 from agentlens.ingest.store import amend_events, store_batch
+from agentlens.pricing import overrides
+from agentlens.pricing.book import current_book, price_events
+from agentlens.pricing.reprice import reprice
 from agentlens.read import sessions
 
 
@@ -46,7 +49,9 @@ def test_session_totals_are_sums_of_events(conn):
         "session_id": "s1", "agent_name": "alpha",
         "started_at": "2026-03-01T10:00:00.000Z", "ended_at": "2026-03-01T10:01:05.000Z",
         "metadata": {"agent": "alpha"},
-        "total_tokens_in": 150, "total_tokens_out": 15, "status": "completed",
+        "total_tokens_in": 150, "total_tokens_out": 15,
+        # stored as given: nothing priced these events (api.store prices before storing)
+        "total_cost_usd": 0.0, "cost_complete": False, "status": "completed",
     }
 
 
@@ -167,11 +172,15 @@ def test_concurrent_first_connections_migrate_once(tmp_path):
 
 
 # The brute-force recount, written independently of the write path's code: SQL over
-# the raw events (durations rounded half up to integer microseconds, hours of the day UTC).
+# the raw events (durations rounded half up to integer microseconds, hours of the day UTC;
+# an event is unpriced when it has tokens but no cost).
 COUNTED_EVENTS = "SELECT * FROM events WHERE event_type NOT IN ('session_start', 'session_end')"
+UNPRICED = "(cost_nanos IS NULL AND coalesce(tokens_in, 0) + coalesce(tokens_out, 0) > 0)"
 ROLLUP_FROM_EVENTS = f"""
 SELECT {{keys}}, count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),
-       coalesce(sum(CAST(round(duration_ms * 1000) AS INTEGER)), 0), count(duration_ms)
+       coalesce(sum(CAST(round(duration_ms * 1000) AS INTEGER)), 0), count(duration_ms),
+       coalesce(sum(cost_nanos), 0), sum({UNPRICED}),
+       sum(CASE WHEN {UNPRICED} THEN coalesce(tokens_in, 0) + coalesce(tokens_out, 0) ELSE 0 END)
 FROM (SELECT *, coalesce(model, '') AS m,
              (ts % 86400000 + 86400000) % 86400000 / 3600000 AS h FROM ({COUNTED_EVENTS}))
 GROUP BY {{keys}} ORDER BY {{keys}}
@@ -183,58 +192,86 @@ def recomputed(conn):
     per_session = conn.execute(ROLLUP_FROM_EVENTS.format(keys="session_id, event_type, m, h")).fetchall()
     overall = conn.execute(ROLLUP_FROM_EVENTS.format(keys="event_type, m, h")).fetchall()
     sessions_ = conn.execute(
-        "SELECT session_id, count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0) "
+        "SELECT session_id, count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), "
+        f"coalesce(sum(cost_nanos), 0), sum({UNPRICED}) "
         f"FROM ({COUNTED_EVENTS}) GROUP BY session_id ORDER BY session_id").fetchall()
     return [tuple(r) for r in per_session], [tuple(r) for r in overall], [tuple(r) for r in sessions_]
 
 
 def stored(conn):
+    measures = ("events, tokens_in, tokens_out, duration_us, timed_events, cost_nanos, "
+                "unpriced_events, unpriced_tokens")
     per_session = conn.execute(
-        "SELECT session_id, event_type, model, hour, events, tokens_in, tokens_out, duration_us, "
-        "timed_events FROM session_rollup ORDER BY session_id, event_type, model, hour").fetchall()
+        f"SELECT session_id, event_type, model, hour, {measures} FROM session_rollup "
+        "ORDER BY session_id, event_type, model, hour").fetchall()
     overall = conn.execute(
-        "SELECT event_type, model, hour, events, tokens_in, tokens_out, duration_us, timed_events "
-        "FROM event_rollup ORDER BY event_type, model, hour").fetchall()
+        f"SELECT event_type, model, hour, {measures} FROM event_rollup "
+        "ORDER BY event_type, model, hour").fetchall()
     sessions_ = conn.execute(
-        "SELECT session_id, event_count, tokens_in, tokens_out FROM sessions "
-        "WHERE event_count > 0 ORDER BY session_id").fetchall()
+        "SELECT session_id, event_count, tokens_in, tokens_out, cost_nanos, unpriced_events "
+        "FROM sessions WHERE event_count > 0 ORDER BY session_id").fetchall()
     return [tuple(r) for r in per_session], [tuple(r) for r in overall], [tuple(r) for r in sessions_]
+
+
+def with_buckets(event):
+    """Cache and reasoning tokens that fit in the event's tokens, and perhaps a client's cost."""
+    return st.fixed_dictionaries({
+        "cache_read_tokens": st.none() | st.integers(0, event["tokens_in"] or 0),
+        "reasoning_tokens": st.none() | st.integers(0, event["tokens_out"] or 0),
+        "cost_usd": st.none() | st.sampled_from([0, 0.000001, 0.0125]),
+    }).map(lambda extra: {**event, **extra})
 
 
 event_strategy = st.fixed_dictionaries({
     "session_id": st.sampled_from(["a", "b", "c"]),
     "event_id": st.sampled_from([f"e{i}" for i in range(12)]),
     "event_type": st.sampled_from(["llm_call", "tool_call", "error", "session_start", "session_end"]),
-    "model": st.sampled_from(["gpt-4", "claude", None]),
+    "model": st.sampled_from(["gpt-4", "gpt-4o", "claude", None]),
     "tokens_in": st.none() | st.integers(0, 1000),
     "tokens_out": st.none() | st.integers(0, 1000),
     "duration_ms": st.none() | st.floats(0, 5000, allow_nan=False).map(lambda x: round(x, 3)),
     "timestamp": st.integers(0, 72).map(lambda h: f"2026-03-0{1 + h // 24}T{h % 24:02d}:30:00+05:30"),
     "agent_name": st.just("agent"),
-})
+}).flatmap(with_buckets)
 amend_strategy = st.fixed_dictionaries({
     "event_id": st.sampled_from([f"e{i}" for i in range(12)]),
-    "model": st.none() | st.sampled_from(["gpt-4", "o3"]),
+    "model": st.none() | st.sampled_from(["gpt-4", "o3", "claude"]),
     "tokens_in": st.none() | st.integers(0, 1000),
     "tokens_out": st.none() | st.integers(0, 1000),
     "end_ts": st.none() | st.integers(1772330000000, 1772600000000),
     "input_data": st.none(), "output_data": st.none(), "returns": st.none(),
+    "cost_nanos": st.none() | st.just(7_000),
+})
+# A price changed (an override for a model, from a date or for every date), then a reprice.
+override_strategy = st.fixed_dictionaries({
+    "model": st.sampled_from(["gpt-4", "claude"]),
+    "body": st.fixed_dictionaries({"input": st.sampled_from([0, 1.5, 3]),
+                                   "output": st.sampled_from([2, 15]),
+                                   "cached_input": st.none() | st.just(0.3),
+                                   "valid_from": st.none() | st.just("2026-03-02T00:00:00Z")}),
+    "model_filter": st.booleans(),
 })
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(st.one_of(st.lists(event_strategy, min_size=1, max_size=6).map(lambda b: ("store", b)),
-                                st.lists(amend_strategy, min_size=1, max_size=3).map(lambda a: ("amend", a))),
+                                st.lists(amend_strategy, min_size=1, max_size=3).map(lambda a: ("amend", a)),
+                                override_strategy.map(lambda o: ("reprice", o))),
                       max_size=8))
 def test_totals_always_equal_a_recount_of_the_events(make_app, steps):
     with make_app().app_context():
         conn = db.get_db()
         for kind, payload in steps:
-            if kind == "store":
-                store_batch(conn, parse([{k: v for k, v in e.items() if v is not None} for e in payload]))
-            else:
+            if kind == "store":   # priced as api.store does, then stored
+                events = parse([{k: v for k, v in e.items() if v is not None} for e in payload])
+                store_batch(conn, price_events(conn, events))
+            elif kind == "amend":
                 for session_id in ("a", "b", "c"):
-                    amend_events(conn, session_id, payload)
+                    amend_events(conn, session_id, payload, current_book(conn))
+            else:
+                overrides.put(conn, overrides.parse(payload["model"], payload["body"]))
+                reprice(conn, current_book(conn),
+                        model=payload["model"] if payload["model_filter"] else None)
         assert stored(conn) == recomputed(conn)
         assert recount.check(conn) == []
 

@@ -238,7 +238,11 @@ def test_the_list_shows_what_get_sessions_gives(client):
     assert html.index('data-session-id="beta-2"') < html.index('data-session-id="alpha-1"')
     assert '<td class="num" data-cell="events">5</td>' in html  # alpha's counted events
     assert '<td class="num" data-cell="duration">10.0 s</td>' in html
-    assert "Cost" not in html  # no cost figures exist yet: no column
+    # gpt-4o at $2.50 / $10 per million tokens, gpt-4o-mini at $0.15 / $0.60: alpha
+    # 1200 x 2.5 + 300 x 10 + 400 x 0.15 + 100 x 0.6 = 6120 µ$, beta 500 x 2.5 + 200 x 10
+    assert '<th class="num">Cost</th>' in html
+    assert '<td class="num" data-cell="cost">$0.006120</td>' in html
+    assert '<td class="num" data-cell="cost">$0.003250</td>' in html
 
 
 def test_cost_shows_wherever_the_read_functions_carry_it(client, monkeypatch):
@@ -262,25 +266,14 @@ def test_cost_shows_wherever_the_read_functions_carry_it(client, monkeypatch):
     assert "some events unpriced" in page
 
 
-def test_cost_shows_in_analytics_once_it_carries_it(client, monkeypatch):
-    from agentlens.read import analytics
-
-    def with_cost(*args, **kwargs):
-        report = real(*args, **kwargs)
-        report["overview"]["total_cost_usd"] = 1.5
-        for row in report["model_usage"]:
-            row["cost_usd"] = None if row["model"] == "gpt-4o-mini" else 0.25
-        for row in report["top_agents"] + report["sessions_over_time"]:
-            row["total_cost_usd" if "agent_name" in row else "cost_usd"] = 0.75
-        return report
-
-    real = analytics.analytics
-    assert "Cost" not in client.get("/ui/analytics").get_data(as_text=True)
-    monkeypatch.setattr(analytics, "analytics", with_cost)
+def test_cost_shows_in_analytics(client):
+    # alpha 6120 µ$ (gpt-4o 6000, gpt-4o-mini 120), beta 3250 µ$ (gpt-4o): see above
     page = client.get("/ui/analytics").get_data(as_text=True)
-    assert 'data-figure="total_cost_usd">$1.500000</div>' in page
-    assert "Cost per day" in page and page.count("$0.750000") == 2  # planner, coder
-    assert page.count('<td class="num">$0.250000</td>') == 1  # gpt-4o; mini has no price
+    assert 'data-figure="total_cost_usd">$0.009370</div>' in page
+    assert "Cost per day" in page
+    assert page.count("$0.006120") == 1 and page.count("$0.003250") == 1  # planner, coder
+    assert page.count('<td class="num">$0.009250</td>') == 1  # gpt-4o
+    assert page.count('<td class="num">$0.000120</td>') == 1  # gpt-4o-mini
 
 
 def test_a_session_id_with_slashes_has_its_page(client):

@@ -293,8 +293,13 @@ def test_analytics_page_shows_the_overview_and_charts(tab):
     agents = tab.page.locator('[data-table="top_agents"] tbody tr td:first-child').all_inner_texts()
     assert agents[:3] == ["planner", "coder", "batch-bot"]  # by tokens: 2,000, 700, 450
     charts = tab.page.locator("svg.chart")
+    # gpt-4o at $2.50 / $10 per million tokens, gpt-4o-mini at $0.15 / $0.60: alpha
+    # 1200 x 2.5 + 300 x 10 + 400 x 0.15 + 100 x 0.6 = 6120 µ$, beta 500 x 2.5 + 200 x 10 =
+    # 3250 µ$, the 30 bulk sessions 30 x (10 x 0.15 + 5 x 0.6) = 135 µ$
+    assert tab.figure("total_cost_usd") == "$0.009505"
     expect(charts.nth(0).locator("rect.column")).to_have_count(91)  # the last 90 days and today
-    expect(charts.nth(2).locator("rect.column")).to_have_count(24)
+    expect(charts.nth(2).locator("rect.column")).to_have_count(91)  # cost per day
+    expect(charts.nth(3).locator("rect.column")).to_have_count(24)
     base_day = fx.BASE.date()
     in_base_day = sum(1 for start in fx.STARTS.values() if start.date() == base_day)
     titles = charts.nth(0).locator("rect.column title").all_text_contents()

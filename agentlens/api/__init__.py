@@ -6,6 +6,7 @@ from .. import jsonstrict
 from ..db import get_db
 from ..errors import APIError
 from ..ingest.store import store_batch
+from ..pricing.book import price_events
 
 READ_BYTES = 64 * 1024
 
@@ -54,8 +55,10 @@ def load_args(schema, args=None):
 
 
 def store(events, session_updates=()):
-    """store_batch on this request's connection, with the configured metadata cap."""
-    return store_batch(get_db(), events, session_updates,
+    """Price the events, then store_batch them on this request's connection, with the
+    configured metadata cap (every wire format passes here)."""
+    conn = get_db()
+    return store_batch(conn, price_events(conn, events), session_updates,
                        max_metadata_bytes=current_app.config["MAX_FIELD_BYTES"])
 
 

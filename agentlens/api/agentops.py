@@ -9,6 +9,7 @@ from ..errors import APIError
 from ..ingest.formats import agentops
 from ..ingest.formats.shared import batch_items
 from ..ingest.store import amend_events
+from ..pricing.book import current_book
 from ..security import bearer_session, check_key, issue_session_token
 from ..timestamps import now_ms
 from . import ingest_response, json_body, store
@@ -67,7 +68,8 @@ def update_events():
     session_id = bearer_session()
     changes = [agentops.amendment(raw, current_app.config["MAX_FIELD_BYTES"])
                for raw in events_of(json_body())]
-    missing = amend_events(get_db(), session_id, changes)
+    conn = get_db()
+    missing = amend_events(conn, session_id, changes, current_book(conn))
     return {"status": "success", "updated": len(changes) - len(missing), "not_found": missing}
 
 

@@ -3,6 +3,7 @@ session update for formats that change a session without an event."""
 import uuid
 
 from .. import jsonstrict, rules
+from ..pricing import tokens
 from ..timestamps import now_ms
 
 STATUSES = ("active", "completed", "error")
@@ -72,7 +73,12 @@ def make_event(*, session_id, event_type, source, max_field_bytes, event_id=None
     A lifecycle event without an id gets one from :func:`rules.lifecycle_event_id`
     so that a retry is recognised; any other event gets a random UUID. A
     ``cost_nanos`` given here is the client's own (it wins over a computed price).
+    Token buckets that are negative or do not fit (pricing/tokens.py) refuse it.
     """
+    bucket_problem = tokens.problem(tokens_in, tokens_out, cache_read_tokens,
+                                    cache_write_tokens, reasoning_tokens)
+    if bucket_problem:
+        raise EventError(bucket_problem)
     if event_id is None:
         if event_type in rules.LIFECYCLE_TYPES:
             event_id = rules.lifecycle_event_id(session_id, event_type, source)

@@ -16,13 +16,17 @@ the formats before; this module only reads and writes.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from .. import jsonstrict, rollups
+from .. import jsonstrict, rollups, rules
 from ..db import transaction
 from . import session_state
 from .events import EVENT_COLUMNS, MAX_DURATION_MS, EventError
 
 # What each inserted, amended or deleted row reports back.
 RETURNED = ("event_id", "trace_id", "source", *rollups.EVENT_FACT_COLUMNS)
+# What an event's cost is computed from (pricing.book.PriceBook.cost).
+PRICED_FROM = ("model", "provider", "ts", "tokens_in", "tokens_out", "cache_read_tokens",
+               "cache_write_tokens", "reasoning_tokens")
+AMENDED = (*RETURNED, *(c for c in PRICED_FROM if c not in RETURNED), "cost_source")
 DEFAULT_MAX_METADATA_BYTES = 1024 * 1024
 INSERT_CHUNKS = (64, 16, 4, 1)  # rows per INSERT statement: a few prepared shapes
 
@@ -70,14 +74,24 @@ def store_batch(conn, events, session_updates=(), *,
                            rejected=tuple(sorted(refused.items())))
 
 
-def amend_events(conn, session_id, amendments):
+def amend_events(conn, session_id, amendments, book):
     """Change stored events of a session in place; every total follows exactly.
 
-    Each amendment has the parameters of ``AMEND_EVENT`` and ``event_id``.
+    Each amendment has the parameters of ``AMEND_EVENT`` and ``event_id``. An
+    amended event without a client's cost is priced again with ``book``
+    (pricing.book.PriceBook, loaded before): its figures are only known once
+    merged with the stored row, so this is the one pricing done under the lock.
     Returns the ids of the events that were not found.
     """
     with transaction(conn):
-        return Change(conn).amend(session_id, amendments)
+        return Change(conn, book=book).amend(session_id, amendments)
+
+
+def reprice_events(conn, changes):
+    """Give stored events a new cost; every total follows exactly. Each change has
+    the parameters of ``REPRICE_EVENT``. Returns how many events were repriced."""
+    with transaction(conn):
+        return Change(conn).reprice(changes)
 
 
 def delete_session(conn, session_id):
@@ -98,8 +112,19 @@ UPDATE events SET
     input_data = coalesce(:input_data, input_data),
     output_data = coalesce(:output_data, CASE WHEN tool_call IS NULL THEN :returns END, output_data),
     tool_call = CASE WHEN tool_call IS NOT NULL AND :returns IS NOT NULL
-                     THEN json_set(tool_call, '$.output', json(:returns)) ELSE tool_call END
+                     THEN json_set(tool_call, '$.output', json(:returns)) ELSE tool_call END,
+    cost_nanos = coalesce(:cost_nanos, cost_nanos),
+    cost_source = CASE WHEN :cost_nanos IS NOT NULL THEN 'client' ELSE cost_source END
 WHERE id = :id
+RETURNING {', '.join(AMENDED)}
+"""
+SET_COST = f"UPDATE events SET cost_nanos = ?, cost_source = ? WHERE id = ? RETURNING {', '.join(RETURNED)}"
+# A new cost for an event, only if nothing its cost is computed from changed since
+# it was read (then the row before differs from the one returned by its cost alone).
+REPRICE_EVENT = f"""
+UPDATE events SET cost_nanos = :cost_nanos, cost_source = :cost_source
+WHERE id = :id AND cost_nanos IS :old_cost_nanos AND cost_source IS :old_cost_source
+  AND {' AND '.join(f"{column} IS :{column}" for column in PRICED_FROM)}
 RETURNING {', '.join(RETURNED)}
 """
 
@@ -117,8 +142,9 @@ class Change:
     """One transaction's changes: the sessions it touches, read once and written back,
     and the rollup deltas its statements' RETURNING rows add up to."""
 
-    def __init__(self, conn, max_metadata_bytes=DEFAULT_MAX_METADATA_BYTES):
+    def __init__(self, conn, max_metadata_bytes=DEFAULT_MAX_METADATA_BYTES, book=None):
         self.conn = conn
+        self.book = book        # prices amended events (pricing.book.PriceBook)
         self.max_metadata_bytes = max_metadata_bytes
         self.before = {}        # session_id -> row as read (None: new)
         self.sessions = {}      # session_id -> row being changed
@@ -162,10 +188,27 @@ class Change:
                 raise EventError(f"end_timestamp: more than {MAX_DURATION_MS} ms after the "
                                  f"start of event {amendment['event_id']!r}")
             new = self.conn.execute(AMEND_EVENT, {**amendment, "id": old["id"]}).fetchone()
+            if new["cost_source"] != "client" and rules.is_counted(new["event_type"]):
+                cost = self.book.cost(new)
+                if cost != (new["cost_nanos"], new["cost_source"]):
+                    new = self.conn.execute(SET_COST, (*cost, old["id"])).fetchone()
             self.count_out(old)
             self.count_in(new)
         self.settle()
         return missing
+
+    def reprice(self, changes):
+        self.load({change["session_id"] for change in changes})
+        repriced = 0
+        for change in changes:
+            new = self.conn.execute(REPRICE_EVENT, change).fetchone()
+            if new is None:  # amended since it was read: the amendment priced it
+                continue
+            self.count_out({**dict(new), "cost_nanos": change["old_cost_nanos"]})
+            self.count_in(new)
+            repriced += 1
+        self.settle()
+        return repriced
 
     def delete(self, session_id):
         self.load({session_id})

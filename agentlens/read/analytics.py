@@ -9,6 +9,7 @@ few rollup ranges, so no query grows with the number of sessions or events.
 from collections import defaultdict
 
 from ..db import snapshot
+from ..pricing.money import usd
 from ..rollups import EVENT_MEASURES
 from ..rules import DAY_MS
 from ..timestamps import format_day, format_ms, now_ms
@@ -44,6 +45,7 @@ def analytics(conn, *, agent_name=None, started_from=None, started_to=None, now=
         "sessions_over_time": sessions_over_time(by_day),
         "hourly_activity": [{"hour": hour, "event_count": count}
                             for hour, count in sorted(clock.items()) if count],
+        "unpriced_models": unpriced_models(models),
     }
 
 
@@ -82,6 +84,7 @@ def overview(sums, earliest, latest):
         "total_tokens": tokens_in + tokens_out,
         "total_tokens_in": tokens_in,
         "total_tokens_out": tokens_out,
+        "total_cost_usd": usd(sums["cost_nanos"]),
         "avg_tokens_per_session": ratio(tokens_in + tokens_out, sessions, places=0),
         "earliest_session": format_ms(earliest),
         "latest_session": format_ms(latest),
@@ -103,7 +106,8 @@ def top_agents(by_agent):
     return [
         {"agent_name": agent, "session_count": sums["sessions"],
          "total_tokens": sums["tokens_in"] + sums["tokens_out"],
-         "avg_tokens": ratio(sums["tokens_in"] + sums["tokens_out"], sums["sessions"], places=0)}
+         "avg_tokens": ratio(sums["tokens_in"] + sums["tokens_out"], sums["sessions"], places=0),
+         "total_cost_usd": usd(sums["cost_nanos"])}
         for agent, sums in ranked[:TOP_AGENTS] if sums["sessions"]
     ]
 
@@ -124,9 +128,29 @@ def model_usage(models):
          "total_tokens_in": measure(values, "tokens_in"),
          "total_tokens_out": measure(values, "tokens_out"),
          "avg_duration_ms": ratio(measure(values, "duration_us"),
-                                  measure(values, "timed_events") * 1000)}
+                                  measure(values, "timed_events") * 1000),
+         "cost_usd": model_cost(values)}
         for model, values in rows if measure(values, "events")
     ]
+
+
+def model_cost(values):
+    """A model's cost: unknown (null), not a partial sum, when some call had tokens
+    but no price."""
+    return None if measure(values, "unpriced_events") else usd(measure(values, "cost_nanos"))
+
+
+def unpriced_models(models):
+    """The models whose calls had tokens but no price (null: calls without a model),
+    so that no missing cost passes for zero: ``[{"model", "calls", "tokens"}]``."""
+    unpriced = defaultdict(lambda: [0, 0])
+    for (_, model), values in models.items():
+        unpriced[model or None][0] += measure(values, "unpriced_events")
+        unpriced[model or None][1] += measure(values, "unpriced_tokens")
+    return [{"model": model, "calls": calls, "tokens": tokens}
+            for model, (calls, tokens) in sorted(
+                unpriced.items(), key=lambda item: (-item[1][0], item[0] is None, item[0] or ""))
+            if calls]
 
 
 def event_types(models):
@@ -140,5 +164,6 @@ def event_types(models):
 
 def sessions_over_time(by_day):
     return [{"day": format_day(day), "session_count": sums["sessions"],
-             "total_tokens": sums["tokens_in"] + sums["tokens_out"]}
+             "total_tokens": sums["tokens_in"] + sums["tokens_out"],
+             "cost_usd": usd(sums["cost_nanos"])}
             for day, sums in sorted(by_day.items()) if sums["sessions"]]

@@ -1,4 +1,5 @@
 """POST /sessions/compare: two sessions' metrics side by side, B relative to A."""
+from ..pricing.money import usd
 from ..rules import COUNTED, DURATION_US_SQL, session_duration_ms
 from ..timestamps import format_ms, now_ms
 from .numbers import exact, milliseconds, ratio, round_half_up
@@ -7,17 +8,20 @@ from .sessions import session_metadata
 # Names in order of first appearance in the session.
 FIRST_SEEN = "ORDER BY min(ts), min(id)"
 DELTA_METRICS = ("total_tokens", "tokens_in", "tokens_out", "event_count", "error_count",
-                 "total_processing_ms", "avg_event_duration_ms")
+                 "total_processing_ms", "avg_event_duration_ms", "cost_usd")
+PLACES = {"cost_usd": 6}  # decimals of an absolute delta that is not an integer (else 3)
 
 
 def session_metrics(conn, session_id):
     """The metrics of one session (counted events only), or None if it is unknown."""
     session = conn.execute("""
         SELECT session_id, agent_name, status, metadata, start_metadata, started_at, ended_at,
-               last_event_at, total_tokens_in AS tokens_in, total_tokens_out AS tokens_out
+               last_event_at, total_tokens_in AS tokens_in, total_tokens_out AS tokens_out,
+               cost_nanos, unpriced_events
         FROM sessions WHERE session_id = ?""", (session_id,)).fetchone()
     if session is None:
         return None
+    model_costs = model_cost_usd(conn, session_id)
     totals = conn.execute(f"""
         SELECT count(*) AS events, coalesce(sum(is_error), 0) AS errors,
                coalesce(sum({DURATION_US_SQL}), 0) AS duration_us, count(duration_ms) AS timed
@@ -29,6 +33,8 @@ def session_metrics(conn, session_id):
         "tokens_in": session["tokens_in"],
         "tokens_out": session["tokens_out"],
         "total_tokens": session["tokens_in"] + session["tokens_out"],
+        "cost_usd": usd(session["cost_nanos"]),
+        "cost_complete": session["unpriced_events"] == 0,
         "event_count": totals["events"],
         "error_count": totals["errors"],
         "total_processing_ms": milliseconds(totals["duration_us"]),
@@ -37,7 +43,8 @@ def session_metrics(conn, session_id):
             session["started_at"], session["ended_at"], session["last_event_at"]),
         "models": {
             row["model"]: {"calls": row["calls"], "tokens_in": row["tokens_in"],
-                           "tokens_out": row["tokens_out"]}
+                           "tokens_out": row["tokens_out"],
+                           "cost_usd": model_costs.get(row["model"])}
             for row in conn.execute(f"""
                 SELECT model, count(*) AS calls, coalesce(sum(tokens_in), 0) AS tokens_in,
                        coalesce(sum(tokens_out), 0) AS tokens_out
@@ -63,11 +70,21 @@ def session_metrics(conn, session_id):
     }
 
 
-def delta(a, b):
+def model_cost_usd(conn, session_id):
+    """``{model: cost_usd}`` of a session's events, from its rollup rows; None for a
+    model that some event used with tokens but no price (its cost is unknown)."""
+    return {row["model"]: None if row["unpriced"] else usd(row["cost_nanos"])
+            for row in conn.execute(
+                "SELECT model, sum(cost_nanos) AS cost_nanos, sum(unpriced_events) AS unpriced "
+                "FROM session_rollup WHERE session_id = ? AND model != '' GROUP BY model",
+                (session_id,))}
+
+
+def delta(a, b, places=3):
     """B relative to A, from the values as reported: percent is 0 when both are 0
     and None when only A is 0."""
     difference = exact(b) - exact(a)
-    absolute = b - a if isinstance(b - a, int) else round_half_up(difference, 3)
+    absolute = b - a if isinstance(b - a, int) else round_half_up(difference, places)
     if a == 0:
         percent = 0 if b == 0 else None
     else:
@@ -80,7 +97,8 @@ def compare(metrics_a, metrics_b):
         "compared_at": format_ms(now_ms()),
         "session_a": metrics_a,
         "session_b": metrics_b,
-        "deltas": {name: delta(metrics_a[name], metrics_b[name]) for name in DELTA_METRICS},
+        "deltas": {name: delta(metrics_a[name], metrics_b[name], PLACES.get(name, 3))
+                   for name in DELTA_METRICS},
         "shared": {
             key: [name for name in metrics_a[key] if name in metrics_b[key]]
             for key in ("event_types", "tools", "models")

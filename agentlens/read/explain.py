@@ -12,6 +12,7 @@ from itertools import islice
 
 from ..db import snapshot
 from ..ingest.events import tool_field, tool_name
+from ..pricing.money import usd_text
 from ..rules import COUNTED, session_duration_ms
 from .sessions import get_session, iter_events
 
@@ -206,8 +207,20 @@ def summary(conn, session):
         f"- **Events:** {events}" + (f" ({', '.join(counts)})" if counts else ""),
         f"- **Errors:** {errors}",
         f"- **Tokens:** {tokens_in + tokens_out} total ({tokens_in} in / {tokens_out} out)",
+        cost_line(conn, session["session_id"]),
         f"- **Status:** {name(session['status'])}",
     ]
+
+
+def cost_line(conn, session_id):
+    """``- **Cost:** $0.012345``, saying how many events with tokens have no price."""
+    cost, unpriced = conn.execute("SELECT cost_nanos, unpriced_events FROM sessions "
+                                  "WHERE session_id = ?", (session_id,)).fetchone()
+    line = f"- **Cost:** {usd_text(cost)}"
+    if unpriced:
+        line += (f" (incomplete: {unpriced} event{'s' if unpriced > 1 else ''} "
+                 "with tokens but no price)")
+    return line
 
 
 def pick(value, keys):

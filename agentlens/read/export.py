@@ -11,7 +11,8 @@ from .numbers import milliseconds
 from .sessions import get_session, iter_events, json_with_events, raw
 
 CSV_COLUMNS = (
-    "event_id", "event_type", "timestamp", "model", "tokens_in", "tokens_out", "duration_ms",
+    "event_id", "event_type", "timestamp", "model", "tokens_in", "tokens_out", "cost_usd",
+    "duration_ms",
     "input_data", "output_data", "tool_name", "tool_input", "tool_output", "reasoning",
 )
 # Spreadsheets run a cell starting with one of these as a formula.
@@ -39,6 +40,8 @@ def summary(conn, session):
     return {
         "total_events": totals["events"],
         "total_tokens": session["total_tokens_in"] + session["total_tokens_out"],
+        "total_cost_usd": session["total_cost_usd"],
+        "cost_complete": session["cost_complete"],
         "models_used": [row[0] for row in models],
         "event_types": [row[0] for row in types],
         "total_duration_ms": milliseconds(totals["duration_us"]),
@@ -69,11 +72,16 @@ def reasoning(decision_trace):
     return decision_trace
 
 
+def fixed_usd(cost_usd):
+    """A cost with its 6 decimals written out (never 1e-06); empty when unpriced."""
+    return None if cost_usd is None else f"{cost_usd:.6f}"
+
+
 def csv_row(event):
     tool_call = event["tool_call"]
     return [cell(value) for value in (
         event["event_id"], event["event_type"], event["timestamp"], event["model"],
-        event["tokens_in"], event["tokens_out"], event["duration_ms"],
+        event["tokens_in"], event["tokens_out"], fixed_usd(event["cost_usd"]), event["duration_ms"],
         event["input_data"], event["output_data"], tool_name(tool_call),
         tool_field(tool_call, "input"), tool_field(tool_call, "output"),
         reasoning(event["decision_trace"]),

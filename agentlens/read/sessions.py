@@ -1,16 +1,18 @@
 """Sessions and their events, as the API returns them."""
 from .. import jsonstrict
+from ..pricing.money import usd
 from ..rules import session_duration_ms
 from ..timestamps import format_ms
 from . import buckets
 
 SESSION_COLUMNS = """
     session_id, agent_name, started_at, ended_at, metadata, start_metadata,
-    total_tokens_in, total_tokens_out, status
+    total_tokens_in, total_tokens_out, status, cost_nanos, unpriced_events
 """
 EVENT_COLUMNS = """
     event_id, session_id, event_type, ts, parent_id, model, tokens_in, tokens_out,
-    duration_ms, input_data, output_data, tool_call, decision_trace, metadata
+    duration_ms, input_data, output_data, tool_call, decision_trace, metadata,
+    provider, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nanos
 """
 MAX_LIMIT = 200
 
@@ -41,6 +43,8 @@ def session_dict(row):
         "metadata": session_metadata(row),
         "total_tokens_in": row["total_tokens_in"],
         "total_tokens_out": row["total_tokens_out"],
+        "total_cost_usd": usd(row["cost_nanos"]),  # its priced events'
+        "cost_complete": row["unpriced_events"] == 0,  # no event has tokens but no price
         "status": row["status"],
     }
 
@@ -54,8 +58,13 @@ def event_dict(row, decode=loads):
         "timestamp": format_ms(row["ts"]),
         "parent_id": row["parent_id"],
         "model": row["model"],
+        "provider": row["provider"],
         "tokens_in": row["tokens_in"],
         "tokens_out": row["tokens_out"],
+        "cache_read_tokens": row["cache_read_tokens"],
+        "cache_write_tokens": row["cache_write_tokens"],
+        "reasoning_tokens": row["reasoning_tokens"],
+        "cost_usd": usd(row["cost_nanos"]),  # null when unpriced
         "duration_ms": row["duration_ms"],
         "input_data": decode(row["input_data"]),
         "output_data": decode(row["output_data"]),

@@ -4,7 +4,7 @@ the agentops Client is a process-wide singleton that also installs signal handle
     python agentops_session.py BASE_URL API_KEY SCENARIO [--allow-update-check]
 
 success       create_agent("writer"); 3 LLMEvents on 2 models with tokens and set
-              timestamps; a ToolEvent and a @record_tool call; an ActionEvent; an
+              timestamps (one with the cost the client knows); a ToolEvent and a @record_tool call; an ActionEvent; an
               ErrorEvent from an exception; add_tags; end_session("Success")
 fail          create_agent("reviewer"); 1 LLMEvent; an ErrorEvent; end_session("Fail")
 two_sessions  two sessions open at once (two JWTs), ended Indeterminate and Success
@@ -96,7 +96,7 @@ if scenario == "success":
             init_timestamp=at(0), end_timestamp=at(125), agent_id=agent_id),
         "llm_claude": LLMEvent(
             prompt="Summarise: the cat sat on the mat", completion="A cat sat.",
-            model="claude-3-haiku", prompt_tokens=30, completion_tokens=7,
+            model="claude-3-haiku", prompt_tokens=30, completion_tokens=7, cost=0.0001,
             init_timestamp=at(130), end_timestamp=at(170)),
         "llm_mini_2": LLMEvent(
             prompt="again", completion="ok", model="gpt-4o-mini",

@@ -3,7 +3,8 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from ...timestamps import now_ms
 from ..events import STATUSES, make_event
-from .shared import NOT_EMPTY, Count, JSONValue, Number, Timestamp, batch_items, parse_each
+from .shared import (NOT_EMPTY, Cost, Count, JSONValue, Number, Timestamp, batch_items,
+                     client_cost, parse_each)
 
 SOURCE = "agentlens"
 
@@ -21,6 +22,7 @@ class EventSchema(Schema):
     parent_id = fields.String(allow_none=True, validate=NOT_EMPTY)
     timestamp = Timestamp(allow_none=True)
     model = fields.String(allow_none=True)
+    provider = fields.String(allow_none=True)
     input_data = JSONValue(allow_none=True)
     output_data = JSONValue(allow_none=True)
     tool_call = JSONValue(object_only=True, allow_none=True)
@@ -28,6 +30,10 @@ class EventSchema(Schema):
     metadata = JSONValue(object_only=True, allow_none=True)
     tokens_in = Count(allow_none=True)
     tokens_out = Count(allow_none=True)
+    cache_read_tokens = Count(allow_none=True)
+    cache_write_tokens = Count(allow_none=True)
+    reasoning_tokens = Count(allow_none=True)
+    cost_usd = Cost(allow_none=True)
     duration_ms = Number(allow_nan=False, allow_none=True, validate=validate.Range(min=0))
     agent_name = fields.String(allow_none=True, validate=NOT_EMPTY)
     status = fields.String(allow_none=True)
@@ -64,6 +70,11 @@ def to_normalised(item, max_field_bytes, received_ms):
         model=data.get("model"),
         tokens_in=data.get("tokens_in"),
         tokens_out=data.get("tokens_out"),
+        provider=data.get("provider"),
+        cache_read_tokens=data.get("cache_read_tokens"),
+        cache_write_tokens=data.get("cache_write_tokens"),
+        reasoning_tokens=data.get("reasoning_tokens"),
+        cost_nanos=client_cost(data.get("cost_usd")),
         duration_ms=data.get("duration_ms"),
         input_data=data.get("input_data"),
         output_data=data.get("output_data"),

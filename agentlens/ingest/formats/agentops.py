@@ -8,8 +8,8 @@ and internal attributes as extra keys; all of it is accepted.
 from marshmallow import ValidationError, fields, pre_load
 
 from ..events import check_sizes, make_event, session_update, to_json
-from .shared import (NOT_EMPTY, Count, JSONValue, SDKSchema, Text, Timestamp, drop_nulls,
-                     parse_each)
+from .shared import (NOT_EMPTY, Cost, Count, JSONValue, SDKSchema, Text, Timestamp, client_cost,
+                     drop_nulls, parse_each)
 
 SOURCE = "agentops"
 EVENT_TYPES = {"llm": "llm_call", "llms": "llm_call", "tool": "tool_call", "tools": "tool_call",
@@ -73,7 +73,7 @@ class EventBody(SDKSchema):
     code = JSONValue()
     details = JSONValue()
     agent_id = fields.String()
-    cost = JSONValue()
+    cost = Cost()
 
 
 class AgentBody(SDKSchema):
@@ -148,10 +148,10 @@ def duration_of(data):
 def event_fields(data):
     """The normalised fields of one AgentOps event, by its type."""
     kind = EVENT_TYPES.get((data.get("event_type") or data.get("type") or "").lower())
-    extras = {key: data[key] for key in ("agent_id", "cost", "logs", "screenshot", "action_type")
+    extras = {key: data[key] for key in ("agent_id", "logs", "screenshot", "action_type")
               if key in data}
     result = {"event_type": kind or data.get("event_type") or data.get("type") or "generic",
-              "metadata": extras or None}
+              "metadata": extras or None, "cost_nanos": client_cost(data.get("cost"))}
     if kind == "llm_call":
         result.update(model=data.get("model"), tokens_in=data.get("prompt_tokens"),
                       tokens_out=data.get("completion_tokens"))
@@ -202,6 +202,7 @@ def amendment(raw, max_field_bytes):
         "model": data.get("model"),
         "tokens_in": data.get("prompt_tokens"),
         "tokens_out": data.get("completion_tokens"),
+        "cost_nanos": client_cost(data.get("cost")),
         "input_data": to_json({"prompt": data["prompt"]}, "prompt") if "prompt" in data else None,
         "output_data": (to_json({"completion": data["completion"]}, "completion")
                         if "completion" in data else None),

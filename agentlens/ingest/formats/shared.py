@@ -3,12 +3,14 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, vali
 
 from ... import jsonstrict
 from ...errors import APIError, describe_validation_error
+from ...pricing.money import nanos
 from ...timestamps import parse_iso
 from ..events import EventError
 
 # Beyond being non-empty, strings are bounded only by the field cap (make_event).
 NOT_EMPTY = validate.Length(min=1)
 MAX_TOKENS = 10**12  # far above any real count, far below what a SUM could overflow
+MAX_COST_USD = 10**6  # for one event; keeps sums of nano-dollars far from overflow
 
 
 class Timestamp(fields.Field):
@@ -48,6 +50,16 @@ class Number(fields.Float):
         if isinstance(value, (str, bool)):
             raise self.make_error("invalid")
         return super()._validated(value)
+
+
+def Cost(**kwargs):
+    """A cost the client already knows, in USD: a JSON number from 0 to 10^6."""
+    return Number(allow_nan=False, validate=validate.Range(min=0, max=MAX_COST_USD), **kwargs)
+
+
+def client_cost(cost_usd):
+    """A client's cost in USD -> nano-dollars (None stays None)."""
+    return None if cost_usd is None else nanos(cost_usd)
 
 
 class Boolean(fields.Boolean):

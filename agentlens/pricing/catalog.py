@@ -1,0 +1,43 @@
+"""The prices genai-prices ships with the pinned version (setup.cfg): looked up by
+model name (and provider, which helps to match), at the event's own time, so an
+event keeps the price of its day. Nothing is ever downloaded: genai-prices' own
+updater is never started."""
+import functools
+from datetime import timedelta
+
+import genai_prices
+from genai_prices.data_snapshot import get_snapshot
+
+from ..timestamps import EPOCH
+from .rates import Rate
+
+SOURCE = f"genai-prices {genai_prices.__version__}"
+LOOKUPS_KEPT = 4096  # model names are client data: the lookup cache is bounded
+
+
+@functools.lru_cache(maxsize=LOOKUPS_KEPT)
+def model_info(model, provider):
+    """genai-prices' model for a name as events carry it, or None if it has none.
+    The provider is tried first when given; a provider it does not know is ignored."""
+    snapshot = get_snapshot()
+    for provider_id in ((provider, None) if provider else (None,)):
+        try:
+            return snapshot.find_provider_model(model, None, provider_id, None)[1]
+        except LookupError:
+            continue
+    return None
+
+
+_rates = {}  # id(ModelPrice) -> (ModelPrice, Rate): the catalog's prices live as long as it
+
+
+def rate_at(model, provider, ts):
+    """The catalog's Rate for a model at a time (epoch ms), or None."""
+    info = model_info(model, provider)
+    if info is None:
+        return None
+    model_price = info.get_prices(EPOCH + timedelta(milliseconds=ts))
+    kept = _rates.get(id(model_price))
+    if kept is None:
+        kept = _rates[id(model_price)] = (model_price, Rate(model_price))
+    return kept[1]

@@ -1,0 +1,49 @@
+"""The token buckets of an event, defined once.
+
+``tokens_in`` is every input token, cached ones included (as OpenTelemetry's
+``gen_ai.usage.input_tokens``); ``cache_read_tokens`` and ``cache_write_tokens``
+are the parts of it read from and written to a prompt cache. ``tokens_out`` is
+every output token; ``reasoning_tokens`` is the part of it spent on reasoning.
+So the input billed at the full price is ``tokens_in - cache_read_tokens -
+cache_write_tokens``, and no token is counted twice. A bucket that is absent
+counts as 0.
+"""
+from dataclasses import dataclass
+
+BUCKETS = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_write_tokens",
+           "reasoning_tokens")
+
+
+@dataclass(frozen=True)
+class Usage:
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @classmethod
+    def of(cls, record):
+        """The usage of an event (a mapping with the BUCKETS; None counts as 0)."""
+        return cls(*(record[bucket] or 0 for bucket in BUCKETS))
+
+
+def problem(tokens_in, tokens_out, cache_read_tokens, cache_write_tokens, reasoning_tokens):
+    """``"field: problem"`` when the buckets are negative or do not fit in one
+    another, else None."""
+    given = dict(zip(BUCKETS, (tokens_in, tokens_out, cache_read_tokens, cache_write_tokens,
+                               reasoning_tokens)))
+    for bucket, value in given.items():
+        if value is not None and value < 0:
+            return f"{bucket}: must not be negative"
+    usage = Usage(*(value or 0 for value in given.values()))
+    for part, whole in (("cache_read_tokens", "tokens_in"), ("cache_write_tokens", "tokens_in"),
+                        ("reasoning_tokens", "tokens_out")):
+        if getattr(usage, part) > getattr(usage, whole):
+            return (f"{part}: {getattr(usage, part)} is more than {whole} "
+                    f"({given[whole]}), which includes it")
+    cached = usage.cache_read_tokens + usage.cache_write_tokens
+    if cached > usage.tokens_in:
+        return (f"cache_write_tokens: cache_read_tokens + cache_write_tokens ({cached}) is more "
+                f"than tokens_in ({usage.tokens_in}), which includes both")
+    return None
