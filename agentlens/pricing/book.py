@@ -55,12 +55,13 @@ class PriceBook:
         no model, no token count, buckets that do not fit, or a model without a price."""
         if event["model"] is None or (event["tokens_in"] is None and event["tokens_out"] is None):
             return None, None
-        if tokens.problem(*(event[bucket] for bucket in tokens.BUCKETS)):
+        usage = tokens.Usage.of(event)
+        if not usage.fits():
             return None, None
         found = self.rate_at(event["model"], event["provider"], event["ts"])
         if found is None:
             return None, None
-        cost = found[0].cost(tokens.Usage.of(event))
+        cost = found[0].cost(usage)
         return (None, None) if cost is None else (nanos(cost), found[1])
 
 

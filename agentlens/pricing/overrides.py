@@ -93,6 +93,8 @@ def load_file(path):
     for model, entries in data.items():
         for index, entry in enumerate(entries if isinstance(entries, list) else [entries]):
             where = f"{model}[{index}]" if isinstance(entries, list) else model
+            if not isinstance(entry, dict):
+                raise ValueError(f"{where}: must be a JSON object of prices")
             try:
                 overrides.append(parse(model, entry, FILE))
             except ValidationError as error:

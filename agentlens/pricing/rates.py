@@ -6,14 +6,15 @@ arithmetic, but spends ~150 µs on each call finding which buckets are priced;
 the ingest path prices every event. A flat price is linear in the buckets, so
 :class:`Rate` asks genai-prices once for the cost of a million tokens of each
 bucket (and of a request with no tokens) and then only multiplies and adds, in
-exact decimals: the same result, in a few microseconds. A tiered price (one
-whose rate depends on the number of input tokens) is not linear and is asked of
-genai-prices each time.
+exact decimals: the same result, in a few microseconds. A tiered price is flat
+once the tier is known (genai-prices' rule: the whole usage pays the rate of
+the highest tier whose start the input tokens pass), so it keeps one flat Rate
+per tier.
 """
 from decimal import localcontext
 
 import genai_prices
-from genai_prices.types import TieredPrices
+from genai_prices.types import ModelPrice, TieredPrices
 
 from .money import PRECISION
 from .tokens import Usage
@@ -44,12 +45,26 @@ class Rate:
     def __init__(self, model_price):
         self.model_price = model_price
         self.per_million = None
-        if not any(isinstance(value, TieredPrices) for value in vars(model_price).values()):
+        self.tiered = {key: value for key, value in vars(model_price).items()
+                       if isinstance(value, TieredPrices)}
+        self.flat_by_tier = {}  # the tier passed by each tiered price -> Rate
+        if not self.tiered:
             base = self.genai_cost(Usage())
             units = {name: self.genai_cost(usage) for name, usage in UNIT_USAGES.items()}
             if base is not None and None not in units.values():
                 self.base = base
                 self.per_million = {name: cost - base for name, cost in units.items()}
+
+    def flat_at(self, input_tokens):
+        """The flat Rate a tiered price comes to for this many input tokens."""
+        passed = tuple(sum(input_tokens > tier.start for tier in prices.tiers)
+                       for prices in self.tiered.values())
+        rate = self.flat_by_tier.get(passed)
+        if rate is None:
+            flat = {key: prices.tiers[count - 1].price if count else prices.base
+                    for (key, prices), count in zip(self.tiered.items(), passed)}
+            rate = self.flat_by_tier[passed] = Rate(ModelPrice(**{**vars(self.model_price), **flat}))
+        return rate
 
     def genai_cost(self, usage):
         try:
@@ -59,6 +74,8 @@ class Rate:
 
     def cost(self, usage):
         """The cost in USD (a Decimal) of a usage whose buckets fit (tokens.problem)."""
+        if self.tiered:
+            return self.flat_at(usage.tokens_in).cost(usage)
         if self.per_million is None:
             return self.genai_cost(usage)
         per = self.per_million
@@ -75,8 +92,8 @@ class Rate:
 def flat_price(input, output, cached_input=None, cache_write=None):
     """A ModelPrice from USD per million tokens (Decimals). A bucket without its own
     price is billed as plain input (genai-prices' rule for an unpriced bucket)."""
-    return genai_prices.types.ModelPrice(input_mtok=input, output_mtok=output,
-                                         cache_read_mtok=cached_input, cache_write_mtok=cache_write)
+    return ModelPrice(input_mtok=input, output_mtok=output, cache_read_mtok=cached_input,
+                      cache_write_mtok=cache_write)
 
 
 def shown(value):

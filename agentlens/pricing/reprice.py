@@ -7,10 +7,12 @@ cost changed through the store (``store.reprice_events``: one short transaction 
 chunk, so ingest goes on meanwhile), so every session total and rollup moves
 exactly. A cost the client gave is never changed.
 """
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 
 import click
+from flask.cli import with_appcontext
 
 from .. import rules
 from ..db import get_db
@@ -110,12 +112,13 @@ def since_ms(context, parameter, value):
 @click.option("--since", callback=since_ms, metavar="DATE",
               help="Only events from this date or time on (ISO 8601, UTC unless it says).")
 @click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@with_appcontext
 def reprice_command(model, since, dry_run):
     """Price stored events again with today's prices (overrides and genai-prices)."""
     conn = get_db()
     book = current_book(conn)
     with click.progressbar(length=count_events(conn, model, since), label="Pricing events",
-                           file=click.get_text_stream("stderr")) as bar:
+                           file=sys.stderr) as bar:
         by_model, repriced = reprice(conn, book, model=model, since=since, dry_run=dry_run,
                                      progress=bar.update)
     changing = sum(change.events for change in by_model.values())

@@ -8,14 +8,13 @@ So the input billed at the full price is ``tokens_in - cache_read_tokens -
 cache_write_tokens``, and no token is counted twice. A bucket that is absent
 counts as 0.
 """
-from dataclasses import dataclass
+from typing import NamedTuple
 
 BUCKETS = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_write_tokens",
            "reasoning_tokens")
 
 
-@dataclass(frozen=True)
-class Usage:
+class Usage(NamedTuple):
     tokens_in: int = 0
     tokens_out: int = 0
     cache_read_tokens: int = 0
@@ -25,7 +24,14 @@ class Usage:
     @classmethod
     def of(cls, record):
         """The usage of an event (a mapping with the BUCKETS; None counts as 0)."""
-        return cls(*(record[bucket] or 0 for bucket in BUCKETS))
+        return cls(record["tokens_in"] or 0, record["tokens_out"] or 0,
+                   record["cache_read_tokens"] or 0, record["cache_write_tokens"] or 0,
+                   record["reasoning_tokens"] or 0)
+
+    def fits(self):
+        """No bucket negative, and the parts within their wholes."""
+        return (min(self) >= 0 and self.reasoning_tokens <= self.tokens_out
+                and self.cache_read_tokens + self.cache_write_tokens <= self.tokens_in)
 
 
 def problem(tokens_in, tokens_out, cache_read_tokens, cache_write_tokens, reasoning_tokens):
@@ -33,17 +39,17 @@ def problem(tokens_in, tokens_out, cache_read_tokens, cache_write_tokens, reason
     another, else None."""
     given = dict(zip(BUCKETS, (tokens_in, tokens_out, cache_read_tokens, cache_write_tokens,
                                reasoning_tokens)))
+    usage = Usage(*(value or 0 for value in given.values()))
+    if usage.fits():
+        return None
     for bucket, value in given.items():
         if value is not None and value < 0:
             return f"{bucket}: must not be negative"
-    usage = Usage(*(value or 0 for value in given.values()))
     for part, whole in (("cache_read_tokens", "tokens_in"), ("cache_write_tokens", "tokens_in"),
                         ("reasoning_tokens", "tokens_out")):
         if getattr(usage, part) > getattr(usage, whole):
             return (f"{part}: {getattr(usage, part)} is more than {whole} "
                     f"({given[whole]}), which includes it")
     cached = usage.cache_read_tokens + usage.cache_write_tokens
-    if cached > usage.tokens_in:
-        return (f"cache_write_tokens: cache_read_tokens + cache_write_tokens ({cached}) is more "
-                f"than tokens_in ({usage.tokens_in}), which includes both")
-    return None
+    return (f"cache_write_tokens: cache_read_tokens + cache_write_tokens ({cached}) is more "
+            f"than tokens_in ({usage.tokens_in}), which includes both")
