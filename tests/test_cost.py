@@ -90,7 +90,8 @@ def test_an_unknown_model_is_unpriced_never_zero(client):
         ("gpt-4o", 0.0025), ("my-finetune", None)]
     assert analytics["unpriced_models"] == [{"model": "my-finetune", "calls": 1, "tokens": 120},
                                             {"model": None, "calls": 1, "tokens": 5}]
-    compared = client.post("/sessions/compare", json={"session_a": "s", "session_b": "s"}).get_json()
+    compared = client.post("/sessions/compare",
+                           json={"session_a": "s", "session_b": "s"}).get_json()
     assert compared["session_a"]["models"]["my-finetune"]["cost_usd"] is None
     assert (compared["session_a"]["cost_usd"], compared["session_a"]["cost_complete"]) == (
         0.0025, False)
@@ -136,7 +137,8 @@ def test_compare_cost_per_side_delta_and_model(client):
         # 600 x 2.5 + 400 x 1.25 + 500 x 10 = 7000 µ$
         llm("t1", "gpt-4o", 1000, 500, session_id="t", cache_read_tokens=400),
     ])
-    compared = client.post("/sessions/compare", json={"session_a": "s", "session_b": "t"}).get_json()
+    compared = client.post("/sessions/compare",
+                           json={"session_a": "s", "session_b": "t"}).get_json()
     a, b = compared["session_a"], compared["session_b"]
     assert (a["cost_usd"], b["cost_usd"]) == (PRICED_TOTAL, 0.007)
     assert a["models"]["gpt-4o"]["cost_usd"] == 0.007
@@ -234,7 +236,8 @@ def put_price(client, model, body, status=200):
 
 def test_get_pricing_lists_the_models_seen_and_the_overrides(client):
     post(client, [START, llm("e1", "gpt-4o", 1, 1), llm("e2", "my-finetune", 1, 1, second=2)])
-    put_price(client, "later-model", {"input": 1, "output": 2, "valid_from": "2999-01-01T00:00:00Z"})
+    put_price(client, "later-model",
+              {"input": 1, "output": 2, "valid_from": "2999-01-01T00:00:00Z"})
     body = read_json(client, "/pricing")
     assert body == {
         "catalog": "genai-prices 0.2.3",

@@ -149,14 +149,17 @@ def test_no_price_is_none_not_zero(unpriced):
 
 # --- token buckets ------------------------------------------------------------
 
+INCLUDES = "which includes it"
+
+
 @pytest.mark.parametrize("buckets, problem", [
     ((10, 5, 4, 6, 5), None),                       # 4 + 6 cached of 10 in, 5 of 5 out
     ((None, None, None, None, None), None),
     ((-1, 0, None, None, None), "tokens_in: must not be negative"),
     ((10, 5, -1, None, None), "cache_read_tokens: must not be negative"),
-    ((10, 5, 11, None, None), "cache_read_tokens: 11 is more than tokens_in (10), which includes it"),
-    ((None, 5, 1, None, None), "cache_read_tokens: 1 is more than tokens_in (None), which includes it"),
-    ((10, 5, None, 11, None), "cache_write_tokens: 11 is more than tokens_in (10), which includes it"),
+    ((10, 5, 11, None, None), "cache_read_tokens: 11 is more than tokens_in (10), " + INCLUDES),
+    ((None, 5, 1, None, None), "cache_read_tokens: 1 is more than tokens_in (0), " + INCLUDES),
+    ((10, 5, None, 11, None), "cache_write_tokens: 11 is more than tokens_in (10), " + INCLUDES),
     ((10, 5, 6, 5, None), "cache_write_tokens: cache_read_tokens + cache_write_tokens (11) is more "
                           "than tokens_in (10), which includes both"),
     ((10, 5, None, None, 6), "reasoning_tokens: 6 is more than tokens_out (5), which includes it"),

@@ -118,7 +118,8 @@ UPDATE events SET
 WHERE id = :id
 RETURNING {', '.join(AMENDED)}
 """
-SET_COST = f"UPDATE events SET cost_nanos = ?, cost_source = ? WHERE id = ? RETURNING {', '.join(RETURNED)}"
+SET_COST = (f"UPDATE events SET cost_nanos = ?, cost_source = ? WHERE id = ? "
+            f"RETURNING {', '.join(RETURNED)}")
 # A new cost for an event, only if nothing its cost is computed from changed since
 # it was read (then the row before differs from the one returned by its cost alone).
 REPRICE_EVENT = f"""
@@ -204,6 +205,7 @@ class Change:
             new = self.conn.execute(REPRICE_EVENT, change).fetchone()
             if new is None:  # amended since it was read: the amendment priced it
                 continue
+            # It matched the row as read, so the row before is this one at its old cost.
             self.count_out({**dict(new), "cost_nanos": change["old_cost_nanos"]})
             self.count_in(new)
             repriced += 1

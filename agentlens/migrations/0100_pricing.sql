@@ -12,7 +12,7 @@ CREATE TABLE price_overrides (
 );
 -- One override per model and date; NULL (every date) is keyed by a value below any time.
 CREATE UNIQUE INDEX price_overrides_key
-    ON price_overrides (model, ifnull(valid_from, -9223372036854775808));
+    ON price_overrides (model, coalesce(valid_from, -9223372036854775808));
 
 -- Moved by every change to price_overrides: each process checks it once per batch
 -- and reloads the overrides when it moved.

@@ -6,23 +6,43 @@ import functools
 from datetime import timedelta
 
 import genai_prices
-from genai_prices.data_snapshot import get_snapshot
+from genai_prices.data_snapshot import DataSnapshot, get_snapshot
 
 from ..timestamps import EPOCH
 from .rates import Rate
 
 SOURCE = f"genai-prices {genai_prices.__version__}"
-LOOKUPS_KEPT = 4096  # model names are client data: the lookup cache is bounded
+# Model names are client data, and genai-prices caches each name it is asked
+# about: names are looked up at most this many at a time, then forgotten.
+LOOKUPS_KEPT = 4096
+
+
+class Lookups:
+    """genai-prices' snapshot, asked afresh after LOOKUPS_KEPT names (a new one
+    starts with empty caches), so that memory stays bounded whatever names arrive."""
+
+    def __init__(self):
+        self.snapshot, self.asked = None, 0
+
+    def find(self, model, provider_id):
+        if self.snapshot is None or self.asked >= LOOKUPS_KEPT:
+            self.snapshot = DataSnapshot(providers=get_snapshot().providers,
+                                         from_auto_update=False)
+            self.asked = 0
+        self.asked += 1
+        return self.snapshot.find_provider_model(model, None, provider_id, None)[1]
+
+
+_lookups = Lookups()
 
 
 @functools.lru_cache(maxsize=LOOKUPS_KEPT)
 def model_info(model, provider):
     """genai-prices' model for a name as events carry it, or None if it has none.
     The provider is tried first when given; a provider it does not know is ignored."""
-    snapshot = get_snapshot()
     for provider_id in ((provider, None) if provider else (None,)):
         try:
-            return snapshot.find_provider_model(model, None, provider_id, None)[1]
+            return _lookups.find(model, provider_id)
         except LookupError:
             continue
     return None

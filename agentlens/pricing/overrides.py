@@ -105,7 +105,7 @@ def load_file(path):
 # --- the table ---------------------------------------------------------------
 
 COLUMNS = ("model", "valid_from", *PRICES)
-EVERY_DATE_KEY = "ifnull(valid_from, -9223372036854775808)"
+EVERY_DATE_KEY = "coalesce(valid_from, -9223372036854775808)"
 
 
 def stored(conn):

@@ -63,7 +63,8 @@ class Rate:
         if rate is None:
             flat = {key: prices.tiers[count - 1].price if count else prices.base
                     for (key, prices), count in zip(self.tiered.items(), passed)}
-            rate = self.flat_by_tier[passed] = Rate(ModelPrice(**{**vars(self.model_price), **flat}))
+            rate = Rate(ModelPrice(**{**vars(self.model_price), **flat}))
+            self.flat_by_tier[passed] = rate
         return rate
 
     def genai_cost(self, usage):
@@ -97,17 +98,20 @@ def flat_price(input, output, cached_input=None, cache_write=None):
 
 
 def shown(value):
-    """A price as JSON: a number, or for a tiered one ``{"base", "tiers": [{"start", "price"}]}``."""
+    """A price as JSON: a number, or for a tiered one
+    ``{"base", "tiers": [{"start", "price"}]}``."""
     if value is None:
         return None
     if isinstance(value, TieredPrices):
-        return {"base": float(value.base),
-                "tiers": [{"start": tier.start, "price": float(tier.price)} for tier in value.tiers]}
+        return {"base": float(value.base), "tiers": [
+            {"start": tier.start, "price": float(tier.price)} for tier in value.tiers]}
     return float(value)
 
 
 def displayed(model_price):
     """The four prices ``/pricing`` shows, USD per million tokens."""
-    return {"input": shown(model_price.input_mtok), "cached_input": shown(model_price.cache_read_mtok),
-            "cache_write": shown(model_price.cache_write_mtok), "output": shown(model_price.output_mtok)}
+    return {"input": shown(model_price.input_mtok),
+            "cached_input": shown(model_price.cache_read_mtok),
+            "cache_write": shown(model_price.cache_write_mtok),
+            "output": shown(model_price.output_mtok)}
 

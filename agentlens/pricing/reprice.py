@@ -123,7 +123,8 @@ def reprice_command(model, since, dry_run):
                                      progress=bar.update)
     changing = sum(change.events for change in by_model.values())
     if dry_run:
-        click.echo(f"Would reprice {changing} event{'s' * (changing != 1)} (dry run, nothing changed).")
+        click.echo(f"Would reprice {changing} event{'s' * (changing != 1)} "
+                   "(dry run, nothing changed).")
     else:
         click.echo(f"Repriced {repriced} event{'s' * (repriced != 1)}.")
     for name, change in sorted(by_model.items()):

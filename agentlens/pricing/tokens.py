@@ -49,7 +49,7 @@ def problem(tokens_in, tokens_out, cache_read_tokens, cache_write_tokens, reason
                         ("reasoning_tokens", "tokens_out")):
         if getattr(usage, part) > getattr(usage, whole):
             return (f"{part}: {getattr(usage, part)} is more than {whole} "
-                    f"({given[whole]}), which includes it")
+                    f"({getattr(usage, whole)}), which includes it")
     cached = usage.cache_read_tokens + usage.cache_write_tokens
     return (f"cache_write_tokens: cache_read_tokens + cache_write_tokens ({cached}) is more "
             f"than tokens_in ({usage.tokens_in}), which includes both")
