@@ -2,6 +2,7 @@
 import json
 
 from flask import request
+from .. import metrics
 from ..db import get_db
 from ..errors import APIError
 from ..ingest.store import store_batch
@@ -28,11 +29,12 @@ def load_args(schema, args=None):
     return schema.load(request.args if args is None else args)
 
 
-def ingest_response(events, rejected):
-    """Store the valid events of a batch; 400 only when none is valid.
+def ingest_response(source, events, rejected):
+    """Store the valid events of a batch in format ``source``; 400 only when none is valid.
 
     ``processed`` counts the valid events, new or already stored.
     """
+    metrics.count_ingest(source, rejected=len(rejected))
     if not events:
         first = rejected[0]
         raise APIError(
@@ -42,6 +44,7 @@ def ingest_response(events, rejected):
             rejected=rejected,
         )
     result = store_batch(get_db(), events)
+    metrics.count_ingest(source, result.stored, result.duplicates)
     response = {"status": "ok", "processed": len(events)}
     if result.duplicates:
         response["duplicates"] = result.duplicates
