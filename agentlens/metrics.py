@@ -37,9 +37,6 @@ DUPLICATES = Counter("agentlens_events_duplicate",
                      ["format"], registry=REGISTRY)
 REJECTED = Counter("agentlens_events_rejected", "Events refused as invalid, by wire format.",
                    ["format"], registry=REGISTRY)
-for name in FORMATS:  # every format shows, at 0 until it is used
-    for counter in (STORED, DUPLICATES, REJECTED):
-        counter.labels(name)
 
 
 def count_ingest(format, stored=0, duplicates=0, rejected=0):
@@ -79,9 +76,14 @@ def _count_request(app, response, **extra):
 
 def init_app(app):
     """Count every request of ``app``: the signals fire around the before- and
-    after-request functions, so rate-limited and failed requests count too."""
+    after-request functions, so rate-limited and failed requests count too.
+    Every format's ingest counters show from the start, at 0."""
     request_started.connect(_start_timer, app)
     request_finished.connect(_count_request, app)
+    if os.environ.get(MULTIPROCESS_DIRECTORY):
+        os.makedirs(os.environ[MULTIPROCESS_DIRECTORY], exist_ok=True)
+    for format in FORMATS:
+        count_ingest(format)
 
 
 def file_size(path):

@@ -15,7 +15,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from .api import shapes
-from .ingest.formats.shared import JSONValue, Timestamp
+from .ingest.formats.shared import JSONValue, SDKSchema, Timestamp
 
 # Credentials, as security schemes.
 API_KEY = "ApiKey"
@@ -79,6 +79,13 @@ def json_value_type(converter, field, **kwargs):
     return {}
 
 
+def sdk_null_means_absent(converter, field, ret, **kwargs):
+    """The SDK formats take null for an optional field as its absence."""
+    if isinstance(field.parent, SDKSchema) and not field.required and isinstance(ret.get("type"), str):
+        return {"type": [ret["type"], "null"]}
+    return {}
+
+
 def schema_name(schema):
     """A nested request schema's component name: its class name (EventSchema, EventBody)."""
     return (schema if isinstance(schema, type) else type(schema)).__name__
@@ -93,6 +100,7 @@ def make_spec(app):
     )
     plugin.map_to_openapi_type(Timestamp, "string", "date-time")
     plugin.converter.add_attribute_function(json_value_type)
+    plugin.converter.add_attribute_function(sdk_null_means_absent)
     for name, scheme in SECURITY_SCHEMES.items():
         spec.components.security_scheme(name, scheme)
     for name, schema in shapes.COMPONENTS.items():

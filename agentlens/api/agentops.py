@@ -17,6 +17,9 @@ from . import ingest_response, json_body
 
 bp = Blueprint("agentops", __name__)
 EVENTS_BODY = openapi.batch_body("AgentOpsEvents", agentops.EventBody)
+AMENDMENTS_BODY = {"type": "object", "required": ["events"], "properties": {"events": {
+    "type": "array", "minItems": 1, "items": {"allOf": [
+        agentops.EventBody, {"anyOf": [{"required": ["id"]}, {"required": ["event_id"]}]}]}}}}
 SESSION_FIELDS = 'The fields may also come under `"session"`, as the SDK sends them.'
 
 
@@ -80,7 +83,7 @@ def create_events():
 
 
 @openapi.operation("AgentOps: amend stored events by id", "AgentOps",
-                   auth=openapi.SESSION_TOKEN, body=EVENTS_BODY, ok="AgentOpsAmended")
+                   auth=openapi.SESSION_TOKEN, body=AMENDMENTS_BODY, ok="AgentOpsAmended")
 def update_events():
     session_id = bearer_session()
     changes = [agentops.amendment(raw, current_app.config["MAX_FIELD_BYTES"])
