@@ -5,7 +5,7 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from . import config, db, demo, errors, headers, metrics, security
+from . import backup, config, db, demo, errors, headers, metrics, security
 from .api import agentops, agnost, analytics, events, health, operations, sessions
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ def create_app(test_config=None):
     for blueprint in (health.bp, operations.bp, *RATE_LIMITED):
         app.register_blueprint(blueprint)
     demo.init_app(app)
+    backup.init_app(app)
 
     if not app.config["API_KEYS"]:
         logger.warning("AGENTLENS_API_KEY is not set: dev mode, no API key is required")
