@@ -22,6 +22,8 @@ from .errors import APIError
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 FORMATS = ("agentlens", "agnost", "agentops")
 UNMATCHED = "(unmatched)"  # the route label of a request no URL rule matched
+# Any other method is counted as "other": a client must not be able to add series.
+METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 # This process's own metrics (in multiprocess mode they are read back from the files).
 REGISTRY = CollectorRegistry()
@@ -68,10 +70,11 @@ def _start_timer(app, **extra):
 
 def _count_request(app, response, **extra):
     route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-    REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+    method = request.method if request.method in METHODS else "other"
+    REQUESTS.labels(route, method, str(response.status_code)).inc()
     started = g.get("metrics_started")
     if started is not None:
-        LATENCY.labels(route, request.method).observe(time.perf_counter() - started)
+        LATENCY.labels(route, method).observe(time.perf_counter() - started)
 
 
 def init_app(app):

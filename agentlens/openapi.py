@@ -47,9 +47,10 @@ class Operation:
     summary: str
     tag: str
     auth: str = None
-    body: object = None  # a marshmallow schema, or JSON Schema
+    body: object = None  # a marshmallow schema or JSON Schema (JSON), or {media type: schema}
     query: type = None  # a marshmallow schema of the query parameters
-    ok: object = None  # the 200 body: a component name, or {media type: JSON Schema}
+    ok: object = None  # the success body: a component name, or {media type: schema}; None: none
+    status: int = 200  # of success
     errors: tuple = ()  # beyond those implied (400 with a body, 401 with auth, 413, 429)
     description: str = None
 
@@ -91,7 +92,7 @@ def schema_name(schema):
     return (schema if isinstance(schema, type) else type(schema)).__name__
 
 
-def make_spec(app):
+def make_spec():
     plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
     spec = APISpec(
         title="AgentLens", version="0.1.0", openapi_version="3.1.0", plugins=[plugin],
@@ -108,10 +109,14 @@ def make_spec(app):
     return spec
 
 
-def responses(declared, rule, rate_limited):
-    ok = declared.ok
-    if isinstance(ok, str):
-        ok = {JSON: shapes.ref(ok)}
+def by_media_type(schema):
+    """``{media type: schema}``: as given, or the schema (a component name) as JSON."""
+    if isinstance(schema, dict) and schema and all("/" in key for key in schema):
+        return schema
+    return {JSON: shapes.ref(schema) if isinstance(schema, str) else schema}
+
+
+def responses(declared, rate_limited):
     codes = set(declared.errors)
     if declared.body is not None:
         codes |= {400, 413}
@@ -119,8 +124,10 @@ def responses(declared, rule, rate_limited):
         codes.add(401)
     if rate_limited:
         codes.add(429)
-    result = {"200": {"description": "OK", "content": {media: {"schema": schema}
-                                                       for media, schema in ok.items()}}}
+    result = {str(declared.status): {"description": "Success"}}
+    if declared.ok is not None:
+        result[str(declared.status)]["content"] = {
+            media: {"schema": schema} for media, schema in by_media_type(declared.ok).items()}
     for code in sorted(codes):
         result[str(code)] = {"description": ERRORS[code],
                              "content": {JSON: {"schema": shapes.ref("Error")}}}
@@ -130,7 +137,7 @@ def responses(declared, rule, rate_limited):
 def describe(declared, rule, rate_limited):
     result = {"summary": declared.summary, "tags": [declared.tag],
               "operationId": rule.endpoint.replace(".", "_"),
-              "responses": responses(declared, rule, rate_limited)}
+              "responses": responses(declared, rate_limited)}
     if declared.description:
         result["description"] = declared.description
     if declared.auth is not None:
@@ -138,7 +145,8 @@ def describe(declared, rule, rate_limited):
     if declared.query is not None:
         result["parameters"] = [{"in": "query", "schema": declared.query}]
     if declared.body is not None:
-        result["requestBody"] = {"required": True, "content": {JSON: {"schema": declared.body}}}
+        result["requestBody"] = {"required": True, "content": {
+            media: {"schema": schema} for media, schema in by_media_type(declared.body).items()}}
     return result
 
 
@@ -149,7 +157,7 @@ def path_parameters(rule):
 
 
 def build(app):
-    spec = make_spec(app)
+    spec = make_spec()
     rate_limited = app.extensions.get("agentlens_rate_limited", set())
     paths = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
@@ -159,7 +167,7 @@ def build(app):
         operations = paths.setdefault(openapi_path(rule), {"rule": rule, "operations": {}})
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             operations["operations"][method.lower()] = describe(
-                declared, rule, rule.endpoint.split(".")[0] in rate_limited)
+                declared, rule, rule.endpoint.rpartition(".")[0] in rate_limited)
     for path, entry in paths.items():
         spec.path(path=path, operations=entry["operations"],
                   parameters=path_parameters(entry["rule"]))

@@ -82,6 +82,7 @@ def test_requests_by_route_and_status_with_latency(client):
     for session_id in ("a", "b/c", "d"):
         assert_error(client.get(f"/sessions/{session_id}"), 404)
     assert_error(client.get("/nowhere"), 404)
+    assert_error(client.open("/health", method="BREW"), 405)
     assert client.get("/health").status_code == 200
     after = scrape(client)
     requests = "agentlens_http_requests_total"
@@ -91,6 +92,9 @@ def test_requests_by_route_and_status_with_latency(client):
         - value(before, requests, route="(unmatched)", method="GET", status="404") == 1
     assert value(after, requests, route="/health", method="GET", status="200") \
         - value(before, requests, route="/health", method="GET", status="200") == 1
+    assert value(after, requests, route="(unmatched)", method="other", status="405") \
+        - value(before, requests, route="(unmatched)", method="other", status="405") == 1
+    assert not [labels for name, labels in after if ("method", "BREW") in labels]
     count = "agentlens_http_request_duration_seconds_count"
     assert value(after, count, route=route, method="GET") \
         - value(before, count, route=route, method="GET") == 3

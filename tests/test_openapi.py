@@ -56,6 +56,35 @@ def test_a_route_added_later_must_declare_itself(make_app):
     assert ("GET", "/pricing") not in documented(openapi.build(app))
 
 
+def test_other_media_types_and_statuses(make_app):
+    """What the routes to come need: a protobuf body, a success without a body."""
+    extra = Blueprint("extra", __name__)
+
+    @extra.post("/v1/traces")
+    @openapi.operation("OTLP traces", "OTLP", auth=openapi.API_KEY, ok={"type": "object"},
+                       body={"application/x-protobuf": {"type": "string", "format": "binary"},
+                             "application/json": {"type": "object"}})
+    def traces():
+        return {}
+
+    @extra.delete("/things/<path:thing_id>")
+    @openapi.operation("Delete a thing", "AgentLens", auth=openapi.API_KEY, status=204,
+                       errors=(404,))
+    def delete_thing(thing_id):
+        return "", 204
+
+    app = make_app()
+    app.register_blueprint(extra)
+    document = openapi.build(app)
+    validate(document)
+    otlp = document["paths"]["/v1/traces"]["post"]
+    assert sorted(otlp["requestBody"]["content"]) == ["application/json", "application/x-protobuf"]
+    assert otlp["responses"]["200"]["content"] == {"application/json": {"schema": {"type": "object"}}}
+    delete = document["paths"]["/things/{thing_id}"]["delete"]
+    assert delete["responses"]["204"] == {"description": "Success"}
+    assert sorted(delete["responses"]) == ["204", "401", "404"]
+
+
 def test_html_pages_are_not_api(make_app):
     pages = Blueprint("pages", __name__)
 
