@@ -5,7 +5,7 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from . import backup, config, db, demo, errors, headers, metrics, security, web
+from . import backup, config, db, demo, errors, headers, metrics, recount, security, web
 from .api import agentops, agnost, analytics, events, health, operations, sessions
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ def create_app(test_config=None):
     for blueprint in (health.bp, operations.bp, *RATE_LIMITED):
         app.register_blueprint(blueprint)
     demo.init_app(app)
+    recount.init_app(app)
     web.init_app(app)
     backup.init_app(app)
 
