@@ -18,6 +18,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
 from prometheus_client.core import GaugeMetricFamily
 
 from .errors import APIError
+from .ingest.events import EventError
 
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 FORMATS = ("agentlens", "agnost", "agentops")
@@ -56,7 +57,7 @@ def counts_refused_event(format):
         def counted(*args, **kwargs):
             try:
                 return view(*args, **kwargs)
-            except (ValidationError, APIError) as error:
+            except (ValidationError, EventError, APIError) as error:
                 if getattr(error, "status", 400) == 400:
                     count_ingest(format, rejected=1)
                 raise
