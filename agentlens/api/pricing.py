@@ -4,6 +4,7 @@ then on; ``agentlens reprice`` applies it to stored ones."""
 from flask import Blueprint
 from marshmallow import EXCLUDE, Schema
 
+from .. import openapi
 from ..db import get_db
 from ..errors import APIError
 from ..ingest.formats.shared import Timestamp
@@ -27,6 +28,10 @@ DELETE_ARGS = DeleteArgs()
 
 
 @bp.get("/pricing")
+@openapi.operation("The price in force now of each model seen, and the overrides", "AgentLens",
+                   auth=openapi.API_KEY, ok="Prices",
+                   description="USD per million tokens; `source` is `genai-prices <version>`, "
+                               "`override`, or null for a model without a price.")
 @require_api_key
 def get_prices():
     conn = get_db()
@@ -34,6 +39,11 @@ def get_prices():
 
 
 @bp.put("/pricing/<path:model>")
+@openapi.operation("Set a price override for a model (from valid_from on, or at every date)",
+                   "AgentLens", auth=openapi.API_KEY, body=overrides.OverrideBody,
+                   ok="PriceOverride",
+                   description="Applies to events received from then on; `agentlens reprice` "
+                               "applies it to stored ones.")
 @require_api_key
 def put_price(model):
     override = overrides.parse(model, json_body())
@@ -42,6 +52,9 @@ def put_price(model):
 
 
 @bp.delete("/pricing/<path:model>")
+@openapi.operation("Remove a model's overrides set through the API (one date with valid_from)",
+                   "AgentLens", auth=openapi.API_KEY, query=DeleteArgs, ok="PricesDeleted",
+                   errors=(400, 404))
 @require_api_key
 def delete_price(model):
     args = load_args(DELETE_ARGS)

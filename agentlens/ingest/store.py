@@ -13,8 +13,9 @@ Exactness under retries and reordering comes from two rules:
 Work that need not hold the write lock (parsing, validation, JSON) is done by
 the formats before; this module only reads and writes.
 """
-from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 
 from .. import jsonstrict, rollups, rules
 from ..db import transaction
@@ -50,13 +51,15 @@ def first_occurrences(events):
     return unique
 
 
-def store_batch(conn, events, session_updates=(), *,
+def store_batch(conn, events, session_updates=(), trace_claims=(), *,
                 max_metadata_bytes=DEFAULT_MAX_METADATA_BYTES):
     """Store normalised events once each and apply session updates; one transaction.
 
-    A session_start whose metadata would grow its session's merged metadata past
-    the cap is refused alone (reported in ``rejected``), the rest stored; a
-    session update that would is an EventError for the whole call.
+    Events and updates without a session_id belong to the session their trace is
+    filed under (``trace_claims`` and events.trace_claim). A session_start whose
+    metadata would grow its session's merged metadata past the cap is refused
+    alone (reported in ``rejected``), the rest stored; a session update that
+    would is an EventError for the whole call.
     """
     refused = {}
     while True:
@@ -64,7 +67,8 @@ def store_batch(conn, events, session_updates=(), *,
                 if position not in refused]
         try:
             with transaction(conn):
-                stored = Change(conn, max_metadata_bytes).store(kept, session_updates)
+                stored = Change(conn, max_metadata_bytes).store(kept, session_updates,
+                                                                 trace_claims)
         except session_state.MetadataTooLarge as error:
             if error.position is None:
                 raise
@@ -137,6 +141,7 @@ def insert_sql(rows):
 
 
 INSERT_EVENTS = {rows: insert_sql(rows) for rows in INSERT_CHUNKS}
+EVENT_VALUES = itemgetter(*EVENT_COLUMNS)
 
 
 class Change:
@@ -156,7 +161,13 @@ class Change:
 
     # --- the operations ------------------------------------------------------
 
-    def store(self, kept, session_updates):
+    def store(self, kept, session_updates, trace_claims=()):
+        traced = {item["trace_id"] for item in (*(e for _, e in kept), *session_updates)
+                  if item["session_id"] is None} | {c["trace_id"] for c in trace_claims}
+        if traced:
+            filed = self.file_traces(traced, trace_claims)
+            kept = [(position, self.filed(event, filed)) for position, event in kept]
+            session_updates = [self.filed(update, filed) for update in session_updates]
         unique = first_occurrences([event for _, event in kept])
         self.load({event["session_id"] for _, event in unique}
                   | {update["session_id"] for update in session_updates})
@@ -221,14 +232,93 @@ class Change:
             (session_id,)).fetchall()
         for row in removed:
             self.count_out(row)
+        self.conn.execute("DELETE FROM traces WHERE session_id = ?", (session_id,))
         self.sessions[session_id] = None
         self.settle()
         return True
 
+    # --- traces --------------------------------------------------------------
+
+    @staticmethod
+    def filed(item, filed):
+        return item if item["session_id"] is not None else {
+            **item, "session_id": filed[item["trace_id"]]}
+
+    def file_traces(self, trace_ids, claims):
+        """``{trace_id: session_id}``: where each trace is filed after this change's claims.
+
+        A trace's best claim wins (events.trace_claim); when it beats the one the
+        trace was filed under, the trace's stored events move to the new session.
+        """
+        ids = sorted(trace_ids)
+        stored = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for row in self.conn.execute(
+                    "SELECT trace_id, session_id, claim_rank FROM traces "
+                    f"WHERE trace_id IN ({', '.join('?' * len(chunk))})", chunk):
+                stored[row[0]] = (row[2], row[1])
+        best = {trace_id: (0, trace_id) for trace_id in ids}
+        for claim in (*({"trace_id": t, "rank": r, "session_id": s} for t, (r, s) in stored.items()),
+                      *claims):
+            rank, session_id = best[claim["trace_id"]]
+            if (-claim["rank"], claim["session_id"]) < (-rank, session_id):
+                best[claim["trace_id"]] = (claim["rank"], claim["session_id"])
+        changed = [(rank, session_id, trace_id) for trace_id, (rank, session_id) in best.items()
+                   if stored.get(trace_id) != (rank, session_id)]
+        self.conn.executemany(
+            "INSERT INTO traces (claim_rank, session_id, trace_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (trace_id) DO UPDATE SET claim_rank = excluded.claim_rank, "
+            "session_id = excluded.session_id", changed)
+        for rank, session_id, trace_id in changed:
+            if trace_id in stored:
+                self.move_trace(trace_id, stored[trace_id][1], session_id)
+        return {trace_id: session_id for trace_id, (_, session_id) in best.items()}
+
+    def move_trace(self, trace_id, old_session_id, new_session_id):
+        """File a trace's stored events under another session. A session left with no
+        events and no other trace (it was this trace's alone) goes with them, merged
+        into the new one; another keeps what it has and its times follow its events."""
+        self.load({old_session_id, new_session_id})
+        moved = self.conn.execute(
+            f"UPDATE events SET session_id = ? WHERE session_id = ? AND trace_id = ? "
+            f"RETURNING {', '.join(RETURNED)}", (new_session_id, old_session_id, trace_id)).fetchall()
+        for row in moved:
+            self.count_out({**dict(row), "session_id": old_session_id})
+            self.count_in(row)
+        old = self.sessions[old_session_id]
+        if old is None:
+            return
+        first, last = self.conn.execute("SELECT min(ts), max(ts) FROM events WHERE session_id = ?",
+                                        (old_session_id,)).fetchone()
+        shared = self.conn.execute("SELECT 1 FROM traces WHERE session_id = ? AND trace_id != ?",
+                                   (old_session_id, trace_id)).fetchone()
+        if first is None and shared is None:
+            self.merge_session(old, self.session(new_session_id, old["started_at"], old["source"]))
+            self.sessions[old_session_id] = None
+        elif first is not None:
+            old.update(started_at=first, last_event_at=last)
+
+    def merge_session(self, old, new):
+        """What a session had besides its events, given to the session that absorbs it."""
+        new["started_at"] = min(new["started_at"], old["started_at"])
+        new["last_event_at"] = max(new["last_event_at"], old["last_event_at"])
+        if old["name_rank"]:
+            session_state.name(new, old["agent_name"], old["name_rank"], old["named_at"])
+        if old["ended_at"] is not None:
+            session_state.end(new, old["ended_at"], old["status"], old["final_tokens_in"],
+                              old["final_tokens_out"])
+        metadata = self.session_metadata(old)
+        if metadata.start is not None:
+            self.session_metadata(new).merge_start(new, metadata.start, old["start_event_at"], None)
+        if metadata.metadata:
+            self.session_metadata(new).merge_update(metadata.metadata)
+        del self.metadata[old["session_id"]]
+
     # --- reading and counting ------------------------------------------------
 
     def load(self, session_ids):
-        ids = sorted(session_ids)
+        ids = sorted(set(session_ids) - self.sessions.keys())
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             for row in self.conn.execute(
@@ -244,8 +334,7 @@ class Change:
         inserted, done = [], 0
         for rows in INSERT_CHUNKS:
             while len(events) - done >= rows:
-                params = [event[column] for event in events[done:done + rows]
-                          for column in EVENT_COLUMNS]
+                params = list(chain.from_iterable(map(EVENT_VALUES, events[done:done + rows])))
                 inserted += self.conn.execute(INSERT_EVENTS[rows], params).fetchall()
                 done += rows
         return inserted
@@ -257,11 +346,12 @@ class Change:
         return session
 
     def count_in(self, row):
-        session_state.add_event(self.session(row["session_id"], row["ts"], row["source"]), row)
+        """An event row this change added (its totals are summed in :meth:`settle`)."""
+        session_state.include_time(self.session(row["session_id"], row["ts"], row["source"]),
+                                   row["ts"])
         self.added_rows.append(row)
 
     def count_out(self, row):
-        session_state.add_event(self.sessions[row["session_id"]], row, sign=-1)
         self.removed_rows.append(row)
 
     def start(self, event, position):
@@ -301,12 +391,20 @@ class Change:
     # --- writing -------------------------------------------------------------
 
     def settle(self):
-        """Write the sessions back and move every rollup by what changed."""
+        """Sum the rows counted out and in, write the sessions back and move every
+        rollup by what changed."""
+        groups = (rollups.event_groups(self.removed_rows, -1),
+                  rollups.event_groups(self.added_rows, 1))
+        for grouped in groups:
+            for key, measures in grouped.items():
+                session = self.sessions[key[0]]
+                if session is not None:
+                    session_state.add_totals(session, measures)
         for session in self.sessions.values():
             if session is not None:
                 session_state.settle_totals(session)
         self.write_sessions()
-        self.move_rollups()
+        self.move_rollups(groups)
         self.deltas.apply(self.conn)
 
     def write_sessions(self):
@@ -336,7 +434,7 @@ class Change:
         if gone:
             self.conn.executemany("DELETE FROM sessions WHERE session_id = ?", gone)
 
-    def move_rollups(self):
+    def move_rollups(self, groups):
         """Deltas of this change: sessions filed elsewhere take their stored events
         along; rows counted out and in move the event rollups where their session
         is filed now; each session's figures move from before to after."""
@@ -350,8 +448,8 @@ class Change:
                 old = rollups.session_place(before)
                 if old != places[session_id]:
                     self.deltas.move_events(self.stored_groups(session_id), old, places[session_id])
-        for rows, sign in ((self.removed_rows, -1), (self.added_rows, 1)):
-            self.deltas.add_events(rollups.event_groups(rows, sign), places)
+        for grouped in groups:
+            self.deltas.add_events(grouped, places)
         for session_id, session in self.sessions.items():
             self.deltas.change_session(self.before[session_id], session)
 

@@ -5,7 +5,7 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from ..rules import NANOS_PER_USD
 
 PRECISION = 60  # digits: ample for any price times any token count
-SHOWN_PLACES = Decimal("0.000001")
+NANOS_PER_MICRO = 1000
 
 
 def exact(value):
@@ -20,18 +20,20 @@ def nanos(usd):
         return int((exact(usd) * NANOS_PER_USD).to_integral_value(ROUND_HALF_UP))
 
 
+def micros(nanos_total):
+    """Nano-dollars -> micro-dollars, rounded half away from zero, in integers."""
+    magnitude = (abs(nanos_total) + NANOS_PER_MICRO // 2) // NANOS_PER_MICRO
+    return magnitude if nanos_total >= 0 else -magnitude
+
+
 def usd(nanos_total):
-    """Integer nano-dollars -> USD rounded half up to 6 places, as a JSON number;
+    """Integer nano-dollars -> USD rounded half up to 6 places, as a JSON number (the
+    double nearest that decimal: an int divided by an int is correctly rounded);
     None stays None (unpriced)."""
-    if nanos_total is None:
-        return None
-    with localcontext() as context:
-        context.prec = PRECISION
-        return float((Decimal(nanos_total) / NANOS_PER_USD).quantize(SHOWN_PLACES, ROUND_HALF_UP))
+    return None if nanos_total is None else micros(nanos_total) / 10**6
 
 
 def usd_text(nanos_total):
     """``$0.001234``: nano-dollars as text, 6 places."""
-    with localcontext() as context:
-        context.prec = PRECISION
-        return f"${(Decimal(nanos_total) / NANOS_PER_USD).quantize(SHOWN_PLACES, ROUND_HALF_UP)}"
+    shown = micros(nanos_total)
+    return f"{'-' if shown < 0 else ''}${abs(shown) // 10**6}.{abs(shown) % 10**6:06d}"
