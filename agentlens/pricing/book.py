@@ -14,7 +14,6 @@ from flask import current_app
 from .. import rules
 from ..timestamps import format_ms
 from . import catalog, overrides, rates, tokens
-from .money import nanos
 
 OVERRIDE = "override"
 CLIENT = "client"
@@ -61,8 +60,8 @@ class PriceBook:
         found = self.rate_at(event["model"], event["provider"], event["ts"])
         if found is None:
             return None, None
-        cost = found[0].cost(usage)
-        return (None, None) if cost is None else (nanos(cost), found[1])
+        cost = found[0].nanos(usage)
+        return (None, None) if cost is None else (cost, found[1])
 
 
 class Cache:

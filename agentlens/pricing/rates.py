@@ -1,34 +1,36 @@
-"""A price -> the cost of a usage, with genai-prices' own arithmetic.
+"""A price -> the cost of a usage in nano-dollars, with genai-prices' own arithmetic.
 
 A price is a genai-prices ``ModelPrice`` (USD per million tokens of each bucket,
 perhaps a price per request). genai-prices computes a cost with decimal
 arithmetic, but spends ~150 µs on each call finding which buckets are priced;
 the ingest path prices every event. A flat price is linear in the buckets, so
 :class:`Rate` asks genai-prices once for the cost of a million tokens of each
-bucket (and of a request with no tokens) and then only multiplies and adds, in
-exact decimals: the same result, in a few microseconds. A tiered price is flat
-once the tier is known (genai-prices' rule: the whole usage pays the rate of
-the highest tier whose start the input tokens pass), so it keeps one flat Rate
-per tier.
+bucket (and of a request with no tokens), keeps them as nano-dollars per token
+(exact: integers for every price with at most three decimals), and then only
+multiplies and adds: the same result, in a few microseconds. A tiered price is
+flat once the tier is known (genai-prices' rule: the whole usage pays the rate
+of the highest tier whose start the input tokens pass), so it keeps one flat
+Rate per tier.
 """
-from decimal import localcontext
+from decimal import ROUND_HALF_UP, localcontext
 
 import genai_prices
 from genai_prices.types import ModelPrice, TieredPrices
 
-from .money import PRECISION
+from ..rules import NANOS_PER_USD
+from .money import PRECISION, nanos
 from .tokens import Usage
 
 MILLION = 10**6
 # One million tokens of each bucket alone (a cache read is also an input token, a
-# reasoning token also an output one).
-UNIT_USAGES = {
-    "input": Usage(tokens_in=MILLION),
-    "cache_read": Usage(tokens_in=MILLION, cache_read_tokens=MILLION),
-    "cache_write": Usage(tokens_in=MILLION, cache_write_tokens=MILLION),
-    "output": Usage(tokens_out=MILLION),
-    "reasoning": Usage(tokens_out=MILLION, reasoning_tokens=MILLION),
-}
+# reasoning token also an output one), in the order of Rate.factors.
+UNIT_USAGES = (
+    Usage(tokens_in=MILLION),                                   # plain input
+    Usage(tokens_in=MILLION, cache_read_tokens=MILLION),
+    Usage(tokens_in=MILLION, cache_write_tokens=MILLION),
+    Usage(tokens_out=MILLION),                                  # plain output
+    Usage(tokens_out=MILLION, reasoning_tokens=MILLION),
+)
 
 
 def genai_usage(usage):
@@ -38,22 +40,37 @@ def genai_usage(usage):
         output_reasoning_tokens=usage.reasoning_tokens)
 
 
+def weighted(usage, factors):
+    """A call's price plus each bucket's tokens times its price per token."""
+    per_call, plain_in, cache_read, cache_write, plain_out, reasoning = factors
+    return (per_call
+            + (usage.tokens_in - usage.cache_read_tokens - usage.cache_write_tokens) * plain_in
+            + usage.cache_read_tokens * cache_read + usage.cache_write_tokens * cache_write
+            + (usage.tokens_out - usage.reasoning_tokens) * plain_out
+            + usage.reasoning_tokens * reasoning)
+
+
 class Rate:
-    """The cost function of one price. ``cost`` is None when genai-prices cannot
+    """The cost function of one price. ``nanos`` is None when genai-prices cannot
     price the usage (the event is then unpriced, never priced at zero)."""
 
     def __init__(self, model_price):
         self.model_price = model_price
-        self.per_million = None
+        self.factors = None  # nano-dollars per call and per token of each bucket
         self.tiered = {key: value for key, value in vars(model_price).items()
                        if isinstance(value, TieredPrices)}
         self.flat_by_tier = {}  # the tier passed by each tiered price -> Rate
         if not self.tiered:
-            base = self.genai_cost(Usage())
-            units = {name: self.genai_cost(usage) for name, usage in UNIT_USAGES.items()}
-            if base is not None and None not in units.values():
-                self.base = base
-                self.per_million = {name: cost - base for name, cost in units.items()}
+            per_call = self.genai_cost(Usage())
+            units = [self.genai_cost(usage) for usage in UNIT_USAGES]
+            if per_call is not None and None not in units:
+                with localcontext() as context:
+                    context.prec = PRECISION
+                    factors = [per_call * NANOS_PER_USD, *(
+                        (cost - per_call) * NANOS_PER_USD / MILLION for cost in units)]
+                if all(factor == factor.to_integral_value() for factor in factors):
+                    factors = [int(factor) for factor in factors]  # integer arithmetic
+                self.factors = factors
 
     def flat_at(self, input_tokens):
         """The flat Rate a tiered price comes to for this many input tokens."""
@@ -68,26 +85,25 @@ class Rate:
         return rate
 
     def genai_cost(self, usage):
+        """genai-prices' cost in USD (a Decimal), or None if it cannot price the usage."""
         try:
             return self.model_price.calc_price(genai_usage(usage))["total_price"]
         except ValueError:  # usage the price cannot split into its buckets
             return None
 
-    def cost(self, usage):
-        """The cost in USD (a Decimal) of a usage whose buckets fit (tokens.problem)."""
+    def nanos(self, usage):
+        """The cost in nano-dollars, rounded half up, of a usage whose buckets fit
+        (tokens.Usage.fits)."""
         if self.tiered:
-            return self.flat_at(usage.tokens_in).cost(usage)
-        if self.per_million is None:
-            return self.genai_cost(usage)
-        per = self.per_million
+            return self.flat_at(usage.tokens_in).nanos(usage)
+        if self.factors is None:
+            cost = self.genai_cost(usage)
+            return None if cost is None else nanos(cost)
+        if isinstance(self.factors[0], int):
+            return weighted(usage, self.factors)
         with localcontext() as context:
             context.prec = PRECISION
-            tokens = ((usage.tokens_in - usage.cache_read_tokens - usage.cache_write_tokens)
-                      * per["input"] + usage.cache_read_tokens * per["cache_read"]
-                      + usage.cache_write_tokens * per["cache_write"]
-                      + (usage.tokens_out - usage.reasoning_tokens) * per["output"]
-                      + usage.reasoning_tokens * per["reasoning"])
-            return self.base + tokens / MILLION
+            return int(weighted(usage, self.factors).to_integral_value(ROUND_HALF_UP))
 
 
 def flat_price(input, output, cached_input=None, cache_write=None):
