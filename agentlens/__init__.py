@@ -6,7 +6,7 @@ from flask import Flask
 from flask_cors import CORS
 
 from . import config, db, demo, errors, security
-from .api import agentops, agnost, analytics, events, health, sessions
+from .api import agentops, agnost, analytics, events, health, otlp, sessions
 
 logger = logging.getLogger(__name__)
 
@@ -16,6 +16,7 @@ RATE_LIMITED = {
     analytics.bp: "RATELIMIT_ANALYTICS",
     agnost.bp: "RATELIMIT_SDK",
     agentops.bp: "RATELIMIT_SDK",
+    otlp.bp: "RATELIMIT_SDK",
 }
 
 

@@ -72,6 +72,21 @@ class JSONValue(fields.Raw):
         return value
 
 
+def decode(value):
+    """SDKs JSON-encode arguments and results (even plain text): decode once when it
+    parses, else keep the text. An empty string is what they send for none."""
+    if value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            decoded = jsonstrict.loads(value)
+            jsonstrict.dump_bytes(decoded)  # e.g. "NaN": not strict JSON, so kept as text
+            return decoded
+        except jsonstrict.JSONProblem:
+            return value
+    return value
+
+
 def drop_nulls(data, name):
     """Optional fields sent as null count as absent; a non-object is refused."""
     if not isinstance(data, dict):
