@@ -5,7 +5,7 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from . import config, db, demo, errors, security
+from . import config, db, demo, errors, security, web
 from .api import agentops, agnost, analytics, events, health, otlp, sessions
 
 logger = logging.getLogger(__name__)
@@ -17,6 +17,7 @@ RATE_LIMITED = {
     agnost.bp: "RATELIMIT_SDK",
     agentops.bp: "RATELIMIT_SDK",
     otlp.bp: "RATELIMIT_SDK",
+    web.bp: "RATELIMIT_SESSIONS",  # the pages: their own count, at the /sessions limit
 }
 
 
@@ -45,6 +46,7 @@ def create_app(test_config=None):
     for blueprint in (health.bp, *RATE_LIMITED):
         app.register_blueprint(blueprint)
     demo.init_app(app)
+    web.init_app(app)
 
     if not app.config["API_KEYS"]:
         logger.warning("AGENTLENS_API_KEY is not set: dev mode, no API key is required")

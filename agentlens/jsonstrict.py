@@ -10,7 +10,6 @@ naming its field. Lone surrogates and excessive depth are refused by
 :func:`dumps` the same way.
 """
 import json
-import re
 
 import orjson
 from orjson import Fragment  # noqa: F401 -- already-serialised JSON inside a document
@@ -18,7 +17,10 @@ from orjson import Fragment  # noqa: F401 -- already-serialised JSON inside a do
 # Values nested deeper are refused (orjson's own limit for writing JSON).
 MAX_DEPTH = 254
 # orjson reads integers beyond 64 bits as floats; the standard library keeps them exact.
-LONG_INTEGER = re.compile(rb"[0-9]{19}")
+# A body with a run of 19 digits takes that path: found by mapping digits to "1" and
+# everything else to "0" (a C pass, ~0.5 us per KB, where a regex takes ~8 us).
+DIGITS = bytes(49 if 48 <= byte <= 57 else 48 for byte in range(256))
+LONG_RUN = b"1" * 19
 
 
 SURROGATE = "not valid Unicode text (lone surrogate)"
@@ -53,7 +55,7 @@ def loads(data):
     :func:`dumps` refuses; JSONProblem when the text is not JSON at all."""
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")
-    if not LONG_INTEGER.search(data):
+    if LONG_RUN not in data.translate(DIGITS):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

@@ -7,8 +7,8 @@ Two families, each a set of tables with the same measures and different keys:
   per session-start bucket × agent (``day_*`` by UTC day, ``hour_*`` by UTC
   hour of the session's start): ``*_models`` by type × model, ``*_clock`` by
   the events' hour of day.
-- Session rollups sum the sessions themselves (counts by status, token
-  totals as the session states them, cost, ended sessions' durations):
+- Session rollups sum the sessions themselves by agent and status (token
+  totals as the sessions state them, cost, ended sessions' durations):
   ``agent_sessions`` over all time, ``day_sessions`` and ``hour_sessions``
   by the start's UTC day or hour.
 
@@ -25,9 +25,8 @@ from . import rules
 
 EVENT_MEASURES = ("events", "tokens_in", "tokens_out", "duration_us", "timed_events",
                   "cost_nanos", "unpriced_events", "unpriced_tokens")
-SESSION_MEASURES = ("sessions", "active_sessions", "completed_sessions", "error_sessions",
-                    "events", "tokens_in", "tokens_out", "cost_nanos", "ended_sessions",
-                    "duration_ms")
+SESSION_MEASURES = ("sessions", "events", "tokens_in", "tokens_out", "cost_nanos",
+                    "ended_sessions", "duration_ms")
 EXTREMES = ("min_duration_ms", "max_duration_ms")
 
 
@@ -53,9 +52,9 @@ BUCKETED_EVENT_ROLLUPS = {
     "hour": (Rollup("hour_models", ("start_hour", "agent_name", "event_type", "model"), EVENT_MEASURES),
              Rollup("hour_clock", ("start_hour", "agent_name", "hour"), ("events",))),
 }
-AGENT_SESSIONS = Rollup("agent_sessions", ("agent_name",), SESSION_MEASURES)
-DAY_SESSIONS = Rollup("day_sessions", ("start_day", "agent_name"), SESSION_MEASURES)
-HOUR_SESSIONS = Rollup("hour_sessions", ("start_hour", "agent_name"), SESSION_MEASURES)
+AGENT_SESSIONS = Rollup("agent_sessions", ("agent_name", "status"), SESSION_MEASURES)
+DAY_SESSIONS = Rollup("day_sessions", ("start_day", "agent_name", "status"), SESSION_MEASURES)
+HOUR_SESSIONS = Rollup("hour_sessions", ("start_hour", "agent_name", "status"), SESSION_MEASURES)
 SESSION_ROLLUPS = (HOUR_SESSIONS, DAY_SESSIONS, AGENT_SESSIONS)  # finest first
 ALL = (SESSION_ROLLUP, EVENT_ROLLUP, *(r for pair in BUCKETED_EVENT_ROLLUPS.values() for r in pair),
        *SESSION_ROLLUPS)
@@ -94,18 +93,22 @@ def event_groups(rows, sign=1):
 
 
 def session_place(session):
-    """Where a session's events and figures are filed: its agent and start buckets."""
+    """Where a session's events are filed: its agent and start buckets."""
     started = session["started_at"]
     return {"agent_name": session["agent_name"], "start_day": rules.day_of(started),
             "start_hour": rules.hour_of(started)}
 
 
+def session_key(session):
+    """Where a session's own figures are filed: its place and its status."""
+    return {**session_place(session), "status": session["status"]}
+
+
 def session_contribution(session):
     """``(measures, duration or None)`` of a session (a mapping with SESSION_FACT_COLUMNS)."""
-    status, ended = session["status"], session["ended_at"] is not None
+    ended = session["ended_at"] is not None
     duration = session["ended_at"] - session["started_at"] if ended else None
-    measures = (1, int(status == "active"), int(status == "completed"), int(status == "error"),
-                session["event_count"], session["total_tokens_in"], session["total_tokens_out"],
+    measures = (1, session["event_count"], session["total_tokens_in"], session["total_tokens_out"],
                 session["cost_nanos"], int(ended), duration or 0)
     return measures, duration
 
@@ -146,8 +149,8 @@ class Deltas:
         """A session's figures moved from ``before`` to ``after`` (either may be None)."""
         old = session_contribution(before) if before is not None else None
         new = session_contribution(after) if after is not None else None
-        old_place = session_place(before) if before is not None else None
-        new_place = session_place(after) if after is not None else None
+        old_place = session_key(before) if before is not None else None
+        new_place = session_key(after) if after is not None else None
         if old == new and old_place == new_place:
             return
         for rollup in SESSION_ROLLUPS:
@@ -209,11 +212,12 @@ def delete_empty_sql(rollup):
 
 # The finer level each session rollup's extremes are recomputed from.
 EXTREMES_SOURCE = {
-    "hour_sessions": ("sessions", "agent_name = :agent_name AND started_at >= :lo AND "
-                      "started_at < :hi AND ended_at IS NOT NULL", "ended_at - started_at"),
-    "day_sessions": ("hour_sessions", "agent_name = :agent_name AND start_hour >= :lo AND "
-                     "start_hour < :hi", None),
-    "agent_sessions": ("day_sessions", "agent_name = :agent_name", None),
+    "hour_sessions": ("sessions", "agent_name = :agent_name AND status = :status AND "
+                      "started_at >= :lo AND started_at < :hi AND ended_at IS NOT NULL",
+                      "ended_at - started_at"),
+    "day_sessions": ("hour_sessions", "agent_name = :agent_name AND status = :status AND "
+                     "start_hour >= :lo AND start_hour < :hi", None),
+    "agent_sessions": ("day_sessions", "agent_name = :agent_name AND status = :status", None),
 }
 
 

@@ -310,7 +310,7 @@ def test_cors_preflight_from_unlisted_origin_gets_no_allow_origin(cors_client):
 
 
 @pytest.mark.parametrize("method, path", [
-    ("get", "/"), ("get", "/nope"), ("post", "/nope"), ("get", "/event"),
+    ("get", "/nope"), ("post", "/nope"), ("get", "/event"), ("get", "/ui/nope"),
     ("get", "/sessions/abc/nothing-here"), ("delete", "/nope"),
 ])
 def test_unknown_route_is_404_json(client, method, path):

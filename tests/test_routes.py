@@ -1,13 +1,17 @@
-"""Every route is protected when keys are set, except /health: checked over the URL map,
-so that a route added later cannot forget its credential check."""
+"""Every route is protected when keys are set, except /health, the login page and the
+viewer's static assets: checked over the URL map, so that a route added later cannot
+forget its credential check. API routes answer 401 JSON; the viewer's pages send the
+browser to the login page."""
 import pytest
 
 PUBLIC = {"/health"}
+WEB_PAGES = {"/", "/ui/sessions/some-session", "/ui/export/some-session", "/ui/compare",
+             "/ui/analytics", "/ui/login", "/ui/logout"}
 
 
 def routes(app):
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
+        if rule.endpoint in ("static", "web_assets.static"):
             continue
         path = rule.rule.replace("<path:session_id>", "some-session")
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
@@ -25,6 +29,9 @@ def test_the_route_list_is_what_the_api_documents(keyed_app):
         ("GET", "/sessions/some-session"), ("GET", "/sessions/some-session/explain"),
         ("GET", "/sessions/some-session/export"), ("POST", "/sessions/compare"),
         ("GET", "/analytics"),
+        ("GET", "/"), ("GET", "/ui/sessions/some-session"), ("GET", "/ui/export/some-session"),
+        ("GET", "/ui/compare"), ("GET", "/ui/analytics"), ("GET", "/ui/login"), ("POST", "/ui/login"),
+        ("POST", "/ui/logout"),
         ("POST", "/api/v1/capture-session"), ("POST", "/api/v1/capture-event"),
         *[("POST", f"{prefix}/{name}") for prefix in ("/v2", "")
           for name in ("create_session", "reauthorize_jwt", "update_session", "create_events",
@@ -35,6 +42,8 @@ def test_the_route_list_is_what_the_api_documents(keyed_app):
 def test_every_route_but_health_refuses_a_request_without_credentials(keyed_app):
     client = keyed_app.test_client()
     for method, path in routes(keyed_app):
+        if path in WEB_PAGES:
+            continue  # tests/test_web.py: sign-in redirects, and forms need their token
         response = client.open(path, method=method, json={})
         if path in PUBLIC:
             assert response.status_code == 200, (method, path)
@@ -48,6 +57,18 @@ def test_every_route_but_health_refuses_a_wrong_credential(keyed_app):
     wrong = {"X-API-Key": "nope", "X-Org-Id": "nope", "X-Agentops-Api-Key": "nope",
              "Authorization": "Bearer nope"}
     for method, path in routes(keyed_app):
-        if path not in PUBLIC:
+        if path not in PUBLIC and path not in WEB_PAGES:
             response = client.open(path, method=method, json={}, headers=wrong)
             assert response.status_code == 401, (method, path, response.get_data(as_text=True))
+
+
+def test_every_page_but_login_sends_a_browser_without_a_session_to_sign_in(keyed_app):
+    client = keyed_app.test_client()
+    wrong = {"X-API-Key": "secret-key", "Cookie": "session=forged"}  # a page takes no header key
+    for method, path in routes(keyed_app):
+        if path not in WEB_PAGES or path == "/ui/login" or method != "GET":
+            continue
+        for headers in ({}, wrong):
+            response = client.open(path, method=method, headers=headers)
+            assert response.status_code == 302, (method, path)
+            assert response.headers["Location"].startswith("/ui/login?next="), (method, path)

@@ -53,9 +53,9 @@ def load_args(schema, args=None):
     return schema.load(request.args if args is None else args)
 
 
-def store(events, session_updates=()):
+def store(events, session_updates=(), trace_claims=()):
     """store_batch on this request's connection, with the configured metadata cap."""
-    return store_batch(get_db(), events, session_updates,
+    return store_batch(get_db(), events, session_updates, trace_claims,
                        max_metadata_bytes=current_app.config["MAX_FIELD_BYTES"])
 
 

@@ -46,13 +46,15 @@ def first_occurrences(events):
     return unique
 
 
-def store_batch(conn, events, session_updates=(), *,
+def store_batch(conn, events, session_updates=(), trace_claims=(), *,
                 max_metadata_bytes=DEFAULT_MAX_METADATA_BYTES):
     """Store normalised events once each and apply session updates; one transaction.
 
-    A session_start whose metadata would grow its session's merged metadata past
-    the cap is refused alone (reported in ``rejected``), the rest stored; a
-    session update that would is an EventError for the whole call.
+    Events and updates without a session_id belong to the session their trace is
+    filed under (``trace_claims`` and events.trace_claim). A session_start whose
+    metadata would grow its session's merged metadata past the cap is refused
+    alone (reported in ``rejected``), the rest stored; a session update that
+    would is an EventError for the whole call.
     """
     refused = {}
     while True:
@@ -60,7 +62,8 @@ def store_batch(conn, events, session_updates=(), *,
                 if position not in refused]
         try:
             with transaction(conn):
-                stored = Change(conn, max_metadata_bytes).store(kept, session_updates)
+                stored = Change(conn, max_metadata_bytes).store(kept, session_updates,
+                                                                 trace_claims)
         except session_state.MetadataTooLarge as error:
             if error.position is None:
                 raise
@@ -129,7 +132,13 @@ class Change:
 
     # --- the operations ------------------------------------------------------
 
-    def store(self, kept, session_updates):
+    def store(self, kept, session_updates, trace_claims=()):
+        traced = {item["trace_id"] for item in (*(e for _, e in kept), *session_updates)
+                  if item["session_id"] is None} | {c["trace_id"] for c in trace_claims}
+        if traced:
+            filed = self.file_traces(traced, trace_claims)
+            kept = [(position, self.filed(event, filed)) for position, event in kept]
+            session_updates = [self.filed(update, filed) for update in session_updates]
         unique = first_occurrences([event for _, event in kept])
         self.load({event["session_id"] for _, event in unique}
                   | {update["session_id"] for update in session_updates})
@@ -176,14 +185,93 @@ class Change:
             (session_id,)).fetchall()
         for row in removed:
             self.count_out(row)
+        self.conn.execute("DELETE FROM traces WHERE session_id = ?", (session_id,))
         self.sessions[session_id] = None
         self.settle()
         return True
 
+    # --- traces --------------------------------------------------------------
+
+    @staticmethod
+    def filed(item, filed):
+        return item if item["session_id"] is not None else {
+            **item, "session_id": filed[item["trace_id"]]}
+
+    def file_traces(self, trace_ids, claims):
+        """``{trace_id: session_id}``: where each trace is filed after this change's claims.
+
+        A trace's best claim wins (events.trace_claim); when it beats the one the
+        trace was filed under, the trace's stored events move to the new session.
+        """
+        ids = sorted(trace_ids)
+        stored = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for row in self.conn.execute(
+                    "SELECT trace_id, session_id, claim_rank FROM traces "
+                    f"WHERE trace_id IN ({', '.join('?' * len(chunk))})", chunk):
+                stored[row[0]] = (row[2], row[1])
+        best = {trace_id: (0, trace_id) for trace_id in ids}
+        for claim in (*({"trace_id": t, "rank": r, "session_id": s} for t, (r, s) in stored.items()),
+                      *claims):
+            rank, session_id = best[claim["trace_id"]]
+            if (-claim["rank"], claim["session_id"]) < (-rank, session_id):
+                best[claim["trace_id"]] = (claim["rank"], claim["session_id"])
+        changed = [(rank, session_id, trace_id) for trace_id, (rank, session_id) in best.items()
+                   if stored.get(trace_id) != (rank, session_id)]
+        self.conn.executemany(
+            "INSERT INTO traces (claim_rank, session_id, trace_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (trace_id) DO UPDATE SET claim_rank = excluded.claim_rank, "
+            "session_id = excluded.session_id", changed)
+        for rank, session_id, trace_id in changed:
+            if trace_id in stored:
+                self.move_trace(trace_id, stored[trace_id][1], session_id)
+        return {trace_id: session_id for trace_id, (_, session_id) in best.items()}
+
+    def move_trace(self, trace_id, old_session_id, new_session_id):
+        """File a trace's stored events under another session. A session left with no
+        events and no other trace (it was this trace's alone) goes with them, merged
+        into the new one; another keeps what it has and its times follow its events."""
+        self.load({old_session_id, new_session_id})
+        moved = self.conn.execute(
+            f"UPDATE events SET session_id = ? WHERE session_id = ? AND trace_id = ? "
+            f"RETURNING {', '.join(RETURNED)}", (new_session_id, old_session_id, trace_id)).fetchall()
+        for row in moved:
+            self.count_out({**dict(row), "session_id": old_session_id})
+            self.count_in(row)
+        old = self.sessions[old_session_id]
+        if old is None:
+            return
+        first, last = self.conn.execute("SELECT min(ts), max(ts) FROM events WHERE session_id = ?",
+                                        (old_session_id,)).fetchone()
+        shared = self.conn.execute("SELECT 1 FROM traces WHERE session_id = ? AND trace_id != ?",
+                                   (old_session_id, trace_id)).fetchone()
+        if first is None and shared is None:
+            self.merge_session(old, self.session(new_session_id, old["started_at"], old["source"]))
+            self.sessions[old_session_id] = None
+        elif first is not None:
+            old.update(started_at=first, last_event_at=last)
+
+    def merge_session(self, old, new):
+        """What a session had besides its events, given to the session that absorbs it."""
+        new["started_at"] = min(new["started_at"], old["started_at"])
+        new["last_event_at"] = max(new["last_event_at"], old["last_event_at"])
+        if old["name_rank"]:
+            session_state.name(new, old["agent_name"], old["name_rank"], old["named_at"])
+        if old["ended_at"] is not None:
+            session_state.end(new, old["ended_at"], old["status"], old["final_tokens_in"],
+                              old["final_tokens_out"])
+        metadata = self.session_metadata(old)
+        if metadata.start is not None:
+            self.session_metadata(new).merge_start(new, metadata.start, old["start_event_at"], None)
+        if metadata.metadata:
+            self.session_metadata(new).merge_update(metadata.metadata)
+        del self.metadata[old["session_id"]]
+
     # --- reading and counting ------------------------------------------------
 
     def load(self, session_ids):
-        ids = sorted(session_ids)
+        ids = sorted(set(session_ids) - self.sessions.keys())
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             for row in self.conn.execute(

@@ -120,35 +120,29 @@ CREATE TABLE hour_clock (
     PRIMARY KEY (start_hour, agent_name, hour)
 ) WITHOUT ROWID;
 
--- Session rollups: sessions by status, their events and tokens as the sessions
--- state them, cost, and the wall-clock duration of those that ended.
+-- Session rollups: sessions by agent and status, their events and tokens as
+-- the sessions state them, cost, and the wall-clock duration of those that ended.
 CREATE TABLE agent_sessions (
-    agent_name TEXT NOT NULL,
-    sessions INTEGER NOT NULL, active_sessions INTEGER NOT NULL,
-    completed_sessions INTEGER NOT NULL, error_sessions INTEGER NOT NULL,
-    events INTEGER NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,
-    cost_nanos INTEGER NOT NULL, ended_sessions INTEGER NOT NULL, duration_ms INTEGER NOT NULL,
-    min_duration_ms INTEGER, max_duration_ms INTEGER,
-    PRIMARY KEY (agent_name)
+    agent_name TEXT NOT NULL, status TEXT NOT NULL,
+    sessions INTEGER NOT NULL, events INTEGER NOT NULL, tokens_in INTEGER NOT NULL,
+    tokens_out INTEGER NOT NULL, cost_nanos INTEGER NOT NULL, ended_sessions INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL, min_duration_ms INTEGER, max_duration_ms INTEGER,
+    PRIMARY KEY (agent_name, status)
 ) WITHOUT ROWID;
 
 CREATE TABLE day_sessions (
-    start_day INTEGER NOT NULL, agent_name TEXT NOT NULL,
-    sessions INTEGER NOT NULL, active_sessions INTEGER NOT NULL,
-    completed_sessions INTEGER NOT NULL, error_sessions INTEGER NOT NULL,
-    events INTEGER NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,
-    cost_nanos INTEGER NOT NULL, ended_sessions INTEGER NOT NULL, duration_ms INTEGER NOT NULL,
-    min_duration_ms INTEGER, max_duration_ms INTEGER,
-    PRIMARY KEY (start_day, agent_name)
+    start_day INTEGER NOT NULL, agent_name TEXT NOT NULL, status TEXT NOT NULL,
+    sessions INTEGER NOT NULL, events INTEGER NOT NULL, tokens_in INTEGER NOT NULL,
+    tokens_out INTEGER NOT NULL, cost_nanos INTEGER NOT NULL, ended_sessions INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL, min_duration_ms INTEGER, max_duration_ms INTEGER,
+    PRIMARY KEY (start_day, agent_name, status)
 ) WITHOUT ROWID;
 CREATE INDEX day_sessions_by_agent ON day_sessions (agent_name, start_day);
 
 CREATE TABLE hour_sessions (
-    start_hour INTEGER NOT NULL, agent_name TEXT NOT NULL,
-    sessions INTEGER NOT NULL, active_sessions INTEGER NOT NULL,
-    completed_sessions INTEGER NOT NULL, error_sessions INTEGER NOT NULL,
-    events INTEGER NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,
-    cost_nanos INTEGER NOT NULL, ended_sessions INTEGER NOT NULL, duration_ms INTEGER NOT NULL,
-    min_duration_ms INTEGER, max_duration_ms INTEGER,
-    PRIMARY KEY (start_hour, agent_name)
+    start_hour INTEGER NOT NULL, agent_name TEXT NOT NULL, status TEXT NOT NULL,
+    sessions INTEGER NOT NULL, events INTEGER NOT NULL, tokens_in INTEGER NOT NULL,
+    tokens_out INTEGER NOT NULL, cost_nanos INTEGER NOT NULL, ended_sessions INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL, min_duration_ms INTEGER, max_duration_ms INTEGER,
+    PRIMARY KEY (start_hour, agent_name, status)
 ) WITHOUT ROWID;

@@ -26,13 +26,15 @@ def analytics(conn, *, agent_name=None, started_from=None, started_to=None, now=
     since, until = now - TIMELINE_DAYS * DAY_MS, (now // DAY_MS + 1) * DAY_MS
     timeline_from = since if started_from is None else max(since, started_from)
     timeline_to = until if started_to is None else min(until, started_to)
+    selected = {"agent_name": agent_name, "started_from": started_from,
+                "started_to": started_to}
     with snapshot(conn):
         sums = buckets.session_sums(conn, started_from, started_to, agent_name)
         models, clock = buckets.event_sums(conn, started_from, started_to, agent_name)
         by_agent = buckets.session_sums(conn, started_from, started_to, agent_name, group="agent")
         by_day = (buckets.session_sums(conn, timeline_from, timeline_to, agent_name, group="day")
                   if timeline_from < timeline_to else {})
-        earliest, latest = start_range(conn, agent_name, started_from, started_to)
+        earliest, latest = start_range(conn, **selected)
     return {
         "overview": overview(sums, earliest, latest),
         "duration": duration(sums),
@@ -45,10 +47,17 @@ def analytics(conn, *, agent_name=None, started_from=None, started_to=None, now=
     }
 
 
-def start_range(conn, agent_name, started_from, started_to):
+def session_overview(conn, *, status=None, agent_name=None, started_from=None, started_to=None):
+    """The overview section for the sessions a session-list filter selects."""
+    sums = buckets.session_sums(conn, started_from, started_to, agent_name, status)
+    return overview(sums, *start_range(conn, status=status, agent_name=agent_name,
+                                       started_from=started_from, started_to=started_to))
+
+
+def start_range(conn, *, status=None, agent_name=None, started_from=None, started_to=None):
     """The earliest and latest start of the selected sessions, each an index seek
     (SQLite answers a lone min() or max() from the index's first or last entry)."""
-    conditions, params = buckets.agent_condition(agent_name)
+    conditions, params = buckets.conditions_for(agent_name, status)
     if started_from is not None:
         conditions.append("started_at >= ?")
         params.append(started_from)
@@ -61,12 +70,12 @@ def start_range(conn, agent_name, started_from, started_to):
 
 
 def overview(sums, earliest, latest):
-    sessions, errors = sums["sessions"], sums["error_sessions"]
+    sessions, errors = sums["sessions"], sums.sessions("error")
     tokens_in, tokens_out = sums["tokens_in"], sums["tokens_out"]
     return {
         "total_sessions": sessions,
-        "active_sessions": sums["active_sessions"],
-        "completed_sessions": sums["completed_sessions"],
+        "active_sessions": sums.sessions("active"),
+        "completed_sessions": sums.sessions("completed"),
         "error_sessions": errors,
         "error_rate": ratio(errors, sessions, scale=100),
         "total_events": sums["events"],

@@ -69,25 +69,35 @@ def add(total, measures):
 
 
 class SessionSums:
-    """Session measures (rollups.SESSION_MEASURES) and duration extremes, summed."""
+    """Session measures (rollups.SESSION_MEASURES) by status, and duration extremes."""
 
     def __init__(self):
-        self.measures = [0] * len(rollups.SESSION_MEASURES)
+        self.by_status = defaultdict(lambda: [0] * len(rollups.SESSION_MEASURES))
         self.min_duration = self.max_duration = None
 
-    def add(self, measures, low, high):
-        add(self.measures, measures)
+    def add(self, status, measures, low, high):
+        add(self.by_status[status], measures)
         if low is not None:
             self.min_duration = low if self.min_duration is None else min(self.min_duration, low)
         if high is not None:
             self.max_duration = high if self.max_duration is None else max(self.max_duration, high)
 
     def __getitem__(self, measure):
-        return self.measures[rollups.SESSION_MEASURES.index(measure)]
+        """A measure summed over every status."""
+        index = rollups.SESSION_MEASURES.index(measure)
+        return sum(values[index] for values in self.by_status.values())
+
+    def sessions(self, status):
+        return self.by_status[status][0] if status in self.by_status else 0
 
 
-def agent_condition(agent_name, column="agent_name"):
-    return ([f"{column} = ?"], [agent_name]) if agent_name is not None else ([], [])
+def conditions_for(agent_name, status, prefix=""):
+    conditions, params = [], []
+    for column, value in (("agent_name", agent_name), ("status", status)):
+        if value is not None:
+            conditions.append(f"{prefix}{column} = ?")
+            params.append(value)
+    return conditions, params
 
 
 def where_sql(conditions):
@@ -99,33 +109,34 @@ SESSION_SOURCES = {ALL: (rollups.AGENT_SESSIONS, None, None),
                    HOUR: (rollups.HOUR_SESSIONS, "start_hour", 24)}
 
 
-def session_sums(conn, lo=None, hi=None, agent_name=None, group=None):
-    """Sums over the sessions started in [lo, hi) (of one agent): a SessionSums, or
-    with ``group`` ("day" or "agent") a dict of them by UTC day number or agent."""
+def session_sums(conn, lo=None, hi=None, agent_name=None, status=None, group=None):
+    """Sums over the sessions started in [lo, hi) (of one agent, in one status): a
+    SessionSums, or with ``group`` ("day" or "agent") a dict of them by UTC day
+    number or agent."""
     sums = defaultdict(SessionSums)
     width = len(rollups.SESSION_MEASURES)
+    selected, selected_params = conditions_for(agent_name, status)
     for piece in split(lo, hi):
-        agent, agent_params = agent_condition(agent_name)
         if piece.level == EXACT:
             time, params = piece.where("started_at")
             for row in conn.execute(
                     f"SELECT {', '.join(rollups.SESSION_FACT_COLUMNS)} FROM sessions"
-                    f"{where_sql(time + agent)}", params + agent_params):
+                    f"{where_sql(time + selected)}", params + selected_params):
                 values, duration = rollups.session_contribution(row)
                 key = {None: None, "day": rules.day_of(row["started_at"]),
                        "agent": row["agent_name"]}[group]
-                sums[key].add(values, duration, duration)
+                sums[key].add(row["status"], values, duration, duration)
             continue
         rollup, column, hours = SESSION_SOURCES[piece.level]
         time, params = piece.where(column) if column else ([], [])
         key_column = {None: "NULL", "day": column, "agent": "agent_name"}[group]
         for row in conn.execute(
-                f"SELECT {key_column}, {', '.join(f'sum({m})' for m in rollups.SESSION_MEASURES)}, "
+                f"SELECT {key_column}, status, "
+                f"{', '.join(f'sum({m})' for m in rollups.SESSION_MEASURES)}, "
                 f"min(min_duration_ms), max(max_duration_ms) FROM {rollup.table}"
-                f"{where_sql(time + agent)} GROUP BY 1", params + agent_params):
-            if row[1] is not None:
-                key = row[0] // hours if group == "day" else row[0]
-                sums[key].add(row[1:1 + width], row[1 + width], row[2 + width])
+                f"{where_sql(time + selected)} GROUP BY 1, 2", params + selected_params):
+            key = row[0] // hours if group == "day" else row[0]
+            sums[key].add(row[1], row[2:2 + width], row[2 + width], row[3 + width])
     return dict(sums) if group else sums[None]
 
 
@@ -139,10 +150,10 @@ def event_sums(conn, lo=None, hi=None, agent_name=None):
     if agent_name is not None and pieces == [Piece(ALL)]:
         pieces = [Piece(DAY)]  # the day rollups are indexed by agent
     for piece in pieces:
-        agent, agent_params = agent_condition(agent_name)
+        agent, agent_params = conditions_for(agent_name, None)
         if piece.level == EXACT:
             time, params = piece.where("s.started_at")
-            agent, agent_params = agent_condition(agent_name, "s.agent_name")
+            agent, agent_params = conditions_for(agent_name, None, "s.")
             rows = conn.execute(
                 f"SELECT r.event_type, r.model, r.hour, "
                 f"{', '.join('r.' + m for m in rollups.EVENT_MEASURES)} "

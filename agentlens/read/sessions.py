@@ -1,5 +1,6 @@
 """Sessions and their events, as the API returns them."""
 from .. import jsonstrict
+from ..rules import session_duration_ms
 from ..timestamps import format_ms
 from . import buckets
 
@@ -12,8 +13,6 @@ EVENT_COLUMNS = """
     duration_ms, input_data, output_data, tool_call, decision_trace, metadata
 """
 MAX_LIMIT = 200
-STATUS_MEASURES = {None: "sessions", "active": "active_sessions",
-                   "completed": "completed_sessions", "error": "error_sessions"}
 
 
 def loads(text):
@@ -101,8 +100,7 @@ def page_rows(conn, limit, offset, filters):
 
 def count_sessions(conn, *, status=None, agent_name=None, started_from=None, started_to=None):
     """How many sessions the filters select, from the session rollups."""
-    sums = buckets.session_sums(conn, started_from, started_to, agent_name)
-    return sums[STATUS_MEASURES[status]]
+    return buckets.session_sums(conn, started_from, started_to, agent_name, status)["sessions"]
 
 
 def list_sessions(conn, *, limit=50, offset=0, **filters):
@@ -137,6 +135,40 @@ def iter_events(conn, session_id, decode=loads):
     )
     for row in cursor:
         yield event_dict(row, decode)
+
+
+def session_figures(conn, session_ids):
+    """``{session_id: {"duration_ms", "event_count"}}`` for a few sessions (a page of
+    the list): the wall-clock length and the number of counted events."""
+    if not session_ids:
+        return {}
+    marks = ", ".join("?" * len(session_ids))
+    rows = conn.execute(
+        "SELECT session_id, started_at, ended_at, last_event_at, event_count FROM sessions "
+        f"WHERE session_id IN ({marks})", list(session_ids))
+    return {row["session_id"]: {
+        "duration_ms": session_duration_ms(row["started_at"], row["ended_at"], row["last_event_at"]),
+        "event_count": row["event_count"]} for row in rows}
+
+
+def event_outline(conn, session_id):
+    """Every event of the session without its data, oldest first (ties in arrival
+    order): ``(event_id, parent_id, event_type, model, tool_name)`` tuples, the shape
+    of a timeline that is then read a page at a time with :func:`events_by_id`."""
+    return [tuple(row) for row in conn.execute(
+        "SELECT event_id, parent_id, event_type, model, tool_name FROM events "
+        "WHERE session_id = ? ORDER BY ts, id", (session_id,))]
+
+
+def events_by_id(conn, session_id, event_ids):
+    """``{event_id: event}`` for the given events of one session (a few hundred at most)."""
+    if not event_ids:
+        return {}
+    marks = ", ".join("?" * len(event_ids))
+    rows = conn.execute(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ? AND event_id IN ({marks})",
+        [session_id, *event_ids])
+    return {row["event_id"]: event_dict(row) for row in rows}
 
 
 def json_with_events(head, events, tail=None):
