@@ -72,8 +72,11 @@ def issue_api_token(api_key):
     """AgentOps 0.4's ``/v3/auth/token``: the key checked like every key, then a signed
     JWT that stands for it (see :func:`check_key_or_token`), and the project id the
     SDK puts on its spans: a stable id of the key that does not reveal it."""
+    if current_app.config["API_KEYS"] and not api_key:
+        raise APIError(401, "Missing API key: send it as api_key in the body")
     check_key(api_key, "api_key")
-    digest = hmac.new(current_app.config["SECRET_KEY"].encode(), api_key.encode(), "sha256")
+    digest = hmac.new(current_app.config["SECRET_KEY"].encode(), (api_key or "").encode(),
+                      "sha256")
     project_id = str(uuid.UUID(bytes=digest.digest()[:16]))
     now = int(time.time())
     claims = {"project_id": project_id, "keys": key_set_fingerprint(), "iat": now,

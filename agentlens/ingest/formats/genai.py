@@ -1,4 +1,4 @@
-"""The GenAI attributes of a span -> the fields of a normalised event.
+"""The GenAI attributes of a span -> the fields of a normalised event (see the README's table).
 
 Families: the OpenTelemetry GenAI semantic conventions (also their older names,
 ``gen_ai.usage.prompt_tokens`` and ``gen_ai.prompt.N.*``), OpenInference,
@@ -45,9 +45,16 @@ TOKEN_KEYS = {
     "reasoning_tokens": ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
                          "llm.token_count.completion_details.reasoning"),
 }
+# What a decorated function (traceloop's and AgentOps' @tool, @task, ...) was called
+# with and returned, and its name.
 AGENTOPS_KINDS = ("entity", "tool", "task", "agent", "workflow", "session", "operation", "llm")
-AGENTOPS_INPUTS = tuple(f"agentops.{kind}.input" for kind in AGENTOPS_KINDS)
-AGENTOPS_OUTPUTS = tuple(f"agentops.{kind}.output" for kind in AGENTOPS_KINDS)
+ENTITY_INPUTS = ("traceloop.entity.input",
+                 *(f"agentops.{kind}.input" for kind in AGENTOPS_KINDS))
+ENTITY_OUTPUTS = ("traceloop.entity.output",
+                  *(f"agentops.{kind}.output" for kind in AGENTOPS_KINDS))
+ENTITY_NAMES = ("traceloop.entity.name", "operation.name")
+TOOL_NAMES = ("gen_ai.tool.name", "tool.name", *ENTITY_NAMES)
+AGENT_NAMES = ("agent.name", *ENTITY_NAMES)
 # Flattened message lists: prefix, and path segments that only wrap what follows an
 # index (OpenInference's ``llm.input_messages.0.message.role``).
 INPUT_MESSAGES = (("gen_ai.prompt.", ()),
@@ -131,10 +138,9 @@ def value_of(attrs, prefix):
 def tool_call(attrs, span_name, error):
     """``{name, input, output}`` (as every format), with ``call_id``, and when it failed
     ``success: false`` and ``error``."""
-    name = take_text(attrs, ("gen_ai.tool.name", "tool.name", "operation.name"))
-    call = {"name": name or entity_name(span_name, "tool"),
-            "input": tool_side(attrs, "gen_ai.tool.call.arguments", "input", AGENTOPS_INPUTS),
-            "output": tool_side(attrs, "gen_ai.tool.call.result", "output", AGENTOPS_OUTPUTS)}
+    call = {"name": take_text(attrs, TOOL_NAMES) or entity_name(span_name, "tool"),
+            "input": tool_side(attrs, "gen_ai.tool.call.arguments", "input", ENTITY_INPUTS),
+            "output": tool_side(attrs, "gen_ai.tool.call.result", "output", ENTITY_OUTPUTS)}
     call_id = take_text(attrs, ("gen_ai.tool.call.id", "tool_call.id"))
     if call_id is not None:
         call["call_id"] = call_id
@@ -145,12 +151,12 @@ def tool_call(attrs, span_name, error):
     return call
 
 
-def tool_side(attrs, key, prefix, agentops_keys):
-    """A tool's arguments or result: GenAI's, else OpenInference's, else AgentOps'."""
+def tool_side(attrs, key, prefix, entity_keys):
+    """A tool's arguments or result: GenAI's, else OpenInference's, else the decorator's."""
     if attrs.get(key) is not None:
         return decode(attrs.pop(key))
     value = value_of(attrs, prefix)
-    return decode(take_value(attrs, agentops_keys)) if value is None else value
+    return decode(take_value(attrs, entity_keys)) if value is None else value
 
 
 def input_data(attrs, events):
@@ -163,7 +169,7 @@ def input_data(attrs, events):
         parts["system_instructions"] = system
     value = value_of(attrs, "input")
     if value is None:
-        value = decode(take_value(attrs, AGENTOPS_INPUTS))
+        value = decode(take_value(attrs, ENTITY_INPUTS))
     if value is not None:
         parts["input"] = value
     return parts or None
@@ -176,7 +182,7 @@ def output_data(attrs, events, error):
         parts["messages"] = messages
     value = value_of(attrs, "output")
     if value is None:
-        value = decode(take_value(attrs, AGENTOPS_OUTPUTS))
+        value = decode(take_value(attrs, ENTITY_OUTPUTS))
     if value is not None:
         parts["output"] = value
     if error is not None:

@@ -167,12 +167,11 @@ def session_changes(attrs, event_type, span_name, start_ms, end_ms):
     start = {}
     agent = genai.take_text(attrs, ("gen_ai.agent.name",))
     if agent is None and event_type.startswith("agent_call"):
-        agent = (genai.take_text(attrs, ("agent.name", "operation.name"))
-                 or genai.entity_name(span_name, "agent"))
+        agent = genai.take_text(attrs, genai.AGENT_NAMES) or genai.entity_name(span_name, "agent")
     if agent:
         start.update(agent_name=agent, name_rank=2)
     elif event_type.startswith("session"):  # AgentOps' root span, named after the trace
-        trace_name = (genai.take_text(attrs, ("operation.name",))
+        trace_name = (genai.take_text(attrs, genai.ENTITY_NAMES)
                       or genai.entity_name(span_name, "session"))
         if trace_name:
             start.update(agent_name=trace_name, name_rank=1)

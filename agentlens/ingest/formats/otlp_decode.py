@@ -47,7 +47,8 @@ def parse_json(body):
         raise BodyError("Request body must be a JSON object (an ExportTraceServiceRequest)")
     problems = hex_ids_to_base64(data)
     try:
-        request = json_format.ParseDict(data, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+        request = json_format.ParseDict(data, ExportTraceServiceRequest(),
+                                        ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as error:
         raise BodyError("Request body is not an OTLP/JSON ExportTraceServiceRequest: "
                         + str(error)[:PROBLEM_CHARS])
