@@ -77,7 +77,7 @@ def issue_api_token(api_key):
     check_key(api_key, "api_key")
     digest = hmac.new(current_app.config["SECRET_KEY"].encode(), (api_key or "").encode(),
                       "sha256")
-    project_id = str(uuid.UUID(bytes=digest.digest()[:16]))
+    project_id = str(uuid.UUID(bytes=digest.digest()[:16], version=4))
     now = int(time.time())
     claims = {"project_id": project_id, "keys": key_set_fingerprint(), "iat": now,
               "exp": now + current_app.config["JWT_LIFETIME_SECONDS"]}
