@@ -153,7 +153,7 @@ def error_of(span, attrs, events):
     error_type = attrs.pop("error.type", None)
     message = span.status.message or None
     for event in events:
-        if event["name"] == "exception" and message is None:
+        if event.get("name") == "exception" and message is None:
             message = event.get("attributes", {}).get("exception.message")
     if error_type is not None and not isinstance(error_type, str):
         error_type = jsonstrict.dumps(error_type)
