@@ -5,8 +5,8 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from . import config, db, demo, errors, security, web
-from .api import agentops, agnost, analytics, events, health, otlp, sessions
+from . import backup, config, db, demo, errors, headers, metrics, recount, security, web
+from .api import agentops, agnost, analytics, events, health, operations, otlp, sessions
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +41,16 @@ def create_app(test_config=None):
     db.init_app(app)
     errors.register_error_handlers(app)
     security.init_app(app, RATE_LIMITED)
+    headers.init_app(app)
+    metrics.init_app(app)
     CORS(app, origins=app.config["CORS_ORIGINS"],
          expose_headers=["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"])
-    for blueprint in (health.bp, *RATE_LIMITED):
+    for blueprint in (health.bp, operations.bp, *RATE_LIMITED):
         app.register_blueprint(blueprint)
     demo.init_app(app)
+    recount.init_app(app)
     web.init_app(app)
+    backup.init_app(app)
 
     if not app.config["API_KEYS"]:
         logger.warning("AGENTLENS_API_KEY is not set: dev mode, no API key is required")

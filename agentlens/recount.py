@@ -6,10 +6,14 @@ write path's own functions (rules.py, rollups.py, session_state.py).
 migration does after changing what the totals hold. Sessions are read in
 chunks, in id order, so memory stays bounded by the chunk and the buckets.
 """
+import sys
 from dataclasses import dataclass
 
+import click
+from flask.cli import with_appcontext
+
 from . import rollups
-from .db import snapshot
+from .db import get_db, snapshot
 from .ingest import session_state
 
 # The session columns that are sums over its events (or follow from them).
@@ -52,13 +56,14 @@ class Recount:
                 f"SELECT {', '.join(rollups.EVENT_FACT_COLUMNS)} FROM events "
                 "WHERE session_id BETWEEN ? AND ?", (first, last)).fetchall()
             recounted = {row["session_id"]: {**row, **dict.fromkeys(DERIVED, 0)} for row in stored}
-            for event in events:
-                session_state.add_event(recounted[event["session_id"]], event)
+            groups = rollups.event_groups(events)
+            for key, measures in groups.items():
+                session_state.add_totals(recounted[key[0]], measures)
             for session in recounted.values():
                 session_state.settle_totals(session)
                 self.deltas.change_session(None, session)
             places = {sid: rollups.session_place(session) for sid, session in recounted.items()}
-            self.deltas.add_events(rollups.event_groups(events), places)
+            self.deltas.add_events(groups, places)
             per_session = self.deltas.rows.pop(rollups.SESSION_ROLLUP)
             self.deltas.rows[rollups.SESSION_ROLLUP] = type(per_session)(per_session.default_factory)
             yield stored, list(recounted.values()), per_session
@@ -119,3 +124,29 @@ def compare(rollup, stored, counted, extremes):
     return [Difference(rollup.table, key, stored.get(key), expected.get(key))
             for key in sorted(stored.keys() | expected.keys(), key=repr)
             if stored.get(key) != expected.get(key)]
+
+
+@click.command("check")
+@with_appcontext
+def check_command():
+    """Recount every total and rollup from the events and compare (read-only)."""
+    conn = get_db()
+    total = conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    with click.progressbar(length=total, label="Recounting sessions", file=sys.stderr) as bar:
+        done = [0]
+
+        def progress(count, _total):
+            bar.update(count - done[0])
+            done[0] = count
+
+        differences = check(conn, progress)
+    for difference in differences[:50]:
+        click.echo(str(difference))
+    if differences:
+        more = " (the first 50 shown)" if len(differences) > 50 else ""
+        raise click.ClickException(f"{len(differences)} totals differ from a recount{more}")
+    click.echo(f"All totals of {total} sessions match a recount of their events.")
+
+
+def init_app(app):
+    app.cli.add_command(check_command)

@@ -18,6 +18,7 @@ of a session's state after a change minus before it. Durations' min and max
 cannot be taken out again, so a key that loses an ended session has them
 recomputed from the level below (sessions → hours → days → agents).
 """
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -187,10 +188,12 @@ class Deltas:
                     extremes_params(rollup, key) for key in self.dirty[rollup]])
 
 
+@functools.cache
 def key_match(rollup):
     return " AND ".join(f"{k} = ?" for k in rollup.keys)
 
 
+@functools.cache
 def upsert_sql(rollup, with_extremes=False):
     columns = (*rollup.keys, *rollup.measures, *(EXTREMES if with_extremes else ()))
     updates = [f"{m} = {rollup.table}.{m} + excluded.{m}" for m in rollup.measures]
@@ -206,6 +209,7 @@ def upsert_sql(rollup, with_extremes=False):
             f"ON CONFLICT ({', '.join(rollup.keys)}) DO UPDATE SET {', '.join(updates)}")
 
 
+@functools.cache
 def delete_empty_sql(rollup):
     return f"DELETE FROM {rollup.table} WHERE {key_match(rollup)} AND {rollup.count} = 0"
 
@@ -221,6 +225,7 @@ EXTREMES_SOURCE = {
 }
 
 
+@functools.cache
 def recompute_extremes_sql(rollup):
     source, where, expression = EXTREMES_SOURCE[rollup.table]
     low = expression or "min_duration_ms"

@@ -155,4 +155,5 @@ def init_app(app, limited_blueprints):
         limiter.shared_limit(app.config[config_key], scope=blueprint.name,
                              exempt_when=lambda: request.method == "OPTIONS")(blueprint)
     app.extensions["agentlens_limiter"] = limiter
+    app.extensions["agentlens_rate_limited"] = {blueprint.name for blueprint in limited_blueprints}
     app.after_request(add_rate_limit_headers)

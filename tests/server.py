@@ -125,8 +125,9 @@ class LiveServer:
             pass
 
 
-def start_server(directory, api_key=None, attempts=3):
+def start_server(directory, api_key=None, attempts=3, config=None, environment=None):
     """Start gunicorn on a free port; return a LiveServer once /health answers.
+    ``config`` is a gunicorn config file (``-c``); ``environment`` adds variables.
 
     The port is free when chosen but could be taken before gunicorn binds it (other
     tests start servers too): then gunicorn gives up, and another port is tried.
@@ -135,7 +136,7 @@ def start_server(directory, api_key=None, attempts=3):
     directory.mkdir(parents=True, exist_ok=True)
     for attempt in range(attempts):
         try:
-            return _start_server(directory, api_key)
+            return _start_server(directory, api_key, config, environment or {})
         except PortTaken:
             if attempt == attempts - 1:
                 raise
@@ -145,7 +146,7 @@ class PortTaken(RuntimeError):
     pass
 
 
-def _start_server(directory, api_key):
+def _start_server(directory, api_key, config, environment):
     database = directory / "agentlens.sqlite3"
     log_path = directory / "gunicorn.log"
     port = free_port()
@@ -155,6 +156,7 @@ def _start_server(directory, api_key):
         # Both workers must sign and check the same JWTs; a fixed key also keeps
         # the server from writing instance/secret_key into the work tree.
         "AGENTLENS_SECRET_KEY": SECRET_KEY,
+        **environment,
     }
     if api_key is not None:
         extra["AGENTLENS_API_KEY"] = api_key
@@ -162,6 +164,7 @@ def _start_server(directory, api_key):
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "gthread",
              "--graceful-timeout", "5", *gunicorn_options(), "-b", f"127.0.0.1:{port}",
+             *(["-c", str(config)] if config else []),
              "wsgi:app"],
             cwd=REPO, env=clean_environment(extra), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -553,14 +553,14 @@ def half_up(value, places):
     return n if places == 0 else float(Fraction(n, 10 ** places))
 
 
-def generate(rng, now):
+def generate(rng, now, days=range(2, 121)):
     """Random sessions: the wire events (unique) and the truth about each session."""
     midnight = now // DAY_MS * DAY_MS
     wire, truth = [], {}
     eid = 0
     for i in range(30):
         sid = f"bf-{i:02d}"
-        days_ago = rng.choice([d for d in range(2, 121) if d not in (89, 90, 91)])
+        days_ago = rng.choice([d for d in days if d not in (89, 90, 91)])
         begin = midnight - days_ago * DAY_MS + rng.randrange(DAY_MS)
         name = rng.choice(AGENTS)
         wire.append(start(sid, iso(begin, rng.choice(OFFSETS)), name, metadata={"i": i}))
@@ -750,3 +750,32 @@ def test_brute_force_random_sessions(app, seed):
             sid: (s["started"], s["ended"], s["status"]) for sid, s in truth.items()}
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("seed", [3, 11, 2026])
+def test_brute_force_ranges_that_cut_days_and_hours(app, seed):
+    """Sessions packed into three days, read through ranges whose edges fall anywhere:
+    inside an hour, inside a day, across days, open on one side."""
+    client = app.test_client()
+    rng = random.Random(seed)
+    now = now_ms()
+    wire, truth = generate(rng, now, days=range(4, 7))
+    deliver(client, rng, wire)
+    starts = sorted(s["started"] for s in truth.values())
+    first, last = starts[0] - HOUR_MS, starts[-1] + HOUR_MS
+    edges = [rng.randrange(first, last) for _ in range(10)] + starts[:3] + [starts[-1]]
+    ranges = [tuple(sorted(rng.sample(edges, 2))) for _ in range(10)]
+    ranges += [(starts[5], starts[5] + rng.randrange(1, HOUR_MS)), (starts[7], None),
+               (None, starts[9]), (starts[3] - 1, starts[3] + 1)]
+    for low, high in ranges:
+        chosen = [s for s in truth.values()
+                  if (low is None or s["started"] >= low) and (high is None or s["started"] < high)]
+        params = {**({"from": iso(low, 330)} if low is not None else {}),
+                  **({"to": iso(high, -480)} if high is not None else {})}
+        assert get_analytics(client, **params) == brute_force(chosen, now), (low, high)
+        ids = sorted((sid for sid, s in truth.items() if s in chosen),
+                     key=lambda sid: -truth[sid]["started"])
+        assert list_sessions(client, limit=200, **params) == (ids, len(ids)), (low, high)
+        name = truth[ids[0]]["agent"] if ids else AGENTS[0]
+        mine = [s for s in chosen if s["agent"] == name]
+        assert get_analytics(client, agent_name=name, **params) == brute_force(mine, now)

@@ -1,10 +1,10 @@
-"""Every route is protected when keys are set, except /health, the login page and the
-viewer's static assets: checked over the URL map, so that a route added later cannot
-forget its credential check. API routes answer 401 JSON; the viewer's pages send the
+"""Every route is protected when keys are set, except /health, /openapi.json, the login
+page and the viewer's static assets: checked over the URL map, so that a route added later
+cannot forget its credential check. API routes answer 401 JSON; the viewer's pages send the
 browser to the login page."""
 import pytest
 
-PUBLIC = {"/health"}
+PUBLIC = {"/health", "/openapi.json"}
 WEB_PAGES = {"/", "/ui/sessions/some-session", "/ui/export/some-session", "/ui/compare",
              "/ui/analytics", "/ui/login", "/ui/logout"}
 
@@ -25,7 +25,7 @@ def keyed_app(make_app):
 
 def test_the_route_list_is_what_the_api_documents(keyed_app):
     assert sorted(routes(keyed_app)) == sorted([
-        ("GET", "/health"), ("POST", "/events"), ("GET", "/sessions"),
+        ("GET", "/health"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("POST", "/events"), ("GET", "/sessions"),
         ("GET", "/sessions/some-session"), ("GET", "/sessions/some-session/explain"),
         ("GET", "/sessions/some-session/export"), ("POST", "/sessions/compare"),
         ("GET", "/analytics"),
@@ -41,7 +41,7 @@ def test_the_route_list_is_what_the_api_documents(keyed_app):
     ])
 
 
-def test_every_route_but_health_refuses_a_request_without_credentials(keyed_app):
+def test_every_route_but_the_public_ones_refuses_a_request_without_credentials(keyed_app):
     client = keyed_app.test_client()
     for method, path in routes(keyed_app):
         if path in WEB_PAGES:
@@ -54,7 +54,7 @@ def test_every_route_but_health_refuses_a_request_without_credentials(keyed_app)
             assert set(response.get_json()) == {"error"}, (method, path)
 
 
-def test_every_route_but_health_refuses_a_wrong_credential(keyed_app):
+def test_every_route_but_the_public_ones_refuses_a_wrong_credential(keyed_app):
     client = keyed_app.test_client()
     wrong = {"X-API-Key": "nope", "X-Org-Id": "nope", "X-Agentops-Api-Key": "nope",
              "Authorization": "Bearer nope"}

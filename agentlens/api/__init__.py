@@ -2,7 +2,7 @@
 from flask import current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from .. import jsonstrict
+from .. import jsonstrict, metrics
 from ..db import get_db
 from ..errors import APIError
 from ..ingest.store import store_batch
@@ -53,22 +53,26 @@ def load_args(schema, args=None):
     return schema.load(request.args if args is None else args)
 
 
-def store(events, session_updates=(), trace_claims=()):
-    """store_batch on this request's connection, with the configured metadata cap."""
-    return store_batch(get_db(), events, session_updates, trace_claims,
-                       max_metadata_bytes=current_app.config["MAX_FIELD_BYTES"])
+def store(source, events, session_updates=(), trace_claims=()):
+    """store_batch on this request's connection, with the configured metadata cap;
+    counted in the metrics under the wire format ``source``."""
+    result = store_batch(get_db(), events, session_updates, trace_claims,
+                         max_metadata_bytes=current_app.config["MAX_FIELD_BYTES"])
+    metrics.count_ingest(source, result.stored, result.duplicates, len(result.rejected))
+    return result
 
 
-def ingest_response(events, rejected):
-    """Store the valid events of a batch; 400 only when none is valid.
+def ingest_response(source, events, rejected):
+    """Store the valid events of a batch in format ``source``; 400 only when none is valid.
 
     ``processed`` counts the events stored or already there; ``rejected`` the
     refused ones by their index in the request, whether the format refused them
     or the store (a session's merged metadata would be too large).
     """
+    metrics.count_ingest(source, rejected=len(rejected))
     processed, duplicates = 0, 0
     if events:
-        result = store(events)
+        result = store(source, events)
         processed, duplicates = len(events) - len(result.rejected), result.duplicates
         rejected = merge_rejected(rejected, result.rejected, len(events) + len(rejected))
     if not processed:

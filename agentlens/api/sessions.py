@@ -3,13 +3,14 @@ import re
 from flask import Blueprint, Response
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from .. import openapi
 from ..db import get_db, spooled
 from ..errors import APIError
 from ..ingest.events import STATUSES
 from ..ingest.formats.shared import Text
 from ..read import compare, explain, export, sessions
 from ..security import require_api_key
-from . import json_body, load_args
+from . import json_body, load_args, shapes
 from .args import SessionFilterArgs
 
 bp = Blueprint("sessions", __name__)
@@ -54,6 +55,9 @@ def attachment_name(session_id, extension):
 
 
 @bp.get("/sessions")
+@openapi.operation("Sessions, newest first", "AgentLens", auth=openapi.API_KEY,
+                   query=SessionListArgs, ok="SessionList", errors=(400,),
+                   description="`limit` above 200 is taken as 200.")
 @require_api_key
 def list_sessions():
     return Response(spooled(sessions.session_list_json, **load_args(SESSION_LIST_ARGS)),
@@ -61,6 +65,8 @@ def list_sessions():
 
 
 @bp.get("/sessions/<path:session_id>")
+@openapi.operation("A session and all its events, oldest first", "AgentLens",
+                   auth=openapi.API_KEY, ok="SessionDetail", errors=(404,))
 @require_api_key
 def get_session(session_id):
     session_or_404(session_id)
@@ -68,6 +74,8 @@ def get_session(session_id):
 
 
 @bp.get("/sessions/<path:session_id>/explain")
+@openapi.operation("The session told as Markdown", "AgentLens", auth=openapi.API_KEY,
+                   ok="Explanation", errors=(404,))
 @require_api_key
 def explain_session(session_id):
     explanation = explain.explain_session(get_db(), session_id)
@@ -77,6 +85,9 @@ def explain_session(session_id):
 
 
 @bp.get("/sessions/<path:session_id>/export")
+@openapi.operation("The whole session as JSON (with a summary) or CSV", "AgentLens",
+                   auth=openapi.API_KEY, query=ExportArgs, errors=(400, 404),
+                   ok={"application/json": shapes.ref("Export"), "text/csv": shapes.STRING})
 @require_api_key
 def export_session(session_id):
     export_format = load_args(EXPORT_ARGS)["format"]
@@ -91,6 +102,8 @@ def export_session(session_id):
 
 
 @bp.post("/sessions/compare")
+@openapi.operation("Two sessions side by side, B relative to A", "AgentLens",
+                   auth=openapi.API_KEY, body=CompareBody, ok="Comparison", errors=(404,))
 @require_api_key
 def compare_sessions():
     body = load_args(COMPARE_BODY, json_body())

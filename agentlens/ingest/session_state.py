@@ -9,7 +9,7 @@ makes the result independent of arrival order:
 - session_starts' metadata merge, the earliest winning key by key; what other
   sources add (SDK session updates) is merged over it, in arrival order.
 """
-from .. import jsonstrict, rules
+from .. import jsonstrict, rollups, rules
 from .events import EventError
 
 # The columns the store reads and writes back; metadata is read only when merged.
@@ -37,19 +37,24 @@ def new_session(session_id, ts, source):
             "event_count": 0, "cost_nanos": 0, "unpriced_events": 0, "source": source}
 
 
-def add_event(session, row, sign=1):
-    """Count an event row in (or, with sign -1, out of) its session's totals."""
-    if sign > 0:
-        session["started_at"] = min(session["started_at"], row["ts"])
-        session["last_event_at"] = max(session["last_event_at"], row["ts"])
-    if not rules.is_counted(row["event_type"]):
-        return
-    session["event_count"] += sign
-    session["tokens_in"] += sign * (row["tokens_in"] or 0)
-    session["tokens_out"] += sign * (row["tokens_out"] or 0)
-    session["cost_nanos"] += sign * (row["cost_nanos"] or 0)
-    session["unpriced_events"] += sign * rules.is_unpriced(
-        row["tokens_in"], row["tokens_out"], row["cost_nanos"])
+# A session's own totals, and the event measure (rollups.EVENT_MEASURES) each one sums.
+TOTALS = tuple((column, rollups.EVENT_MEASURES.index(measure)) for column, measure in (
+    ("event_count", "events"), ("tokens_in", "tokens_in"), ("tokens_out", "tokens_out"),
+    ("cost_nanos", "cost_nanos"), ("unpriced_events", "unpriced_events")))
+
+
+def add_totals(session, measures):
+    """Add one group of rollups.event_groups (signed) to the session's totals."""
+    for column, index in TOTALS:
+        session[column] += measures[index]
+
+
+def include_time(session, ts):
+    """A session runs from its earliest known time to its latest."""
+    if ts < session["started_at"]:
+        session["started_at"] = ts
+    if ts > session["last_event_at"]:
+        session["last_event_at"] = ts
 
 
 def settle_totals(session):

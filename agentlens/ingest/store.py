@@ -13,8 +13,9 @@ Exactness under retries and reordering comes from two rules:
 Work that need not hold the write lock (parsing, validation, JSON) is done by
 the formats before; this module only reads and writes.
 """
-from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 
 from .. import jsonstrict, rollups
 from ..db import transaction
@@ -114,6 +115,7 @@ def insert_sql(rows):
 
 
 INSERT_EVENTS = {rows: insert_sql(rows) for rows in INSERT_CHUNKS}
+EVENT_VALUES = itemgetter(*EVENT_COLUMNS)
 
 
 class Change:
@@ -287,8 +289,7 @@ class Change:
         inserted, done = [], 0
         for rows in INSERT_CHUNKS:
             while len(events) - done >= rows:
-                params = [event[column] for event in events[done:done + rows]
-                          for column in EVENT_COLUMNS]
+                params = list(chain.from_iterable(map(EVENT_VALUES, events[done:done + rows])))
                 inserted += self.conn.execute(INSERT_EVENTS[rows], params).fetchall()
                 done += rows
         return inserted
@@ -300,11 +301,12 @@ class Change:
         return session
 
     def count_in(self, row):
-        session_state.add_event(self.session(row["session_id"], row["ts"], row["source"]), row)
+        """An event row this change added (its totals are summed in :meth:`settle`)."""
+        session_state.include_time(self.session(row["session_id"], row["ts"], row["source"]),
+                                   row["ts"])
         self.added_rows.append(row)
 
     def count_out(self, row):
-        session_state.add_event(self.sessions[row["session_id"]], row, sign=-1)
         self.removed_rows.append(row)
 
     def start(self, event, position):
@@ -344,12 +346,20 @@ class Change:
     # --- writing -------------------------------------------------------------
 
     def settle(self):
-        """Write the sessions back and move every rollup by what changed."""
+        """Sum the rows counted out and in, write the sessions back and move every
+        rollup by what changed."""
+        groups = (rollups.event_groups(self.removed_rows, -1),
+                  rollups.event_groups(self.added_rows, 1))
+        for grouped in groups:
+            for key, measures in grouped.items():
+                session = self.sessions[key[0]]
+                if session is not None:
+                    session_state.add_totals(session, measures)
         for session in self.sessions.values():
             if session is not None:
                 session_state.settle_totals(session)
         self.write_sessions()
-        self.move_rollups()
+        self.move_rollups(groups)
         self.deltas.apply(self.conn)
 
     def write_sessions(self):
@@ -379,7 +389,7 @@ class Change:
         if gone:
             self.conn.executemany("DELETE FROM sessions WHERE session_id = ?", gone)
 
-    def move_rollups(self):
+    def move_rollups(self, groups):
         """Deltas of this change: sessions filed elsewhere take their stored events
         along; rows counted out and in move the event rollups where their session
         is filed now; each session's figures move from before to after."""
@@ -393,8 +403,8 @@ class Change:
                 old = rollups.session_place(before)
                 if old != places[session_id]:
                     self.deltas.move_events(self.stored_groups(session_id), old, places[session_id])
-        for rows, sign in ((self.removed_rows, -1), (self.added_rows, 1)):
-            self.deltas.add_events(rollups.event_groups(rows, sign), places)
+        for grouped in groups:
+            self.deltas.add_events(grouped, places)
         for session_id, session in self.sessions.items():
             self.deltas.change_session(self.before[session_id], session)
 

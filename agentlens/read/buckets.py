@@ -129,7 +129,9 @@ def session_sums(conn, lo=None, hi=None, agent_name=None, status=None, group=Non
             continue
         rollup, column, hours = SESSION_SOURCES[piece.level]
         time, params = piece.where(column) if column else ([], [])
-        key_column = {None: "NULL", "day": column, "agent": "agent_name"}[group]
+        # "+agent_name": grouping by the plain column makes SQLite walk the whole agent
+        # index to save a sort, instead of searching the primary key by time range.
+        key_column = {None: "NULL", "day": column, "agent": "+agent_name"}[group]
         for row in conn.execute(
                 f"SELECT {key_column}, status, "
                 f"{', '.join(f'sum({m})' for m in rollups.SESSION_MEASURES)}, "

@@ -3,6 +3,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from ...timestamps import now_ms
 from ..events import STATUSES, make_event
+from .loading import FieldLoader
 from .shared import NOT_EMPTY, Count, JSONValue, Number, Timestamp, batch_items, parse_each
 
 SOURCE = "agentlens"
@@ -36,13 +37,12 @@ class EventSchema(Schema):
 
 
 EVENT_SCHEMA = EventSchema()
+EVENT_LOADER = FieldLoader(EVENT_SCHEMA)
 
 
 def to_normalised(item, max_field_bytes, received_ms):
     """One raw event -> a normalised event; ValidationError naming the field if not valid."""
-    if not isinstance(item, dict):
-        raise ValidationError("Must be a JSON object.", "event")
-    data = EVENT_SCHEMA.load(item)
+    data = EVENT_LOADER.load(item)
     event_type = data.get("event_type") or "generic"
     status = None
     if event_type == "session_start":

@@ -1,0 +1,164 @@
+"""Prometheus metrics: requests, latency, ingest counts and the store's size.
+
+Without gunicorn (``flask run``, tests) the counters live in this process. Under
+gunicorn every worker writes its counters to files in ``PROMETHEUS_MULTIPROC_DIR``
+(prometheus_client's multiprocess mode) and ``/metrics`` adds them all up, so it
+answers the same whichever worker serves it. prometheus_client chooses the mode
+when it is first imported, so ``gunicorn.conf.py`` names the directory before it
+imports anything from agentlens, and uses the hooks at the end of this module.
+"""
+import functools
+import os
+import time
+
+from flask import g, request, request_finished, request_started
+from marshmallow import ValidationError
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram,
+                               generate_latest, multiprocess)
+from prometheus_client.core import GaugeMetricFamily
+
+from .errors import APIError
+
+MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+FORMATS = ("agentlens", "agnost", "agentops")
+UNMATCHED = "(unmatched)"  # the route label of a request no URL rule matched
+# Any other method is counted as "other": a client must not be able to add series.
+METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+# This process's own metrics (in multiprocess mode they are read back from the files).
+REGISTRY = CollectorRegistry()
+REQUESTS = Counter("agentlens_http_requests", "HTTP requests by route (URL rule), method and status.",
+                   ["route", "method", "status"], registry=REGISTRY)
+LATENCY = Histogram("agentlens_http_request_duration_seconds",
+                    "Time from the start of a request to its response, by route and method.",
+                    ["route", "method"], registry=REGISTRY)
+STORED = Counter("agentlens_events_stored", "Events stored, by wire format.",
+                 ["format"], registry=REGISTRY)
+DUPLICATES = Counter("agentlens_events_duplicate",
+                     "Events received again and not stored a second time, by wire format.",
+                     ["format"], registry=REGISTRY)
+REJECTED = Counter("agentlens_events_rejected", "Events refused as invalid, by wire format.",
+                   ["format"], registry=REGISTRY)
+
+
+def count_ingest(format, stored=0, duplicates=0, rejected=0):
+    """Count what one ingest request did with its events."""
+    STORED.labels(format).inc(stored)
+    DUPLICATES.labels(format).inc(duplicates)
+    REJECTED.labels(format).inc(rejected)
+
+
+def counts_refused_event(format):
+    """For a view whose request is one event (Agnost's capture-event): a 400 means
+    that event was refused."""
+    def decorate(view):
+        @functools.wraps(view)
+        def counted(*args, **kwargs):
+            try:
+                return view(*args, **kwargs)
+            except (ValidationError, APIError) as error:
+                if getattr(error, "status", 400) == 400:
+                    count_ingest(format, rejected=1)
+                raise
+        return counted
+    return decorate
+
+
+def _start_timer(app, **extra):
+    g.metrics_started = time.perf_counter()
+
+
+def _count_request(app, response, **extra):
+    route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
+    method = request.method if request.method in METHODS else "other"
+    REQUESTS.labels(route, method, str(response.status_code)).inc()
+    started = g.get("metrics_started")
+    if started is not None:
+        LATENCY.labels(route, method).observe(time.perf_counter() - started)
+
+
+def init_app(app):
+    """Count every request of ``app``: the signals fire around the before- and
+    after-request functions, so rate-limited and failed requests count too.
+    Every format's ingest counters show from the start, at 0."""
+    request_started.connect(_start_timer, app)
+    request_finished.connect(_count_request, app)
+    if os.environ.get(MULTIPROCESS_DIRECTORY):
+        os.makedirs(os.environ[MULTIPROCESS_DIRECTORY], exist_ok=True)
+    for format in FORMATS:
+        count_ingest(format)
+
+
+def file_size(path):
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
+def store_counts(conn):
+    """``(sessions, events)`` stored. A count(*) for now: it reads an index, about
+    10 ms per million rows."""
+    row = conn.execute("SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM events)")
+    return tuple(row.fetchone())
+
+
+class StoreCollector:
+    """The database's figures, read when scraped."""
+
+    def __init__(self, conn, path):
+        self.conn, self.path = conn, path
+
+    def collect(self):
+        sessions, events = store_counts(self.conn)
+        figures = (
+            ("agentlens_database_size_bytes", "Size of the SQLite database file.",
+             file_size(self.path)),
+            ("agentlens_database_wal_size_bytes", "Size of the database's write-ahead log.",
+             file_size(f"{self.path}-wal")),
+            ("agentlens_sessions_stored", "Sessions in the store.", sessions),
+            ("agentlens_events_in_store", "Events in the store.", events),
+        )
+        for name, documentation, value in figures:
+            yield GaugeMetricFamily(name, documentation, value=value)
+
+
+def exposition(conn, path):
+    """``(body, content type)`` of ``GET /metrics``: every worker's counters
+    (or this process's) and the store's figures."""
+    registry = CollectorRegistry()
+    if os.environ.get(MULTIPROCESS_DIRECTORY):
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(REGISTRY)
+    registry.register(StoreCollector(conn, path))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+# gunicorn hooks (see gunicorn.conf.py) -----------------------------------------
+
+def _remove_metric_files(directory):
+    for entry in os.scandir(directory):
+        if entry.name.endswith(".db"):
+            os.unlink(entry.path)
+
+
+def on_starting(server):
+    """Start from an empty directory: files left by an earlier run would add its counts."""
+    directory = os.environ[MULTIPROCESS_DIRECTORY]
+    os.makedirs(directory, exist_ok=True)
+    _remove_metric_files(directory)
+
+
+def child_exit(server, worker):
+    """A worker's counters stay (they are part of the totals); its live gauges go."""
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    directory = os.environ[MULTIPROCESS_DIRECTORY]
+    _remove_metric_files(directory)
+    try:
+        os.rmdir(directory)
+    except OSError:  # something else is in it: not ours to remove
+        pass
