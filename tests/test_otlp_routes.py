@@ -304,3 +304,23 @@ def test_log_upload_refusals(client, trace_header, payload, error):
     headers = {} if trace_header is None else {"Trace-Id": trace_header}
     response = client.post("/v4/logs/upload/", json=payload, headers=headers)
     assert assert_error(response, 400) == error
+
+
+def test_spans_are_counted_in_the_metrics(client):
+    """Under the format "otlp": spans and logs stored, sent again, refused."""
+    def figures():
+        text = client.get("/metrics").get_data(as_text=True)
+        return {kind: value for line in text.splitlines()
+                for kind in ("stored", "duplicate", "rejected")
+                if line.startswith(f'agentlens_events_{kind}_total{{format="otlp"}}')
+                for value in [float(line.split()[-1])]}
+
+    before = figures()
+    bad = span(TRACE, CHILD, "bad")
+    bad.span_id = b"\x01"
+    post(client, body(span(TRACE, ROOT, "a"), bad))
+    post(client, body(span(TRACE, ROOT, "a")))
+    upload(client, "7", {"body": LOG})
+    after = figures()  # the counters are the process's: they move by what this test did
+    assert {kind: after[kind] - before[kind] for kind in after} == {
+        "stored": 2, "duplicate": 1, "rejected": 1}

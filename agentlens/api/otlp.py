@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceResponse)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from .. import jsonstrict
+from .. import jsonstrict, metrics, openapi
 from ..errors import APIError
 from ..ingest.formats import agentops4, otlp, otlp_decode
 from ..security import check_key_or_token, issue_api_token
@@ -27,6 +27,18 @@ PROTOBUF, JSON = "application/x-protobuf", "application/json"
 ENCODINGS = {PROTOBUF: PROTOBUF, "application/protobuf": PROTOBUF, JSON: JSON}
 GZIP = 16 + zlib.MAX_WBITS
 CODINGS = {"gzip": GZIP, "x-gzip": GZIP, "deflate": zlib.MAX_WBITS}
+# OTLP bodies and answers: protobuf, or protobuf's JSON mapping (with hex ids).
+EXPORT = {PROTOBUF: {"type": "string", "format": "binary"}, JSON: {"type": "object"}}
+CREDENTIALS = ("X-API-Key, or Authorization: Bearer with an API key or a token from "
+               "/v3/auth/token. ")
+ENCODINGS_TEXT = ("Content-Encoding gzip, deflate or none; the answer is in the request's "
+                  "encoding. ")
+TOKEN = {"type": "object", "required": ["token", "project_id", "project_prem_status"],
+         "additionalProperties": False,
+         "properties": {"token": {"type": "string"}, "project_id": {"type": "string"},
+                        "project_prem_status": {"const": "pro"}}}
+LOGGED = {"type": "object", "required": ["trace_id", "event_id"], "additionalProperties": False,
+          "properties": {"trace_id": {"type": "string"}, "event_id": {"type": "string"}}}
 
 
 def encoding():
@@ -79,6 +91,11 @@ def answer(message, kind):
 
 
 @bp.post("/v1/traces")
+@openapi.operation(
+    "OTLP/HTTP: export spans (ExportTraceServiceRequest)", "OTLP", auth=openapi.API_KEY,
+    body=EXPORT, ok=EXPORT, errors=(415,),
+    description=CREDENTIALS + ENCODINGS_TEXT + "Spans that cannot be stored are refused one by "
+    "one and counted in partial_success; the others are stored.")
 def traces():
     check_key_or_token()
     kind = encoding()
@@ -89,9 +106,10 @@ def traces():
     except otlp_decode.BodyError as error:
         raise APIError(400, str(error))
     batch = otlp.export_request(*parsed, now_ms(), current_app.config["MAX_FIELD_BYTES"])
+    metrics.count_ingest(otlp.SOURCE, rejected=len(batch.rejected))
     rejected = batch.rejected
     if batch.events or batch.updates or batch.claims:
-        result = store(batch.events, batch.updates, batch.claims)
+        result = store(otlp.SOURCE, batch.events, batch.updates, batch.claims)
         rejected = sorted(rejected + [(batch.positions[i], message)
                                       for i, message in result.rejected])
     response = ExportTraceServiceResponse()
@@ -103,8 +121,10 @@ def traces():
 
 
 @bp.post("/v1/metrics")
-def metrics():
-    """Accepted and discarded: AgentLens keeps traces."""
+@openapi.operation("OTLP/HTTP: metrics, accepted and discarded", "OTLP", auth=openapi.API_KEY,
+                   body=EXPORT, ok=EXPORT, errors=(415,),
+                   description=CREDENTIALS + ENCODINGS_TEXT + "AgentLens keeps traces.")
+def export_metrics():
     check_key_or_token()
     kind = encoding()
     otlp_body()
@@ -112,6 +132,11 @@ def metrics():
 
 
 @bp.post("/v3/auth/token")
+@openapi.operation("AgentOps 0.4: an API key for a token", "AgentOps", body=agentops4.TokenBody,
+                   ok=TOKEN, errors=(401,),
+                   description="The key, in the body, is checked like every API key (401 when "
+                   "keys are set and it is missing or wrong). The token authorises the OTLP "
+                   "routes until the configured keys change, for 24 h at most.")
 def auth_token():
     token, project_id = issue_api_token(agentops4.api_key_of(json_body()))
     # The SDK prints an upgrade notice unless the plan is "pro"; nothing is limited here.
@@ -119,9 +144,13 @@ def auth_token():
 
 
 @bp.post("/v4/logs/upload/")
+@openapi.operation("AgentOps 0.4: the log a trace printed", "AgentOps", auth=openapi.API_KEY,
+                   body=agentops4.LogBody, ok=LOGGED,
+                   description=CREDENTIALS + "The trace id, in decimal, in the Trace-Id header. "
+                   "Kept as a log event of the trace, stored once however often it is sent.")
 def upload_log():
     check_key_or_token()
     event = agentops4.log_event(json_body(), request.headers.get("Trace-Id"), now_ms(),
                                 current_app.config["MAX_FIELD_BYTES"])
-    store([event])
+    store(otlp.SOURCE, [event])
     return {"trace_id": event["trace_id"], "event_id": event["event_id"]}
