@@ -109,11 +109,12 @@ def tokens(attrs):
     found = {}
     for field, keys in TOKEN_KEYS.items():
         for key in keys:
-            value = count(attrs.get(key))
-            if value is not None:
-                found[field] = value
-                del attrs[key]
-                break
+            if key in attrs:
+                value = count(attrs[key])
+                if value is not None:
+                    found[field] = value
+                    del attrs[key]
+                    break
     return found
 
 

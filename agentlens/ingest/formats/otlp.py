@@ -16,11 +16,12 @@ from ...timestamps import format_ms
 from ..events import EventError, make_event, session_update, trace_claim
 from . import genai
 from .agentops import END_STATES
-from .otlp_decode import SPAN_KINDS, attributes, hex_id
+from .otlp_decode import SPAN_KINDS, attributes
 
 SOURCE = "otlp"
 STATUS_ERROR = 2
 ROOT_CLAIM, CHILD_CLAIM = 2, 1
+ZERO_TRACE_ID, ZERO_SPAN_ID = bytes(16), bytes(8)
 SESSION_KEYS = ("session.id", "gen_ai.conversation.id")
 
 
@@ -73,27 +74,28 @@ def scope_of(scope):
     return described or None
 
 
-def check_ids(span):
-    if len(span.trace_id) != 16 or not any(span.trace_id):
+def hex_ids(span):
+    """``(trace id, span id, parent span id or None)`` in hex; EventError if one is invalid."""
+    trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_span_id
+    if len(trace_id) != 16 or trace_id == ZERO_TRACE_ID:
         raise EventError("traceId: must be 16 bytes, not all zero")
-    if len(span.span_id) != 8 or not any(span.span_id):
+    if len(span_id) != 8 or span_id == ZERO_SPAN_ID:
         raise EventError("spanId: must be 8 bytes, not all zero")
-    if span.parent_span_id and len(span.parent_span_id) != 8:
+    if parent_id and len(parent_id) != 8:
         raise EventError("parentSpanId: must be empty or 8 bytes")
+    return (trace_id.hex(), span_id.hex(),
+            parent_id.hex() if parent_id and parent_id != ZERO_SPAN_ID else None)
 
 
 def span_records(span, resource, scope, received_ms, max_field_bytes):
     """One span -> (event, session updates, trace claims); EventError if it cannot be stored."""
-    check_ids(span)
-    trace_id = span.trace_id.hex()
-    parent_id = hex_id(span.parent_span_id) if any(span.parent_span_id) else None
+    trace_id, span_id, parent_id = hex_ids(span)
+    name, start_ns, end_ns = span.name, span.start_time_unix_nano, span.end_time_unix_nano
     attrs = attributes(span.attributes)
-    events = [span_event(event) for event in span.events]
-    start_ms = span.start_time_unix_nano // 1_000_000 or received_ms
-    end_ms = span.end_time_unix_nano // 1_000_000 or None
-    duration_ms = None
-    if span.start_time_unix_nano and span.end_time_unix_nano >= span.start_time_unix_nano:
-        duration_ms = (span.end_time_unix_nano - span.start_time_unix_nano) / 1_000_000
+    events = [span_event(event) for event in span.events] if span.events else []
+    start_ms = start_ns // 1_000_000 or received_ms
+    end_ms = end_ns // 1_000_000 or None
+    duration_ms = (end_ns - start_ns) / 1_000_000 if 0 < start_ns <= end_ns else None
 
     event_type = genai.event_type(attrs)
     fields = {"model": genai.model(attrs), "provider": genai.provider(attrs),
@@ -101,7 +103,7 @@ def span_records(span, resource, scope, received_ms, max_field_bytes):
     failed = span.status.code == STATUS_ERROR or "error.type" in attrs
     error = error_of(span, attrs, events) if failed else None
     if event_type == "tool_call":
-        fields["tool_call"] = genai.tool_call(attrs, span.name, error)
+        fields["tool_call"] = genai.tool_call(attrs, name, error)
     else:
         fields["input_data"] = genai.input_data(attrs, events)
         fields["output_data"] = genai.output_data(attrs, events, error)
@@ -113,18 +115,19 @@ def span_records(span, resource, scope, received_ms, max_field_bytes):
     if named is not None:
         claims.append(trace_claim(trace_id, named, CHILD_CLAIM if parent_id else ROOT_CLAIM,
                                   max_field_bytes=max_field_bytes))
-    for ts, change in session_changes(attrs, event_type, span.name, start_ms, end_ms):
+    for ts, change in session_changes(attrs, event_type, name, start_ms, end_ms):
         updates.append(session_update(None, ts, SOURCE, trace_id=trace_id,
                                       max_field_bytes=max_field_bytes, **change))
 
-    metadata = {"span_name": span.name, "span_kind": SPAN_KINDS.get(span.kind, str(span.kind))}
+    kind = span.kind
+    metadata = {"span_name": name, "span_kind": SPAN_KINDS.get(kind) or str(kind)}
     for key, value in (("attributes", attrs), ("events", [e for e in events if e]),
-                       ("links", [link_of(link) for link in span.links]),
+                       ("links", [link_of(link) for link in span.links] if span.links else None),
                        ("resource", resource), ("scope", scope),
                        ("trace_state", span.trace_state)):
         if value:
             metadata[key] = value
-    event = make_event(session_id=None, trace_id=trace_id, event_id=span.span_id.hex(),
+    event = make_event(session_id=None, trace_id=trace_id, event_id=span_id,
                        parent_id=parent_id, event_type=event_type, source=SOURCE, ts=start_ms,
                        duration_ms=duration_ms, metadata=metadata,
                        max_field_bytes=max_field_bytes, **fields)
