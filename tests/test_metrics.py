@@ -137,6 +137,8 @@ def per_process_stored(directory):
 
     stored = {}
     for path in Path(directory).glob("counter_*.db"):
+        if path.stat().st_size < 8:  # a worker is creating it
+            continue
         stored[int(path.stem.split("_")[1])] = sum(
             sample.value for family in MultiProcessCollector.merge([str(path)])
             for sample in family.samples if sample.name == "agentlens_events_stored_total")

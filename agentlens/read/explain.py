@@ -7,13 +7,10 @@ have their inline Markdown punctuation backslash-escaped.
 """
 import json
 import re
-from contextlib import closing
-from itertools import islice
-
 from ..db import snapshot
 from ..ingest.events import tool_field, tool_name
 from ..rules import COUNTED, session_duration_ms
-from .sessions import get_session, iter_events
+from .sessions import get_session, loads
 
 EXCERPT_CHARS = 120
 NAME_CHARS = 80
@@ -60,12 +57,20 @@ def header(conn, session):
 
 
 def timeline(conn, session, max_items):
+    """The rendered lines: the tree of the first READ_WINDOW events (ids and parents
+    only), then the data of just the events that make it into the first max_items lines."""
     session_id = session["session_id"]
-    with closing(iter_events(conn, session_id)) as events:
-        # Only the rendered line of each event is kept, not its (possibly large) data.
-        read = {event["event_id"]: (event["parent_id"], describe_safely(event, session))
-                for event in islice(events, max(READ_WINDOW, max_items))}
-    lines = render_tree(read, max_items)
+    outline = conn.execute(
+        "SELECT id, trace_id, event_id, parent_id FROM events WHERE session_id = ? "
+        "ORDER BY ts, id LIMIT ?", (session_id, max(READ_WINDOW, max_items))).fetchall()
+    order = render_order(outline, max_items)
+    described = {}
+    for start in range(0, len(order), 500):
+        chunk = [row_id for row_id, _ in order[start:start + 500]]
+        for row in conn.execute(f"SELECT id, {DETAIL_COLUMNS} FROM events "
+                                f"WHERE id IN ({', '.join('?' * len(chunk))})", chunk):
+            described[row["id"]] = describe_safely(Event(row), session)
+    lines = [" " * indent + marker + described[row_id] for row_id, (indent, marker) in order]
     total = conn.execute(
         "SELECT count(*) FROM events WHERE session_id = ?", (session_id,)
     ).fetchone()[0]
@@ -75,26 +80,49 @@ def timeline(conn, session, max_items):
     return lines
 
 
-def render_tree(read, max_items):
-    """Numbered top-level items, each child in a sub-list under its parent, in time order."""
-    parent = {event_id: p if p in read else None for event_id, (p, _) in read.items()}
+DETAIL_COLUMNS = ("event_type, model, tokens_in, tokens_out, duration_ms, input_data, "
+                  "output_data, tool_call, decision_trace, metadata")
+JSON_COLUMNS = ("input_data", "output_data", "tool_call", "decision_trace", "metadata")
+
+
+class Event(dict):
+    """An event row whose JSON fields are decoded when first read."""
+
+    def __init__(self, row):
+        super().__init__((key, row[key]) for key in row.keys() if key not in JSON_COLUMNS)
+        self.row = row
+
+    def __missing__(self, key):
+        value = self[key] = loads(self.row[key])
+        return value
+
+
+def render_order(outline, max_items):
+    """``[(row id, (indent, list marker))]`` of the first max_items lines: numbered
+    top-level items, each child in a sub-list under its parent, in time order. A
+    parent is found within the same trace (span ids are unique only there)."""
+    by_key = {(row["trace_id"], row["event_id"]): row["id"] for row in outline}
+    parent = {}
+    for row in outline:
+        parent_id = by_key.get((row["trace_id"], row["parent_id"]))
+        parent.setdefault(row["id"], parent_id if parent_id != row["id"] else None)
     break_cycles(parent)
     children = {}
-    for event_id, parent_id in parent.items():
-        children.setdefault(parent_id, []).append(event_id)
-    lines, number = [], 0
-    stack = [(0, event_id) for event_id in reversed(children.get(None, ()))]
-    while stack and len(lines) < max_items:
-        indent, event_id = stack.pop()
+    for row_id, parent_id in parent.items():
+        children.setdefault(parent_id, []).append(row_id)
+    order, number = [], 0
+    stack = [(0, row_id) for row_id in reversed(children.get(None, ()))]
+    while stack and len(order) < max_items:
+        indent, row_id = stack.pop()
         if indent == 0:
             number += 1
             marker = f"{number}. "
         else:
             marker = "- "
-        lines.append(" " * indent + marker + read[event_id][1])
+        order.append((row_id, (indent, marker)))
         # A sub-list item must start at its parent's content column.
-        stack += [(indent + len(marker), child) for child in reversed(children.get(event_id, ()))]
-    return lines
+        stack += [(indent + len(marker), child) for child in reversed(children.get(row_id, ()))]
+    return order
 
 
 def break_cycles(parent):
@@ -220,8 +248,17 @@ def pick(value, keys):
 
 
 def shorten(text, limit):
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit].rstrip() + "…"
+    """The text with whitespace runs collapsed to one space, cut to ``limit`` characters
+    (and "…"). A long text is collapsed a prefix at a time: the collapse of a prefix is a
+    prefix of the collapse of the whole, so once it is longer than ``limit`` it decides."""
+    size = 2 * limit + 2
+    while True:
+        collapsed = " ".join(text[:size].split())
+        if len(collapsed) > limit:
+            return collapsed[:limit].rstrip() + "…"
+        if size >= len(text):
+            return collapsed
+        size *= 4
 
 
 def name(text):

@@ -8,7 +8,7 @@ from ..ingest.events import tool_field, tool_name
 from ..rules import COUNTED, DURATION_US_SQL
 from ..timestamps import format_ms, now_ms
 from .numbers import milliseconds
-from .sessions import get_session, iter_events, json_with_events, raw
+from .sessions import as_stored, get_session, iter_events, json_with_events, loads, raw
 
 CSV_COLUMNS = (
     "event_id", "event_type", "timestamp", "model", "tokens_in", "tokens_out", "duration_ms",
@@ -69,23 +69,39 @@ def reasoning(decision_trace):
     return decision_trace
 
 
+def json_cell(text):
+    """A cell for a stored JSON field: an object or array is already the compact JSON
+    the cell shows, so it is used as stored; anything else is decoded."""
+    if text is not None and text[:1] in ("{", "["):
+        return cell(text)
+    return cell(loads(text))
+
+
 def csv_row(event):
-    tool_call = event["tool_call"]
-    return [cell(value) for value in (
-        event["event_id"], event["event_type"], event["timestamp"], event["model"],
-        event["tokens_in"], event["tokens_out"], event["duration_ms"],
-        event["input_data"], event["output_data"], tool_name(tool_call),
-        tool_field(tool_call, "input"), tool_field(tool_call, "output"),
-        reasoning(event["decision_trace"]),
-    )]
+    """A CSV row of an event read with its JSON fields as stored text (``decode=as_stored``)."""
+    tool_call = loads(event["tool_call"])
+    return [
+        *map(cell, (event["event_id"], event["event_type"], event["timestamp"], event["model"],
+                    event["tokens_in"], event["tokens_out"], event["duration_ms"])),
+        json_cell(event["input_data"]), json_cell(event["output_data"]),
+        *map(cell, (tool_name(tool_call), tool_field(tool_call, "input"),
+                    tool_field(tool_call, "output"), reasoning(loads(event["decision_trace"])))),
+    ]
 
 
-def export_csv(conn, session_id):
-    """CSV text, a row at a time."""
+def export_csv(conn, session_id, rows_per_piece=100):
+    """CSV text, a hundred rows at a time."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    for row in itertools.chain([CSV_COLUMNS], map(csv_row, iter_events(conn, session_id))):
-        writer.writerow(row)
+    rows = map(csv_row, iter_events(conn, session_id, decode=as_stored))
+    for piece in batched(itertools.chain([CSV_COLUMNS], rows), rows_per_piece):
+        writer.writerows(piece)
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
+
+
+def batched(items, size):
+    iterator = iter(items)
+    while piece := list(itertools.islice(iterator, size)):
+        yield piece

@@ -19,6 +19,11 @@ def loads(text):
     return None if text is None else jsonstrict.loads(text)
 
 
+def as_stored(text):
+    """Stored JSON text as it is (None stays None), for a reader that decodes what it needs."""
+    return text
+
+
 def raw(text):
     """Stored JSON text, passed into a response as it is (no parsing, no depth added)."""
     return None if text is None else jsonstrict.Fragment(text)

@@ -2,7 +2,7 @@
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
 from ... import jsonstrict
-from ...errors import APIError, describe_validation_error
+from ...errors import describe_validation_error
 from ...timestamps import parse_iso
 from ..events import EventError
 
@@ -120,14 +120,14 @@ def problem(error):
 
 
 def batch_items(body, max_batch):
-    """The ``events`` array of a batch body; APIError when the body is unusable."""
+    """The ``events`` array of a batch body; EventError (a 400) when the body is unusable."""
     items = body.get("events") if isinstance(body, dict) else None
     if not isinstance(items, list):
-        raise APIError(400, 'events: required; the body must be a JSON object with an "events" array')
+        raise EventError('events: required; the body must be a JSON object with an "events" array')
     if len(items) > max_batch:
-        raise APIError(400, f"events: at most {max_batch} events per batch, got {len(items)}")
+        raise EventError(f"events: at most {max_batch} events per batch, got {len(items)}")
     if not items:
-        raise APIError(400, "events: must contain at least one event")
+        raise EventError("events: must contain at least one event")
     return items
 
 
