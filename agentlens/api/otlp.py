@@ -100,12 +100,8 @@ def traces():
     check_key_or_token()
     kind = encoding()
     body = otlp_body()
-    try:
-        parsed = (otlp_decode.parse_protobuf(body) if kind == PROTOBUF
-                  else otlp_decode.parse_json(body))
-    except otlp_decode.BodyError as error:
-        raise APIError(400, str(error))
-    batch = otlp.export_request(*parsed, now_ms(), current_app.config["MAX_FIELD_BYTES"])
+    parse = otlp_decode.parse_protobuf if kind == PROTOBUF else otlp_decode.parse_json
+    batch = otlp.export_request(*parse(body), now_ms(), current_app.config["MAX_FIELD_BYTES"])
     metrics.count_ingest(otlp.SOURCE, rejected=len(batch.rejected))
     rejected = batch.rejected
     if batch.events or batch.updates or batch.claims:

@@ -6,7 +6,8 @@ in the .proto, enum values as names or numbers, 64-bit integers as strings or
 numbers, unknown fields ignored), after the one thing OTLP/JSON does otherwise:
 trace and span ids are hex, not base64. A span whose id is not hex is not a
 reason to refuse its neighbours: its id is read as empty and the problem is
-returned with its position, for the mapping to refuse that span alone.
+returned with its position, for the mapping to refuse that span alone. A body
+that does not decode at all is an EventError (a 400).
 """
 import base64
 import binascii
@@ -18,6 +19,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from ... import jsonstrict
+from ..events import EventError
 
 SPAN_KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer",
               5: "consumer"}
@@ -25,15 +27,11 @@ HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 PROBLEM_CHARS = 300  # of a parser's message quoted back
 
 
-class BodyError(ValueError):
-    """A body that is not an ExportTraceServiceRequest in its encoding: the request is a 400."""
-
-
 def parse_protobuf(body):
     try:
         return ExportTraceServiceRequest.FromString(body), {}
     except DecodeError as error:
-        raise BodyError(f"Request body is not a protobuf ExportTraceServiceRequest: {error}")
+        raise EventError(f"Request body is not a protobuf ExportTraceServiceRequest: {error}")
 
 
 def parse_json(body):
@@ -42,15 +40,15 @@ def parse_json(body):
     try:
         data = jsonstrict.loads(body)
     except jsonstrict.JSONProblem as problem:
-        raise BodyError(f"Request body is not valid JSON: {problem}")
+        raise EventError(f"Request body is not valid JSON: {problem}")
     if not isinstance(data, dict):
-        raise BodyError("Request body must be a JSON object (an ExportTraceServiceRequest)")
+        raise EventError("Request body must be a JSON object (an ExportTraceServiceRequest)")
     problems = hex_ids_to_base64(data)
     try:
         request = json_format.ParseDict(data, ExportTraceServiceRequest(),
                                         ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as error:
-        raise BodyError("Request body is not an OTLP/JSON ExportTraceServiceRequest: "
+        raise EventError("Request body is not an OTLP/JSON ExportTraceServiceRequest: "
                         + str(error)[:PROBLEM_CHARS])
     return request, problems
 
