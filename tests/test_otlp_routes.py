@@ -218,8 +218,8 @@ def test_credentials_that_do_not_work(keyed):
     token = token_for(client, "k1")["token"]
     session_jwt = client.post("/v2/create_session", json={"session": {"session_id": "s1"}},
                               headers={"X-Agentops-Api-Key": "k1"}).get_json()["jwt"]
-    forged = jwt.encode(jwt.decode(token, options={"verify_signature": False}), "another-secret-key-0123456789-0123456789",
-                        algorithm="HS256")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    forged = jwt.encode(claims, "another-secret-key-0123456789-0123456789", algorithm="HS256")
     for headers, error in [
             ({}, "Missing API key: send X-API-Key, or Authorization: Bearer <API key or token "
                  "from /v3/auth/token>"),

@@ -210,12 +210,14 @@ def test_json_with_enum_names_snake_case_fields_and_number_integers(client):
 def test_json_and_protobuf_store_the_same(make_app):
     as_protobuf, as_text = make_app().test_client(), make_app().test_client()
     post(as_protobuf, agent_trace(), resource={"service.name": "svc"})
-    assert post_json(as_text, as_json(export(agent_trace(), {"service.name": "svc"}))).get_json() == {}
+    text = as_json(export(agent_trace(), {"service.name": "svc"}))
+    assert post_json(as_text, text).get_json() == {}
     assert figures(as_text) == figures(as_protobuf)
 
 
 def test_a_json_span_whose_id_is_not_hex_is_refused_alone(client):
-    data = as_json_dict(export([llm(TRACE, ROOT, None, 1, 1, at=0), llm(TRACE, CHILD, None, 2, 2, at=1)]))
+    data = as_json_dict(export([llm(TRACE, ROOT, None, 1, 1, at=0),
+                                llm(TRACE, CHILD, None, 2, 2, at=1)]))
     data["resourceSpans"][0]["scopeSpans"][0]["spans"][1]["spanId"] = "not-hex!"
     response = post_json(client, json.dumps(data))
     assert response.get_json() == {"partialSuccess": {

@@ -10,7 +10,6 @@ whose task calls a decorated tool and prints (the SDK uploads what was printed t
 /explain, POST /sessions/compare and /analytics.
 """
 import uuid
-from pathlib import Path
 
 import pytest
 

@@ -7,8 +7,6 @@ events. Its id is a hash of the text: a retried upload is stored once.
 """
 import hashlib
 
-from marshmallow import fields
-
 from ..events import EventError, make_event
 from .otlp import SOURCE
 from .shared import NOT_EMPTY, SDKSchema, Text
