@@ -6,7 +6,7 @@ from flask import Flask
 from flask_cors import CORS
 
 from . import backup, config, db, demo, errors, headers, metrics, recount, security, web
-from .api import agentops, agnost, analytics, events, health, operations, pricing, sessions
+from .api import agentops, agnost, analytics, events, health, operations, otlp, pricing, sessions
 from .pricing import book as price_book, reprice
 
 logger = logging.getLogger(__name__)
@@ -17,6 +17,7 @@ RATE_LIMITED = {
     analytics.bp: "RATELIMIT_ANALYTICS",
     agnost.bp: "RATELIMIT_SDK",
     agentops.bp: "RATELIMIT_SDK",
+    otlp.bp: "RATELIMIT_SDK",
     web.bp: "RATELIMIT_SESSIONS",  # the pages: their own count, at the /sessions limit
     pricing.bp: "RATELIMIT_PRICING",
 }

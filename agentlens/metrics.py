@@ -21,7 +21,7 @@ from .errors import APIError
 from .ingest.events import EventError
 
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
-FORMATS = ("agentlens", "agnost", "agentops")
+FORMATS = ("agentlens", "agnost", "agentops", "otlp")
 UNMATCHED = "(unmatched)"  # the route label of a request no URL rule matched
 # Any other method is counted as "other": a client must not be able to add series.
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}

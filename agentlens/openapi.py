@@ -36,6 +36,7 @@ ERRORS = {
     401: "Missing or invalid credential (only when AGENTLENS_API_KEY is set)",
     404: "Not found",
     413: "Request body larger than AGENTLENS_MAX_BODY_BYTES",
+    415: "Unsupported Content-Type or Content-Encoding",
     429: "Rate limit exceeded (see Retry-After)",
 }
 JSON = "application/json"
@@ -97,7 +98,7 @@ def make_spec():
     spec = APISpec(
         title="AgentLens", version="0.1.0", openapi_version="3.1.0", plugins=[plugin],
         info={"description": "Self-hosted observability for AI agents: the AgentLens REST API "
-                             "and the Agnost and AgentOps SDK wire formats."},
+                             "the Agnost and AgentOps SDK wire formats, and OTLP/HTTP traces."},
     )
     plugin.map_to_openapi_type(Timestamp, "string", "date-time")
     plugin.converter.add_attribute_function(json_value_type)

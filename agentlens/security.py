@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import math
 import time
+import uuid
 
 import jwt
 
@@ -59,6 +60,56 @@ def issue_session_token(session_id):
     claims = {"session_id": session_id, "iat": now,
               "exp": now + current_app.config["JWT_LIFETIME_SECONDS"]}
     return jwt.encode(claims, current_app.config["SECRET_KEY"], algorithm="HS256")
+
+
+def key_set_fingerprint():
+    """Changes whenever the configured key set does: tokens carry it."""
+    keys = "\n".join(sorted(current_app.config["API_KEYS"])).encode()
+    return hmac.new(current_app.config["SECRET_KEY"].encode(), keys, "sha256").hexdigest()[:32]
+
+
+def issue_api_token(api_key):
+    """AgentOps 0.4's ``/v3/auth/token``: the key checked like every key, then a signed
+    JWT that stands for it (see :func:`check_key_or_token`), and the project id the
+    SDK puts on its spans: a stable id of the key that does not reveal it."""
+    if current_app.config["API_KEYS"] and not api_key:
+        raise APIError(401, "Missing API key: send it as api_key in the body")
+    check_key(api_key, "api_key")
+    digest = hmac.new(current_app.config["SECRET_KEY"].encode(), (api_key or "").encode(),
+                      "sha256")
+    project_id = str(uuid.UUID(bytes=digest.digest()[:16], version=4))
+    now = int(time.time())
+    claims = {"project_id": project_id, "keys": key_set_fingerprint(), "iat": now,
+              "exp": now + current_app.config["JWT_LIFETIME_SECONDS"]}
+    return jwt.encode(claims, current_app.config["SECRET_KEY"], algorithm="HS256"), project_id
+
+
+def check_key_or_token():
+    """``X-API-Key``, or ``Authorization: Bearer`` with an API key or a token from
+    :func:`issue_api_token` issued under the key set configured now; 401 otherwise.
+    Always passes in dev mode."""
+    keys = current_app.config["API_KEYS"]
+    if not keys:
+        return
+    if "X-API-Key" in request.headers:
+        return check_key(request.headers["X-API-Key"], "X-API-Key")
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        raise APIError(401, "Missing API key: send X-API-Key, or Authorization: Bearer "
+                            "<API key or token from /v3/auth/token>")
+    if key_is_valid(credential, keys):
+        return
+    try:
+        claims = jwt.decode(credential, current_app.config["SECRET_KEY"], algorithms=["HS256"],
+                            options={"require": ["exp", "keys", "project_id"]})
+    except jwt.ExpiredSignatureError:
+        raise APIError(401, "Token expired: get a new one from /v3/auth/token")
+    except jwt.InvalidTokenError:
+        raise APIError(401, "Invalid API key or token")
+    if not hmac.compare_digest(str(claims["keys"]), key_set_fingerprint()):
+        raise APIError(401, "Token issued under API keys that have changed: "
+                            "get a new one from /v3/auth/token")
 
 
 def bearer_session():

@@ -1,7 +1,7 @@
 """Ingest benchmark: POST /events through real gunicorn against a raw-sqlite3 ceiling.
 
     python bench/ingest.py [--workers 4] [--worker-class gthread|sync] [--seconds 10]
-                           [--batch-sizes 1,10,100] [--no-breakdown]
+                           [--batch-sizes 1,10,100] [--no-breakdown] [--otlp]
 
 (a) ceiling: json.loads of a batch body, then one transaction of executemany
     INSERTs into the product's own schema (agentlens.db.connect + migrate: WAL,
@@ -14,6 +14,10 @@
     at batch 100; then stored events (SELECT count(*)) against acknowledged ones.
 (c) the request path in-process, each part timed alone (parse_batch, store_batch,
     a connection per request, the Flask test client).
+(d) with --otlp: POST /v1/traces on the same server, the same 4 clients, protobuf,
+    100 spans a request (one trace each: an agent span naming its conversation, then
+    chat and execute_tool spans alternately, ~1 KB each with GenAI attributes):
+    spans/s beside the /events events/s at batch 100, the two taking turns (4 rounds).
 Events are ~1 KB of JSON (llm_call / tool_call), each with a new event_id, 100 per
 session. Client and server share the machine: read results with its CPU count
 and load average, both printed first.
@@ -33,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+import typing
 from datetime import datetime
 from pathlib import Path
 
@@ -41,11 +46,16 @@ sys.path.insert(0, str(REPO))
 
 from gunicorn import config as gunicorn_config  # noqa: E402
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: E402
+    ExportTraceServiceRequest, ExportTraceServiceResponse)
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue  # noqa: E402
+
 from agentlens import create_app, db  # noqa: E402
 from agentlens.ingest.formats import agentlens as wire  # noqa: E402
 from agentlens.ingest.store import store_batch  # noqa: E402
 
 CONNECTIONS = 4
+ROUNDS = 4  # with --otlp: turns taken by /events at batch 100 and /v1/traces
 EVENTS_PER_SESSION = 100
 SECRET = "bench-secret"  # a fixed key: no instance/secret_key written into the work tree
 PROMPT = "Summarise the quarterly report and list the three largest cost drivers. " * 3
@@ -81,6 +91,63 @@ def make_body(size):
         sid = f"{RUN}-s{n // EVENTS_PER_SESSION}"
         events.append(TEMPLATES[n % 2].replace("@SID", sid).replace("@EID", f"{RUN}-{n}"))
     return ('{"events":[' + ",".join(events) + "]}").encode()
+
+
+def attributes(mapping):
+    result = []
+    for key, value in mapping.items():
+        kv = KeyValue(key=key)
+        if isinstance(value, int):
+            kv.value.int_value = value
+        else:
+            kv.value.string_value = value
+        result.append(kv)
+    return result
+
+
+T0_NS = 1_771_065_000_123_000_000  # 2026-02-14T10:30:00.123Z, as the /events bodies
+OTLP_SPANS = {
+    "agent": ("invoke_agent analyst", {"gen_ai.operation.name": "invoke_agent",
+                                       "gen_ai.agent.name": "analyst",
+                                       "gen_ai.conversation.id": "@CONVERSATION"}),
+    "chat": ("chat gpt-4o", {
+        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 512,
+        "gen_ai.usage.output_tokens": 128,
+        "gen_ai.input.messages": json.dumps(LLM_CALL["input_data"]["messages"]),
+        "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [
+            {"type": "text", "content": LLM_CALL["output_data"]["response"]}]}])}),
+    "tool": ("execute_tool web_search", {
+        "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "web_search",
+        "gen_ai.tool.call.arguments": json.dumps(TOOL_CALL["tool_call"]["input"]),
+        "gen_ai.tool.call.result": json.dumps(TOOL_CALL["tool_call"]["output"])}),
+}
+_otlp_templates = threading.local()  # a client thread's request, re-used with new ids
+
+
+def make_otlp_body(size):
+    """A protobuf ExportTraceServiceRequest: one new trace of `size` spans."""
+    template = getattr(_otlp_templates, "request", None)
+    if template is None or len(template.resource_spans[0].scope_spans[0].spans) != size:
+        template = _otlp_templates.request = ExportTraceServiceRequest()
+        scope_spans = template.resource_spans.add().scope_spans.add()
+        template.resource_spans[0].resource.attributes.extend(
+            attributes({"service.name": "bench"}))
+        for i in range(size):
+            name, attrs = OTLP_SPANS["agent" if i == 0 else ("chat", "tool")[i % 2]]
+            scope_spans.spans.add(name=name, start_time_unix_nano=T0_NS + i * 1_000_000,
+                                  end_time_unix_nano=T0_NS + i * 1_000_000 + 842_500_000,
+                                  attributes=attributes(attrs))
+    n = next(_sequence)
+    trace_id = f"{RUN}{n:024x}"
+    spans = template.resource_spans[0].scope_spans[0].spans
+    spans[0].attributes[-1].value.string_value = f"{RUN}-c{n}"  # gen_ai.conversation.id
+    for i, span in enumerate(spans):
+        span.trace_id = bytes.fromhex(trace_id)
+        span.span_id = (i + 1).to_bytes(8, "big")
+        if i:
+            span.parent_span_id = spans[0].span_id
+    return template.SerializeToString()
 
 
 def ceiling(path, seconds, size=100):
@@ -153,8 +220,26 @@ def wait_for_health(proc, port, timeout=20):
     raise RuntimeError(f"gunicorn did not answer /health within {timeout} s")
 
 
-def hammer(port, size, seconds):
-    """(b): CONNECTIONS threads POST batches of `size` for `seconds`.
+class Target(typing.NamedTuple):
+    """What a client posts: path, content type, a body of `size` items, and how many
+    items the answer acknowledges."""
+    path: str
+    content_type: str
+    make: typing.Callable
+    acknowledged: typing.Callable
+
+
+def otlp_acknowledged(data, size):
+    return size - ExportTraceServiceResponse.FromString(data).partial_success.rejected_spans
+
+
+EVENTS = Target("/events", "application/json", make_body,
+                lambda data, size: json.loads(data)["processed"])
+OTLP = Target("/v1/traces", "application/x-protobuf", make_otlp_body, otlp_acknowledged)
+
+
+def hammer(port, size, seconds, target=EVENTS):
+    """(b), (d): CONNECTIONS threads POST batches of `size` for `seconds`.
 
     Returns (acknowledged events, elapsed s, latencies, errors, connections per worker)."""
     latencies, acked, errors = [], [0], []
@@ -166,16 +251,16 @@ def hammer(port, size, seconds):
         mine, count = [], 0
         try:
             while time.perf_counter() - start < seconds and not errors:
-                body = make_body(size)
+                body = target.make(size)
                 sent = time.perf_counter()
-                conn.request("POST", "/events", body, {"Content-Type": "application/json"})
+                conn.request("POST", target.path, body, {"Content-Type": target.content_type})
                 response = conn.getresponse()
                 data = response.read()
                 mine.append(time.perf_counter() - sent)
                 if response.status != 200:
                     errors.append(f"{response.status}: {data[:300]!r}")
                     break
-                count += json.loads(data)["processed"]
+                count += target.acknowledged(data, size)
         except Exception as error:  # reported by the caller
             errors.append(repr(error))
         finally:
@@ -201,7 +286,7 @@ def connection_spread(port):
     out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
                          capture_output=True, text=True).stdout
     pids = [part.split(",")[0] for part in out.split("pid=")[1:]]
-    return f"  conns/worker {sorted((pids.count(p) for p in set(pids)), reverse=True)}"
+    return str(sorted((pids.count(p) for p in set(pids)), reverse=True))
 
 
 def timed(fn, items):
@@ -257,6 +342,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
     parser.add_argument("--batch-sizes", default="1,10,100")
     parser.add_argument("--no-breakdown", action="store_true")
+    parser.add_argument("--otlp", action="store_true",
+                        help="also POST /v1/traces (protobuf, 100 spans a request)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.batch_sizes.split(",")]
     print(f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs, "
@@ -270,18 +357,37 @@ def main():
             try:
                 proc, port = start_gunicorn(args.workers, args.worker_class, database, log)
                 wait_for_health(proc, port)
-                warm_up = [(10, 1.0)]  # every worker imports and connects; not reported
-                for run, (size, seconds) in enumerate(warm_up + [(size, args.seconds) for size in sizes]):
-                    acked, elapsed, latencies, errors, spread = hammer(port, size, seconds)
+                # A warm-up before each kind (every worker imports and connects): not reported.
+                runs = [(EVENTS, 10, 1.0, None)] + [(EVENTS, size, args.seconds, size) for size in sizes
+                                                     if not (args.otlp and size == 100)]
+                if args.otlp:
+                    # /events at batch 100 and /v1/traces take turns, so that neither gets the
+                    # emptier database or the quieter moment of a shared machine.
+                    runs += [(OTLP, 100, 1.0, None)] + [
+                        run for _ in range(ROUNDS) for run in (
+                            (EVENTS, 100, args.seconds / ROUNDS, 100),
+                            (OTLP, 100, args.seconds / ROUNDS, "otlp"))]
+                measured = {}  # key -> [acknowledged, elapsed, latencies, spreads, target, size]
+                for target, size, seconds, key in runs:
+                    acked, elapsed, latencies, errors, spread = hammer(port, size, seconds, target)
                     acked_total += acked
                     if errors:
                         raise RuntimeError(f"{len(errors)} failed requests, first: {errors[0]}")
-                    if run == 0:
-                        continue
-                    rates[size] = acked / elapsed
+                    if key is not None:
+                        totals = measured.setdefault(key, [0, 0.0, [], [], target, size])
+                        totals[0] += acked
+                        totals[1] += elapsed
+                        totals[2] += latencies
+                        totals[3].append(spread)
+                for key, (acked, elapsed, latencies, spreads, target, size) in measured.items():
+                    rates[key] = acked / elapsed
+                    latencies.sort()
                     p50, p99 = (latencies[int(q * (len(latencies) - 1))] * 1000 for q in (0.5, 0.99))
-                    lines.append(f"    batch {size:4d}: {rates[size]:9,.0f} events/s {len(latencies) / elapsed:6,.0f}"
-                                 f" req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms{spread}")
+                    label = f"batch {size:4d}:" if target is EVENTS else "(d) POST /v1/traces, 100 spans:"
+                    unit = "events/s" if target is EVENTS else "spans/s"
+                    lines.append(f"    {label} {rates[key]:9,.0f} {unit} {len(latencies) / elapsed:6,.0f}"
+                                 f" req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
+                                 + ("  conns/worker " + " ".join(spreads) if any(spreads) else ""))
             except BaseException:
                 log.seek(0)
                 print("gunicorn log (tail):\n" + "".join(log.readlines()[-20:]), file=sys.stderr)
@@ -305,8 +411,13 @@ def main():
         with sqlite3.connect(database) as check:
             stored = check.execute("SELECT count(*) FROM events").fetchone()[0]
         check.close()
-        print(f"    stored events {stored:,}, acknowledged {acked_total:,}: "
+        print(f"    stored events {stored:,}, acknowledged {acked_total:,}"
+              f"{' (events and spans)' if args.otlp else ''}: "
               f"{'OK' if stored == acked_total else 'MISMATCH'}")
+        if "otlp" in rates and 100 in rates:
+            ratio = rates["otlp"] / rates[100]
+            print(f"(d)/(b) spans/s through /v1/traces against events/s through /events, batch 100: "
+                  f"{ratio:.1%} (target 100%: {'met' if ratio >= 1 else 'MISSED'})")
         if 100 in rates:
             ratio = rates[100] / base
             print(f"ratio (b)/(a) at batch 100: {ratio:.1%} (target 50%: {'met' if ratio >= 0.5 else 'MISSED'})")

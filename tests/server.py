@@ -214,13 +214,14 @@ def server_fixture(name, api_key=None, scope="function"):
     return fixture
 
 
-def sdk_environment(server_url):
-    """The environment of an SDK script: proxies to a dead local port, a guard for the rest,
-    and none of a developer's AGENTOPS_* settings or warning filters."""
-    host_port = server_url.split("://", 1)[1]
+def sdk_environment(server_url, also_allow=()):
+    """The environment of an SDK script: proxies to a dead local port, a guard for the rest
+    (the server, and the local ``also_allow`` URLs), and none of a developer's AGENTOPS_*
+    or OTEL_* settings or warning filters."""
+    host_port = ",".join(url.split("://", 1)[1].split("/")[0] for url in (server_url, *also_allow))
     env = clean_environment()
     for key in list(env):
-        if key.startswith("AGENTOPS_") or key == "PYTHONWARNINGS":
+        if key.startswith(("AGENTOPS_", "OTEL_")) or key == "PYTHONWARNINGS":
             del env[key]
     env.update({
         "HTTP_PROXY": DEAD_PROXY, "HTTPS_PROXY": DEAD_PROXY, "ALL_PROXY": DEAD_PROXY,
@@ -234,11 +235,13 @@ def sdk_environment(server_url):
     return env
 
 
-def start_sdk_script(name, *args, server_url):
-    """Start ``tests/sdk_scripts/<name>`` (see :func:`finish_sdk_script`)."""
+def start_sdk_script(name, *args, server_url, python=sys.executable, also_allow=(), env=None):
+    """Start ``tests/sdk_scripts/<name>`` with ``python`` (see :func:`finish_sdk_script`);
+    ``env`` adds variables to its environment."""
     return subprocess.Popen(
-        [sys.executable, str(SCRIPTS / name), server_url, *map(str, args)],
-        cwd=SCRIPTS, env=sdk_environment(server_url), stdin=subprocess.DEVNULL,
+        [python, str(SCRIPTS / name), server_url, *map(str, args)],
+        cwd=SCRIPTS, env={**sdk_environment(server_url, also_allow), **(env or {})},
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -264,8 +267,9 @@ def finish_sdk_script(process, timeout=60, allow_network=False):
     return result
 
 
-def run_sdk_script(name, *args, server_url, timeout=60):
-    return finish_sdk_script(start_sdk_script(name, *args, server_url=server_url), timeout)
+def run_sdk_script(name, *args, server_url, timeout=60, **options):
+    return finish_sdk_script(start_sdk_script(name, *args, server_url=server_url, **options),
+                             timeout)
 
 
 def ingest_native_session(server, session_id):

@@ -13,7 +13,8 @@ from helpers import assert_error
 COMPARED_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 METRIC_KEYS = [
     "session_id", "agent_name", "status", "tokens_in", "tokens_out", "total_tokens",
-    "cost_usd", "cost_complete", "event_count", "error_count", "total_processing_ms", "avg_event_duration_ms",
+    "cost_usd", "cost_complete", "event_count", "error_count", "total_processing_ms",
+    "avg_event_duration_ms",
     "session_duration_ms", "models", "event_types", "tools", "metadata",
 ]
 DELTA_KEYS = [

@@ -16,7 +16,8 @@ from helpers import assert_error
 
 CSV_COLUMNS = [
     "event_id", "event_type", "timestamp", "model", "tokens_in", "tokens_out", "cost_usd",
-    "duration_ms", "input_data", "output_data", "tool_name", "tool_input", "tool_output", "reasoning",
+    "duration_ms", "input_data", "output_data", "tool_name", "tool_input", "tool_output",
+    "reasoning",
 ]
 # The reference's export event fields.
 EVENT_KEYS = (

@@ -254,10 +254,10 @@ override_strategy = st.fixed_dictionaries({
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(st.one_of(st.lists(event_strategy, min_size=1, max_size=6).map(lambda b: ("store", b)),
-                                st.lists(amend_strategy, min_size=1, max_size=3).map(lambda a: ("amend", a)),
-                                override_strategy.map(lambda o: ("reprice", o))),
-                      max_size=8))
+@given(steps=st.lists(st.one_of(
+    st.lists(event_strategy, min_size=1, max_size=6).map(lambda b: ("store", b)),
+    st.lists(amend_strategy, min_size=1, max_size=3).map(lambda a: ("amend", a)),
+    override_strategy.map(lambda o: ("reprice", o))), max_size=8))
 def test_totals_always_equal_a_recount_of_the_events(make_app, steps):
     with make_app().app_context():
         conn = db.get_db()

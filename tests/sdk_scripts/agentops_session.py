@@ -4,8 +4,9 @@ the agentops Client is a process-wide singleton that also installs signal handle
     python agentops_session.py BASE_URL API_KEY SCENARIO [--allow-update-check]
 
 success       create_agent("writer"); 3 LLMEvents on 2 models with tokens and set
-              timestamps (one with the cost the client knows); a ToolEvent and a @record_tool call; an ActionEvent; an
-              ErrorEvent from an exception; add_tags; end_session("Success")
+              timestamps (one with the cost the client knows); a ToolEvent and a
+              @record_tool call; an ActionEvent; an ErrorEvent from an exception;
+              add_tags; end_session("Success")
 fail          create_agent("reviewer"); 1 LLMEvent; an ErrorEvent; end_session("Fail")
 two_sessions  two sessions open at once (two JWTs), ended Indeterminate and Success
 wrong_key     init() with a key the server refuses; the session must not start (with

@@ -4,7 +4,8 @@
     ...
     netguard.attempts                        # [(what, host, port), ...] that were refused
 
-The allowed address is ``SDK_GUARD_ALLOW=127.0.0.1:PORT`` (set by tests/server.py).
+The allowed addresses are ``SDK_GUARD_ALLOW=127.0.0.1:PORT[,127.0.0.1:PORT...]`` (set by
+tests/server.py: the server under test, and a fake LLM the test may run beside it).
 A DNS lookup of any non-loopback name is refused (so e.g. pypi.org fails fast),
 and so is a connection to any other address, loopback included: the scripts run
 with HTTP(S)_PROXY pointing at 127.0.0.1:9, so a request that would have gone
@@ -19,7 +20,7 @@ _LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
 _original_getaddrinfo = socket.getaddrinfo
 _original_connect = socket.socket.connect
 _original_connect_ex = socket.socket.connect_ex
-_allowed = None
+_allowed_ports = set()
 
 
 def _loopback(host):
@@ -39,7 +40,7 @@ def _check(sock, address):
     if sock.family not in (socket.AF_INET, socket.AF_INET6):
         return True
     host, port = address[0], address[1]
-    if _loopback(host) and int(port) == _allowed[1]:
+    if _loopback(host) and int(port) in _allowed_ports:
         return True
     attempts.append(("connect", str(host), port))
     return False
@@ -58,9 +59,8 @@ def _connect_ex(self, address):
 
 
 def install():
-    global _allowed
-    host, _, port = os.environ["SDK_GUARD_ALLOW"].rpartition(":")
-    _allowed = (host, int(port))
+    for address in os.environ["SDK_GUARD_ALLOW"].split(","):
+        _allowed_ports.add(int(address.rpartition(":")[2]))
     socket.getaddrinfo = _getaddrinfo
     socket.socket.connect = _connect
     socket.socket.connect_ex = _connect_ex

@@ -7,10 +7,9 @@ ignored, and ``args``/``result`` are JSON-encoded strings when they parse.
 """
 from marshmallow import ValidationError, fields, validate
 
-from ... import jsonstrict
 from ...timestamps import check_epoch_ms
 from ..events import make_event, session_update
-from .shared import NOT_EMPTY, Boolean, JSONValue, Number, SDKSchema
+from .shared import NOT_EMPTY, Boolean, JSONValue, Number, SDKSchema, decode
 
 SOURCE = "agnost"
 
@@ -55,21 +54,6 @@ class CaptureEvent(SDKSchema):
 
 CAPTURE_SESSION = CaptureSession()
 CAPTURE_EVENT = CaptureEvent()
-
-
-def decode(value):
-    """The SDKs JSON-encode args/result (even plain text): decode once when it parses.
-    An empty string is what they send for no input or output."""
-    if value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            decoded = jsonstrict.loads(value)
-            jsonstrict.dump_bytes(decoded)  # e.g. "NaN": not strict JSON, so kept as text
-            return decoded
-        except jsonstrict.JSONProblem:
-            return value
-    return value
 
 
 def session_start(body, org_id, max_field_bytes, received_ms):

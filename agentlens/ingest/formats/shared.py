@@ -84,6 +84,25 @@ class JSONValue(fields.Raw):
         return value
 
 
+JSON_STARTS = frozenset('{["-0123456789tfn')  # what a JSON text can start with, after blanks
+
+
+def decode(value):
+    """SDKs JSON-encode arguments and results (even plain text): decode once when it
+    parses, else keep the text (not even tried when it cannot start a JSON text: the
+    parser's failure is slow). An empty string is what they send for none."""
+    if value == "":
+        return None
+    if isinstance(value, str) and value.lstrip()[:1] in JSON_STARTS:
+        try:
+            decoded = jsonstrict.loads(value)
+            jsonstrict.dump_bytes(decoded)  # e.g. "NaN": not strict JSON, so kept as text
+            return decoded
+        except jsonstrict.JSONProblem:
+            return value
+    return value
+
+
 def drop_nulls(data, name):
     """Optional fields sent as null count as absent; a non-object is refused."""
     if not isinstance(data, dict):

@@ -1,0 +1,255 @@
+"""The GenAI attributes of a span -> the fields of a normalised event (see the README's table).
+
+Families: the OpenTelemetry GenAI semantic conventions (also their older names,
+``gen_ai.usage.prompt_tokens`` and ``gen_ai.prompt.N.*``), OpenInference,
+OpenLLMetry (traceloop) and AgentOps 0.4. Each function takes what it maps out
+of the span's attribute dict, so that what is left is kept on the event's
+metadata: an attribute is mapped or kept, never both, never lost. A value of the
+wrong type is not mapped, and so it is kept.
+"""
+from .shared import MAX_TOKENS, decode
+
+LLM, TOOL, AGENT = "llm_call", "tool_call", "agent_call"
+# The attribute that tells a span's kind, by family, in the order they are tried.
+KINDS = (
+    ("gen_ai.operation.name", {
+        "chat": LLM, "text_completion": LLM, "generate_content": LLM, "execute_tool": TOOL,
+        "invoke_agent": AGENT, "create_agent": AGENT, "embeddings": "embeddings",
+        "retrieval": "retrieval"}),
+    ("openinference.span.kind", {
+        "llm": LLM, "tool": TOOL, "agent": AGENT, "chain": "chain", "retriever": "retrieval",
+        "embedding": "embeddings", "reranker": "reranker", "guardrail": "guardrail",
+        "evaluator": "evaluator", "prompt": "prompt"}),
+    ("traceloop.span.kind", {"workflow": "workflow", "task": "task", "agent": AGENT, "tool": TOOL}),
+    # OpenLLMetry's LLM spans carry no span kind, only the request type.
+    ("llm.request.type", {"chat": LLM, "completion": LLM, "embedding": "embeddings",
+                          "rerank": "reranker"}),
+    ("agentops.span.kind", {
+        "session": "session", "agent": AGENT, "task": "task", "operation": "task",
+        "workflow": "workflow", "tool": TOOL, "llm": LLM, "chain": "chain",
+        "guardrail": "guardrail"}),
+)
+MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
+PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+TOKEN_KEYS = {
+    "tokens_in": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
+                  "llm.token_count.prompt"),
+    "tokens_out": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
+                   "llm.token_count.completion"),
+    "cache_read_tokens": ("gen_ai.usage.cache_read.input_tokens",
+                          "gen_ai.usage.cache_read_input_tokens",
+                          "llm.token_count.prompt_details.cache_read"),
+    "cache_write_tokens": ("gen_ai.usage.cache_creation.input_tokens",
+                           "gen_ai.usage.cache_creation_input_tokens",
+                           "llm.token_count.prompt_details.cache_write"),
+    "reasoning_tokens": ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
+                         "llm.token_count.completion_details.reasoning"),
+}
+# What a decorated function (traceloop's and AgentOps' @tool, @task, ...) was called
+# with and returned, and its name.
+AGENTOPS_KINDS = ("entity", "tool", "task", "agent", "workflow", "session", "operation", "llm")
+ENTITY_INPUTS = ("traceloop.entity.input",
+                 *(f"agentops.{kind}.input" for kind in AGENTOPS_KINDS))
+ENTITY_OUTPUTS = ("traceloop.entity.output",
+                  *(f"agentops.{kind}.output" for kind in AGENTOPS_KINDS))
+ENTITY_NAMES = ("traceloop.entity.name", "operation.name")
+TOOL_NAMES = ("gen_ai.tool.name", "tool.name", *ENTITY_NAMES)
+AGENT_NAMES = ("agent.name", *ENTITY_NAMES)
+# Flattened message lists: prefix, and path segments that only wrap what follows an
+# index (OpenInference's ``llm.input_messages.0.message.role``).
+INPUT_MESSAGES = (("gen_ai.prompt.", ()),
+                  ("llm.input_messages.", ("message", "tool_call", "message_content")))
+OUTPUT_MESSAGES = (("gen_ai.completion.", ()),
+                   ("llm.output_messages.", ("message", "tool_call", "message_content")))
+MAX_PATH = 32  # segments of a flattened key; a deeper one is kept as it is
+
+
+def event_type(attrs):
+    for key, kinds in KINDS:
+        value = attrs.get(key)
+        if isinstance(value, str) and value.lower() in kinds:
+            del attrs[key]
+            return kinds[value.lower()]
+    return "span"
+
+
+def take_text(attrs, keys):
+    """The first of keys whose value is a non-empty string, taken out; None if none."""
+    for key in keys:
+        value = attrs.get(key)
+        if isinstance(value, str) and value:
+            return attrs.pop(key)
+    return None
+
+
+def take_value(attrs, keys):
+    for key in keys:
+        if attrs.get(key) is not None:
+            return attrs.pop(key)
+    return None
+
+
+def model(attrs):
+    return take_text(attrs, MODEL_KEYS)
+
+
+def provider(attrs):
+    return take_text(attrs, PROVIDER_KEYS)
+
+
+def count(value):
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if type(value) is int and 0 <= value <= MAX_TOKENS:
+        return value
+    return None
+
+
+def tokens(attrs):
+    found = {}
+    for field, keys in TOKEN_KEYS.items():
+        for key in keys:
+            if key in attrs:
+                value = count(attrs[key])
+                if value is not None:
+                    found[field] = value
+                    del attrs[key]
+                    break
+    return found
+
+
+def entity_name(span_name, kind):
+    """AgentOps names spans ``<name>.<kind>``."""
+    suffix = "." + kind
+    return (span_name[:-len(suffix)] if span_name.endswith(suffix) else span_name) or None
+
+
+def value_of(attrs, prefix):
+    """OpenInference's ``input.value``/``output.value``: JSON when its mime type says so."""
+    value = attrs.get(f"{prefix}.value")
+    if value is None:
+        return None
+    del attrs[f"{prefix}.value"]
+    if attrs.get(f"{prefix}.mime_type") == "application/json":
+        del attrs[f"{prefix}.mime_type"]
+        return decode(value)
+    return value
+
+
+def tool_call(attrs, span_name, error):
+    """``{name, input, output}`` (as every format), with ``call_id``, and when it failed
+    ``success: false`` and ``error``."""
+    call = {"name": take_text(attrs, TOOL_NAMES) or entity_name(span_name, "tool"),
+            "input": tool_side(attrs, "gen_ai.tool.call.arguments", "input", ENTITY_INPUTS),
+            "output": tool_side(attrs, "gen_ai.tool.call.result", "output", ENTITY_OUTPUTS)}
+    call_id = take_text(attrs, ("gen_ai.tool.call.id", "tool_call.id"))
+    if call_id is not None:
+        call["call_id"] = call_id
+    if error is not None:
+        call.update(success=False, error=error[0])
+        if error[1] is not None:
+            call["error_type"] = error[1]
+    return call
+
+
+def tool_side(attrs, key, prefix, entity_keys):
+    """A tool's arguments or result: GenAI's, else OpenInference's, else the decorator's."""
+    if attrs.get(key) is not None:
+        return decode(attrs.pop(key))
+    value = value_of(attrs, prefix)
+    return decode(take_value(attrs, entity_keys)) if value is None else value
+
+
+def input_data(attrs, events):
+    parts = {}
+    messages = messages_of(attrs, events, "gen_ai.input.messages", INPUT_MESSAGES)
+    if messages is not None:
+        parts["messages"] = messages
+    system = take_json(attrs, events, "gen_ai.system_instructions")
+    if system is not None:
+        parts["system_instructions"] = system
+    value = value_of(attrs, "input")
+    if value is None:
+        value = decode(take_value(attrs, ENTITY_INPUTS))
+    if value is not None:
+        parts["input"] = value
+    return parts or None
+
+
+def output_data(attrs, events, error):
+    parts = {}
+    messages = messages_of(attrs, events, "gen_ai.output.messages", OUTPUT_MESSAGES)
+    if messages is not None:
+        parts["messages"] = messages
+    value = value_of(attrs, "output")
+    if value is None:
+        value = decode(take_value(attrs, ENTITY_OUTPUTS))
+    if value is not None:
+        parts["output"] = value
+    if error is not None:
+        parts["error"] = error[0]
+        if error[1] is not None:
+            parts["error_type"] = error[1]
+    return parts or None
+
+
+def messages_of(attrs, events, key, flattened):
+    messages = take_json(attrs, events, key)
+    for prefix, wrappers in flattened:
+        if messages is not None:
+            break
+        messages = unflatten(attrs, prefix, wrappers)
+    return messages
+
+
+def take_json(attrs, events, key):
+    """An attribute of the span, else of its first span event that has it (the GenAI
+    conventions allow both); JSON text decoded. An event left with no attributes
+    is emptied, so the metadata does not keep it."""
+    if attrs.get(key) is not None:
+        return decode(attrs.pop(key))
+    for event in events:
+        event_attrs = event.get("attributes", {})
+        if event_attrs.get(key) is not None:
+            value = event_attrs.pop(key)
+            if not event_attrs:
+                event.clear()
+            return decode(value)
+    return None
+
+
+def unflatten(attrs, prefix, wrappers=()):
+    """Attributes ``<prefix><N>.<path>`` -> the list of the N-th objects in N order,
+    taken out of attrs; None if there are none. A key that does not fit (no index,
+    too deep, or a value where an object is needed) is left as it is."""
+    tree = {}
+    for key in [key for key in attrs if key.startswith(prefix)]:
+        path = key[len(prefix):].split(".")
+        if len(path) > MAX_PATH or not is_index(path[0]):
+            continue
+        segments = [int(path[0])]
+        for before, part in zip(path, path[1:]):
+            if not (part in wrappers and is_index(before)):
+                segments.append(int(part) if is_index(part) else part)
+        node = tree
+        for segment in segments[:-1]:
+            node = node.setdefault(segment, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            if segments[-1] not in node:
+                node[segments[-1]] = attrs.pop(key)
+    return listed(tree) if tree else None
+
+
+def is_index(segment):
+    return segment.isascii() and segment.isdigit()
+
+
+def listed(node):
+    """Objects whose keys are all indexes become lists, in index order."""
+    if not isinstance(node, dict):
+        return node
+    if all(isinstance(key, int) for key in node):
+        return [listed(node[key]) for key in sorted(node)]
+    return {str(key): listed(value) for key, value in node.items()}

@@ -1,0 +1,391 @@
+"""The OTLP mapping, in process with the Flask test client: hand-made spans in each
+attribute family (GenAI conventions new and old, OpenLLMetry, OpenInference, AgentOps)
+posted as protobuf to ``/v1/traces``, read back by value through GET /sessions/<id>
+and, for the trace and the format, from the database. Every expected value is
+written out from what the test sends; costs from the providers' published prices
+per million tokens: gpt-4o $2.50 input, $1.25 cached input, $10 output; gpt-4o-mini
+$0.15 / $0.075 / $0.60 (a cache write, which neither prices, is billed as input).
+The sessions of split and retried traces, and rejected spans, are in
+test_otlp_sessions.py; the HTTP layer in test_otlp_routes.py.
+"""
+import json
+
+import pytest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from helpers import freeze_server_clock, read_session, session
+from otlp_builder import export, response_of, span
+
+NOW = "2024-05-05T12:00:00.000Z"
+NOW_MS = 1714910400000
+T0 = "2024-05-05T11:53:20"  # the builder's T0
+TRACE = "0af7651916cd43dd8448eb211c80319c"
+ROOT, CHAT = "b7ad6b7169203331", "00f067aa0ba902b7"
+TOOL, OTHER = "a1b2c3d4e5f60718", "0102030405060708"
+RESOURCE = {"service.name": "trip-planner", "deployment.environment": "test"}
+SCOPE = {"name": "tests", "version": "1.0"}
+ERROR, OK = Status.STATUS_CODE_ERROR, Status.STATUS_CODE_OK
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch):
+    freeze_server_clock(monkeypatch, NOW_MS)
+
+
+def post(client, *spans, resource=RESOURCE):
+    response = client.post("/v1/traces", data=export(list(spans), resource).SerializeToString(),
+                           content_type="application/x-protobuf")
+    assert not response_of(response).HasField("partial_success")
+
+
+def event(event_id, event_type, at, *, session_id=TRACE, parent=None, duration=10.0,
+          span_name, kind="internal", attributes=None, resource=RESOURCE, **fields):
+    """An event as GET /sessions/<id> returns it; ``at`` in ms after T0."""
+    metadata = {"span_name": span_name, "span_kind": kind}
+    if attributes:
+        metadata["attributes"] = attributes
+    metadata.update(fields.pop("metadata", {}))
+    if resource:
+        metadata["resource"] = resource
+    metadata["scope"] = SCOPE
+    return {"event_id": event_id, "session_id": session_id, "event_type": event_type,
+            "timestamp": stamp(at), "parent_id": parent,
+            "model": None, "provider": None, "tokens_in": None, "tokens_out": None,
+            "cache_read_tokens": None, "cache_write_tokens": None, "reasoning_tokens": None,
+            "cost_usd": None, "duration_ms": duration,
+            "input_data": None, "output_data": None, "tool_call": None, "decision_trace": None,
+            **fields, "metadata": metadata}
+
+
+def stamp(at):
+    seconds, ms = divmod(at, 1000)
+    return f"2024-05-05T11:53:{20 + seconds:02d}.{ms:03d}Z"
+
+
+def stored(conn, event_id):
+    """What the span's tokens and provider are stored as, with its trace and format."""
+    row = conn.execute("SELECT provider, cache_read_tokens, cache_write_tokens, reasoning_tokens, "
+                       "trace_id, source FROM events WHERE event_id = ?", (event_id,)).fetchone()
+    return tuple(row)
+
+
+# ---------------------------------------------------------------------------
+# The GenAI semantic conventions as they are now.
+
+INPUT_MESSAGES = [{"role": "user", "parts": [{"type": "text", "content": "Weather in Rome?"}]}]
+OUTPUT_MESSAGES = [{"role": "assistant", "finish_reason": "stop",
+                    "parts": [{"type": "text", "content": "Sunny, 25 °C."}]}]
+SYSTEM = [{"type": "text", "content": "You plan trips."}]
+
+
+def genai_spans():
+    return [
+        span(TRACE, ROOT, "invoke_agent planner", duration_ms=2000, attrs={
+            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner",
+            "gen_ai.conversation.id": "conv-42"}),
+        span(TRACE, CHAT, "chat gpt-4o", parent=ROOT, start_ms=5, duration_ms=1500,
+             kind=Span.SPAN_KIND_CLIENT, attrs={
+                 "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                 "gen_ai.request.model": "gpt-4o", "gen_ai.response.model": "gpt-4o-2024-08-06",
+                 "gen_ai.usage.input_tokens": 120, "gen_ai.usage.output_tokens": 30,
+                 "gen_ai.usage.cache_read.input_tokens": 100,
+                 "gen_ai.usage.cache_creation.input_tokens": 20,
+                 "gen_ai.usage.reasoning.output_tokens": 12,
+                 "gen_ai.input.messages": json.dumps(INPUT_MESSAGES),
+                 "gen_ai.output.messages": json.dumps(OUTPUT_MESSAGES),
+                 "gen_ai.system_instructions": json.dumps(SYSTEM),
+                 "gen_ai.request.temperature": 0.2, "gen_ai.response.finish_reasons": ["stop"],
+                 "server.address": "api.openai.com"}),
+        span(TRACE, TOOL, "execute_tool get_weather", parent=ROOT, start_ms=1600, duration_ms=250,
+             attrs={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "get_weather",
+                    "gen_ai.tool.call.id": "call_1", "gen_ai.tool.type": "function",
+                    "gen_ai.tool.call.arguments": '{"city": "Rome"}',
+                    "gen_ai.tool.call.result": '{"temp": 25}'}),
+    ]
+
+
+def test_genai_agent_chat_and_tool_spans(client, conn):
+    post(client, *genai_spans())
+    assert read_session(client, "conv-42") == session(
+        # 20 plain input (and cache write) x 2.5 + 100 cached x 1.25 + 30 out x 10 = 475 µ$
+        "conv-42", "planner", f"{T0}.000Z", {}, tokens_in=120, tokens_out=30, cost_usd=0.000475,
+        events=[
+            event(ROOT, "agent_call", 0, session_id="conv-42", duration=2000.0,
+                  span_name="invoke_agent planner"),
+            event(CHAT, "llm_call", 5, session_id="conv-42", parent=ROOT, duration=1500.0,
+                  span_name="chat gpt-4o", kind="client", model="gpt-4o-2024-08-06",
+                  tokens_in=120, tokens_out=30, provider="openai", cache_read_tokens=100,
+                  cache_write_tokens=20, reasoning_tokens=12, cost_usd=0.000475,
+                  input_data={"messages": INPUT_MESSAGES, "system_instructions": SYSTEM},
+                  output_data={"messages": OUTPUT_MESSAGES},
+                  attributes={"gen_ai.request.model": "gpt-4o", "gen_ai.request.temperature": 0.2,
+                              "gen_ai.response.finish_reasons": ["stop"],
+                              "server.address": "api.openai.com"}),
+            event(TOOL, "tool_call", 1600, session_id="conv-42", parent=ROOT, duration=250.0,
+                  span_name="execute_tool get_weather",
+                  tool_call={"name": "get_weather", "input": {"city": "Rome"},
+                             "output": {"temp": 25}, "call_id": "call_1"},
+                  attributes={"gen_ai.tool.type": "function"}),
+        ])
+    assert stored(conn, CHAT) == ("openai", 100, 20, 12, TRACE, "otlp")
+    assert stored(conn, TOOL) == (None, None, None, None, TRACE, "otlp")
+
+
+def test_messages_on_a_span_event(client):
+    details = {"gen_ai.input.messages": json.dumps(INPUT_MESSAGES),
+               "gen_ai.output.messages": json.dumps(OUTPUT_MESSAGES)}
+    post(client, span(TRACE, CHAT, "chat gpt-4o", attrs={"gen_ai.operation.name": "chat"}, events=[
+        ("gen_ai.client.inference.operation.details", 9, details),
+        ("retry", 3, {"attempt": 2}),
+        ("gen_ai.evaluation.result", 9, {**details, "gen_ai.evaluation.score.value": 0.9})]))
+    [found] = read_session(client, TRACE)["events"]
+    assert found["input_data"] == {"messages": INPUT_MESSAGES}
+    assert found["output_data"] == {"messages": OUTPUT_MESSAGES}
+    # The details event held only what was mapped; the others stay, the evaluation
+    # with its own messages (the span's came from the first event that had them).
+    assert found["metadata"]["events"] == [
+        {"name": "retry", "time": f"{T0}.003Z", "attributes": {"attempt": 2}},
+        {"name": "gen_ai.evaluation.result", "time": f"{T0}.009Z",
+         "attributes": {**details, "gen_ai.evaluation.score.value": 0.9}}]
+
+
+# ---------------------------------------------------------------------------
+# The older GenAI names, as OpenLLMetry (traceloop) and AgentOps 0.4 send them.
+
+def test_older_genai_names_and_openllmetry_spans(client, conn):
+    post(client,
+         span(TRACE, ROOT, "trip.workflow", duration_ms=900, attrs={
+             "traceloop.span.kind": "workflow", "traceloop.entity.name": "trip",
+             "traceloop.entity.input": '{"args": ["Rome"], "kwargs": {}}',
+             "traceloop.entity.output": '"done"', "session.id": "tl-1"}),
+         span(TRACE, CHAT, "openai.chat", parent=ROOT, start_ms=10, duration_ms=600, attrs={
+             "llm.request.type": "chat", "gen_ai.system": "openai",
+             "gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.prompt_tokens": 50,
+             "gen_ai.usage.completion_tokens": 10, "gen_ai.usage.cache_read_input_tokens": 40,
+             "gen_ai.usage.cache_creation_input_tokens": 5, "gen_ai.usage.reasoning_tokens": 2,
+             "llm.usage.total_tokens": 60,
+             "gen_ai.prompt.0.role": "system", "gen_ai.prompt.0.content": "You plan trips.",
+             "gen_ai.prompt.1.role": "user", "gen_ai.prompt.1.content": "Rome?",
+             "gen_ai.completion.0.role": "assistant",
+             "gen_ai.completion.0.finish_reason": "tool_calls",
+             "gen_ai.completion.0.tool_calls.0.id": "call_9",
+             "gen_ai.completion.0.tool_calls.0.name": "get_weather",
+             "gen_ai.completion.0.tool_calls.0.arguments": '{"city": "Rome"}'}),
+         span(TRACE, TOOL, "get_weather.tool", parent=ROOT, start_ms=700, duration_ms=50, attrs={
+             "traceloop.span.kind": "tool", "traceloop.entity.name": "get_weather",
+             "traceloop.entity.input": '{"args": [], "kwargs": {"city": "Rome"}}',
+             "traceloop.entity.output": '{"temp": 25}'}))
+    events = read_session(client, "tl-1")["events"]
+    assert events == [
+        event(ROOT, "workflow", 0, session_id="tl-1", duration=900.0, span_name="trip.workflow",
+              input_data={"input": {"args": ["Rome"], "kwargs": {}}},
+              output_data={"output": "done"},
+              attributes={"traceloop.entity.name": "trip"}),
+        event(CHAT, "llm_call", 10, session_id="tl-1", parent=ROOT, duration=600.0,
+              span_name="openai.chat", model="gpt-4o-mini", tokens_in=50, tokens_out=10,
+              provider="openai", cache_read_tokens=40, cache_write_tokens=5, reasoning_tokens=2,
+              # 10 plain x 0.15 + 40 cached x 0.075 + 10 out x 0.6 = 10.5 µ$, shown 0.000011
+              cost_usd=0.000011,
+              input_data={"messages": [{"role": "system", "content": "You plan trips."},
+                                       {"role": "user", "content": "Rome?"}]},
+              output_data={"messages": [{"role": "assistant", "finish_reason": "tool_calls",
+                                         "tool_calls": [{"id": "call_9", "name": "get_weather",
+                                                         "arguments": '{"city": "Rome"}'}]}]},
+              attributes={"llm.usage.total_tokens": 60}),
+        event(TOOL, "tool_call", 700, session_id="tl-1", parent=ROOT, duration=50.0,
+              span_name="get_weather.tool",
+              tool_call={"name": "get_weather", "input": {"args": [], "kwargs": {"city": "Rome"}},
+                         "output": {"temp": 25}}),
+    ]
+    assert stored(conn, CHAT)[:4] == ("openai", 40, 5, 2)
+
+
+def test_agentops_spans(client):
+    """AgentOps 0.4: ``<name>.<kind>`` spans under a ``<trace name>.session`` root; the
+    agent names the session, the root's tags and end state describe it."""
+    post(client,
+         span(TRACE, ROOT, "nightly-run.session", duration_ms=3000, attrs={
+             "agentops.span.kind": "session", "operation.name": "nightly-run",
+             "agentops.tags": ["nightly", "v2"], "agentops.session.end_state": "Fail"}),
+         span(TRACE, OTHER, "Writer.agent", parent=ROOT, start_ms=1, duration_ms=2000, attrs={
+             "agentops.span.kind": "agent", "operation.name": "Writer",
+             "agentops.entity.input": '{"args": [], "kwargs": {}}'}),
+         span(TRACE, CHAT, "openai.chat.completion", parent=OTHER, start_ms=2, attrs={
+             "agentops.span.kind": "llm", "gen_ai.request.model": "gpt-4o",
+             "gen_ai.usage.prompt_tokens": 8, "gen_ai.usage.completion_tokens": 3,
+             "gen_ai.prompt.0.role": "user", "gen_ai.prompt.0.content": "Hi",
+             "gen_ai.completion.0.role": "assistant", "gen_ai.completion.0.content": "Hello"}),
+         span(TRACE, TOOL, "calc.tool", parent=OTHER, start_ms=20, attrs={
+             "agentops.span.kind": "tool", "operation.name": "calc",
+             "agentops.tool.input": '{"args": [1, 2], "kwargs": {}}', "agentops.tool.output": "3"}))
+    assert read_session(client, TRACE) == session(
+        TRACE, "Writer", f"{T0}.000Z", {"tags": ["nightly", "v2"]}, ended_at=stamp(3000),
+        status="error", tokens_in=8, tokens_out=3, cost_usd=0.00005, events=[  # 20 + 30 µ$
+            event(ROOT, "session", 0, duration=3000.0, span_name="nightly-run.session"),
+            event(OTHER, "agent_call", 1, parent=ROOT, duration=2000.0, span_name="Writer.agent",
+                  input_data={"input": {"args": [], "kwargs": {}}}),
+            event(CHAT, "llm_call", 2, parent=OTHER, span_name="openai.chat.completion",
+                  model="gpt-4o", tokens_in=8, tokens_out=3, cost_usd=0.00005,
+                  input_data={"messages": [{"role": "user", "content": "Hi"}]},
+                  output_data={"messages": [{"role": "assistant", "content": "Hello"}]}),
+            event(TOOL, "tool_call", 20, parent=OTHER, span_name="calc.tool",
+                  tool_call={"name": "calc", "input": {"args": [1, 2], "kwargs": {}}, "output": 3}),
+        ])
+
+
+@pytest.mark.parametrize("end_state, status, ended", [
+    ("Success", "completed", True), ("Indeterminate", "active", False)])
+def test_agentops_end_states(client, end_state, status, ended):
+    post(client, span(TRACE, ROOT, "run.session", duration_ms=50, attrs={
+        "agentops.span.kind": "session", "agentops.session.end_state": end_state}))
+    found = read_session(client, TRACE)
+    assert (found["agent_name"], found["status"]) == ("run", status)
+    assert found["ended_at"] == (f"{T0}.050Z" if ended else None)
+    assert found["events"][0]["metadata"].get("attributes") is None
+
+
+# ---------------------------------------------------------------------------
+# OpenInference.
+
+def test_openinference_spans(client, conn):
+    post(client,
+         span(TRACE, ROOT, "Planner", duration_ms=800, attrs={
+             "openinference.span.kind": "AGENT", "agent.name": "researcher",
+             "session.id": "oi-7", "input.value": "plan a trip",
+             "output.value": '{"answer": "Go to Rome"}', "output.mime_type": "application/json"}),
+         span(TRACE, CHAT, "ChatCompletion", parent=ROOT, start_ms=3, attrs={
+             "openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-mini-2024-07-18",
+             "llm.provider": "openai", "llm.system": "openai",
+             "llm.token_count.prompt": 42, "llm.token_count.completion": 7,
+             "llm.token_count.total": 49, "llm.token_count.prompt_details.cache_read": 10,
+             "llm.token_count.prompt_details.cache_write": 4,
+             "llm.token_count.completion_details.reasoning": 3,
+             "llm.input_messages.0.message.role": "user",
+             "llm.input_messages.0.message.content": "Weather?",
+             "llm.input_messages.0.message.contents.0.message_content.type": "text",
+             "llm.output_messages.0.message.role": "assistant",
+             "llm.output_messages.0.message.tool_calls.0.tool_call.id": "call_w1",
+             "llm.output_messages.0.message.tool_calls.0.tool_call.function.name": "get_weather",
+             "llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments":
+                 '{"city": "Rome"}'}),
+         span(TRACE, TOOL, "get_weather", parent=ROOT, start_ms=400, attrs={
+             "openinference.span.kind": "TOOL", "tool.name": "get_weather",
+             "tool.description": "Today's weather", "input.value": '{"city": "Rome"}',
+             "input.mime_type": "application/json", "output.value": "sunny",
+             "output.mime_type": "text/plain"}))
+    found = read_session(client, "oi-7")
+    assert (found["agent_name"], found["total_tokens_in"], found["total_tokens_out"]) == (
+        "researcher", 42, 7)
+    assert found["events"] == [
+        event(ROOT, "agent_call", 0, session_id="oi-7", duration=800.0, span_name="Planner",
+              input_data={"input": "plan a trip"}, output_data={"output": {"answer": "Go to Rome"}}),
+        event(CHAT, "llm_call", 3, session_id="oi-7", parent=ROOT, span_name="ChatCompletion",
+              model="gpt-4o-mini-2024-07-18", tokens_in=42, tokens_out=7, provider="openai",
+              cache_read_tokens=10, cache_write_tokens=4, reasoning_tokens=3,
+              # 32 plain x 0.15 + 10 cached x 0.075 + 7 out x 0.6 = 9.75 µ$, shown 0.00001
+              cost_usd=0.00001,
+              input_data={"messages": [{"role": "user", "content": "Weather?",
+                                        "contents": [{"type": "text"}]}]},
+              output_data={"messages": [{"role": "assistant", "tool_calls": [
+                  {"id": "call_w1", "function": {"name": "get_weather",
+                                                 "arguments": '{"city": "Rome"}'}}]}]},
+              attributes={"llm.system": "openai", "llm.token_count.total": 49}),
+        event(TOOL, "tool_call", 400, session_id="oi-7", parent=ROOT, span_name="get_weather",
+              tool_call={"name": "get_weather", "input": {"city": "Rome"}, "output": "sunny"},
+              attributes={"tool.description": "Today's weather", "output.mime_type": "text/plain"}),
+    ]
+    assert stored(conn, CHAT)[:4] == ("openai", 10, 4, 3)
+
+
+# ---------------------------------------------------------------------------
+# Which attribute decides, errors, and what is kept.
+
+@pytest.mark.parametrize("attrs, event_type, kept", [
+    ({"gen_ai.operation.name": "chat", "openinference.span.kind": "TOOL"}, "llm_call",
+     {"openinference.span.kind": "TOOL"}),
+    ({"gen_ai.operation.name": "fine_tune", "openinference.span.kind": "RETRIEVER"}, "retrieval",
+     {"gen_ai.operation.name": "fine_tune"}),
+    ({"gen_ai.operation.name": "embeddings"}, "embeddings", {}),
+    ({"gen_ai.operation.name": "text_completion"}, "llm_call", {}),
+    ({"gen_ai.operation.name": "generate_content"}, "llm_call", {}),
+    ({"gen_ai.operation.name": "create_agent"}, "agent_call", {}),
+    ({"openinference.span.kind": "CHAIN", "traceloop.span.kind": "task"}, "chain",
+     {"traceloop.span.kind": "task"}),
+    ({"openinference.span.kind": "EMBEDDING"}, "embeddings", {}),
+    ({"openinference.span.kind": "UNKNOWN", "traceloop.span.kind": "task"}, "task",
+     {"openinference.span.kind": "UNKNOWN"}),
+    ({"traceloop.span.kind": "agent", "agentops.span.kind": "task"}, "agent_call",
+     {"agentops.span.kind": "task"}),
+    ({"agentops.span.kind": "workflow"}, "workflow", {}),
+    ({"agentops.span.kind": "http"}, "span", {"agentops.span.kind": "http"}),
+    ({"http.method": "GET"}, "span", {"http.method": "GET"}),
+])
+def test_the_first_family_that_names_a_kind_decides(client, attrs, event_type, kept):
+    post(client, span(TRACE, OTHER, "work", attrs=attrs))
+    [found] = read_session(client, TRACE)["events"]
+    assert found["event_type"] == event_type
+    assert found["metadata"].get("attributes", {}) == kept
+
+
+def test_every_kind_of_value_is_kept_on_the_metadata(client):
+    post(client, span(TRACE, OTHER, "odd", kind=Span.SPAN_KIND_CONSUMER,
+                      links=[(ROOT * 2, CHAT)], attrs={
+                          "text": "x", "flag": True, "count": -3, "ratio": 0.5,
+                          "nan": float("nan"), "inf": float("-inf"), "list": ["a", 1, [True]],
+                          "map": {"k": {"n": 1}}, "raw": b"\x00\xff", "empty": None,
+                          "gen_ai.usage.input_tokens": "12", "gen_ai.usage.output_tokens": -1,
+                          "gen_ai.request.model": ""}),
+         resource={})
+    [found] = read_session(client, TRACE)["events"]
+    assert (found["tokens_in"], found["tokens_out"], found["model"]) == (None, None, None)
+    assert found["metadata"] == {
+        "span_name": "odd", "span_kind": "consumer",
+        "attributes": {"text": "x", "flag": True, "count": -3, "ratio": 0.5, "nan": "nan",
+                       "inf": "-inf", "list": ["a", 1, [True]], "map": {"k": {"n": 1}},
+                       "raw": "AP8=", "empty": None, "gen_ai.usage.input_tokens": "12",
+                       "gen_ai.usage.output_tokens": -1, "gen_ai.request.model": ""},
+        "links": [{"trace_id": ROOT * 2, "span_id": CHAT}], "scope": SCOPE}
+
+
+def test_a_failed_llm_call_is_an_error_event(client):
+    post(client, span(TRACE, CHAT, "chat gpt-4o", status=(ERROR, "429 Too Many Requests"),
+                      attrs={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+                             "error.type": "RateLimitError"}))
+    [found] = read_session(client, TRACE)["events"]
+    assert (found["event_type"], found["model"]) == ("llm_call_error", "gpt-4o")
+    assert found["output_data"] == {"error": "429 Too Many Requests", "error_type": "RateLimitError"}
+    assert "attributes" not in found["metadata"]
+
+
+def test_a_failed_tool_call_says_so_in_its_tool_call(client):
+    post(client, span(TRACE, TOOL, "execute_tool search", status=(ERROR, ""),
+                      events=[("exception", 5, {"exception.type": "TimeoutError",
+                                                "exception.message": "no answer in 5 s"})],
+                      attrs={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search",
+                             "gen_ai.tool.call.arguments": '{"q": "rome"}'}))
+    [found] = read_session(client, TRACE)["events"]
+    assert found["event_type"] == "tool_call"
+    assert found["tool_call"] == {"name": "search", "input": {"q": "rome"}, "output": None,
+                                  "success": False, "error": "no answer in 5 s"}
+    assert found["metadata"]["events"] == [{
+        "name": "exception", "time": f"{T0}.005Z",
+        "attributes": {"exception.type": "TimeoutError", "exception.message": "no answer in 5 s"}}]
+    explanation = client.get(f"/sessions/{TRACE}/explain").get_json()["explanation"]
+    assert "- **Errors:** 1\n" in explanation
+
+
+def test_error_type_alone_fails_a_span_and_ok_status_does_not(client):
+    post(client, span(TRACE, OTHER, "step", attrs={"error.type": "timeout"}),
+         span(TRACE, ROOT, "fine", status=(OK, "")))
+    found = {e["event_id"]: e for e in read_session(client, TRACE)["events"]}
+    assert found[OTHER]["event_type"] == "span_error"
+    assert found[OTHER]["output_data"] == {"error": "timeout", "error_type": "timeout"}
+    assert found[ROOT]["event_type"] == "span"
+
+
+def test_a_span_without_a_start_time_is_stamped_on_arrival(client):
+    unstamped = span(TRACE, OTHER, "x")
+    unstamped.start_time_unix_nano = unstamped.end_time_unix_nano = 0
+    post(client, unstamped)
+    [found] = read_session(client, TRACE)["events"]
+    assert (found["timestamp"], found["duration_ms"]) == (NOW, None)
