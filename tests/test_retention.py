@@ -73,14 +73,15 @@ def test_after_a_prune_every_figure_equals_a_store_loaded_with_the_kept_sessions
 
 def test_a_dry_run_says_what_would_go_and_changes_nothing(app, client, conn, runner):
     load(client, sorted(SESSIONS))
-    before = figures(client, conn), conn.execute("PRAGMA data_version").fetchone()
+    database = app.config["DATABASE"]
+    before = figures(client, conn), conn.total_changes, os.path.getsize(database)
     result = runner.invoke(args=["prune", "--older-than", "20d", "--dry-run"])
     gone = sorted(set(SESSIONS) - set(expected_kept(older_than_days=20)))
     assert result.exit_code == 0, result.output
     assert result.output.startswith(
         f"Would delete {len(gone)} sessions and {stored_events(gone)} events, about ")
-    assert result.output.endswith(f" MB of {app.config['DATABASE']}. Nothing was changed.\n")
-    assert (figures(client, conn), conn.execute("PRAGMA data_version").fetchone()) == before
+    assert result.output.endswith(f" MB of {database}. Nothing was changed.\n")
+    assert (figures(client, conn), conn.total_changes, os.path.getsize(database)) == before
 
 
 def test_prune_on_the_command_line(client, conn, runner):
@@ -115,19 +116,29 @@ def test_durations(text, ms):
     assert retention.Duration().convert(text, None, None) == ms
 
 
-def test_keep_counts_the_sessions_that_arrive_during_the_prune(conn, client):
-    """Each batch chooses inside its transaction: what arrived since the estimate counts."""
+def test_each_batch_judges_the_sessions_as_they_are_when_it_runs(conn, client, small_batches,
+                                                               monkeypatch):
+    """A session that receives an event while the prune runs (between its batches) is
+    kept, even though it was due when the prune began."""
     load(client, sorted(SESSIONS))
-    policy = retention.Policy(keep=3)
-    assert retention.estimate(conn, policy).sessions == len(SESSIONS) - 3
-    newest = by_activity()[-3:]
-    oldest = by_activity()[0]
-    client.post("/events", json={"events": [{  # the least recently active is active again
-        "event_type": "llm_call", "session_id": oldest, "event_id": "late",
-        "timestamp": format_ms(NOW)}]})
-    retention.prune(conn, policy)
-    assert sorted(row[0] for row in conn.execute("SELECT session_id FROM sessions")) == sorted(
-        [oldest, *newest[1:]])
+    due = [s for s in by_activity() if last_activity(s) < NOW - 20 * DAY_MS]
+    revived = due[-1]  # due in the last batch
+    real, batches = store.delete_sessions, []
+
+    def then_an_event_arrives(conn, choose):
+        result = real(conn, choose)
+        batches.append(result)
+        if len(batches) == 1:
+            assert client.post("/events", json={"events": [{
+                "event_type": "llm_call", "session_id": revived, "event_id": "late",
+                "timestamp": format_ms(NOW)}]}).status_code == 200
+        return result
+
+    monkeypatch.setattr(store, "delete_sessions", then_an_event_arrives)
+    retention.prune(conn, retention.Policy(cutoff=NOW - 20 * DAY_MS))
+    remaining = sorted(row[0] for row in conn.execute("SELECT session_id FROM sessions"))
+    assert remaining == sorted(set(SESSIONS) - set(due) | {revived})
+    assert len(batches) > 3
     assert recount.check(conn) == []
 
 
