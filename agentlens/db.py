@@ -3,7 +3,8 @@
 The schema is ``schema.sql`` (step 1) followed by ``migrations/NNNN_*.sql``
 (step NNNN) and the steps of ``OUTSIDE_TRANSACTION``. ``PRAGMA user_version``
 records the last step applied; steps run at the first connection of a process,
-each inside one write transaction but those, which cannot (VACUUM).
+each inside one write transaction, except those of OUTSIDE_TRANSACTION (VACUUM
+cannot run inside one).
 """
 import contextlib
 import functools
