@@ -5,7 +5,8 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from . import backup, config, db, demo, errors, headers, metrics, recount, security, web
+from . import (auto_retention, backup, config, db, demo, errors, headers, metrics, recount,
+               retention, security, web)
 from .api import agentops, agnost, analytics, events, health, operations, otlp, sessions
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ def create_app(test_config=None):
     recount.init_app(app)
     web.init_app(app)
     backup.init_app(app)
+    retention.init_app(app)
+    auto_retention.init_app(app)
 
     if not app.config["API_KEYS"]:
         logger.warning("AGENTLENS_API_KEY is not set: dev mode, no API key is required")
