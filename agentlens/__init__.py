@@ -5,7 +5,8 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from . import backup, config, db, demo, errors, headers, metrics, recount, security, web
+from . import (auto_retention, backup, config, db, demo, errors, headers, metrics, recount,
+               retention, security, web)
 from .api import agentops, agnost, analytics, events, health, operations, otlp, pricing, sessions
 from .pricing import book as price_book, reprice
 
@@ -53,6 +54,8 @@ def create_app(test_config=None):
     recount.init_app(app)
     web.init_app(app)
     backup.init_app(app)
+    retention.init_app(app)
+    auto_retention.init_app(app)
     price_book.init_app(app)
     reprice.init_app(app)
 

@@ -14,6 +14,7 @@ import fcntl
 import os
 import sqlite3
 import struct
+import sys
 from pathlib import Path
 
 import click
@@ -155,7 +156,7 @@ def restore(path, database, force=False, progress=lambda done, total: None):
 
 def run_with_progress(label, operation):
     """``operation(progress)`` with click's progress bar (only its label when not on a terminal)."""
-    with click.progressbar(length=1, label=label, file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=1, label=label, file=sys.stderr) as bar:
         def progress(done, total):
             bar.length = total
             bar.update(done - bar.pos)

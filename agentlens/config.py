@@ -3,6 +3,7 @@
 The names of the environment variables are fixed in the API's DECISIONS.md;
 ``ENVIRONMENT`` maps each one to the config key it sets and how to read it.
 """
+import math
 import os
 import secrets
 
@@ -19,6 +20,15 @@ def _keys(value):
     return keys
 
 
+def _positive(parse):
+    def parse_positive(value):
+        number = parse(value)
+        if not (number > 0 and math.isfinite(number)):
+            raise ValueError("not a positive number")
+        return number
+    return parse_positive
+
+
 DEFAULTS = {
     "API_KEYS": [],
     "CORS_ORIGINS": ["*"],
@@ -33,6 +43,8 @@ DEFAULTS = {
     "MAX_FIELD_BYTES": 1024 * 1024,
     "RATELIMIT_SDK": "600/minute",
     "JWT_LIFETIME_SECONDS": 24 * 3600,
+    "RETENTION_DAYS": None,
+    "RETENTION_INTERVAL_SECONDS": 600,
     "PRICES_FILE": None,
     "RATELIMIT_PRICING": "60/minute",
 }
@@ -53,6 +65,8 @@ ENVIRONMENT = {
     "AGENTLENS_MAX_FIELD_BYTES": ("MAX_FIELD_BYTES", int),
     "AGENTLENS_RATE_LIMIT_SDK": ("RATELIMIT_SDK", str),
     "AGENTLENS_SECRET_KEY": ("SECRET_KEY", str),
+    "AGENTLENS_RETENTION_DAYS": ("RETENTION_DAYS", _positive(int)),
+    "AGENTLENS_RETENTION_INTERVAL_SECONDS": ("RETENTION_INTERVAL_SECONDS", _positive(float)),
     "AGENTLENS_PRICES": ("PRICES_FILE", str),
     "AGENTLENS_RATE_LIMIT_PRICING": ("RATELIMIT_PRICING", str),
 }

@@ -1,8 +1,10 @@
 """SQLite connections, transactions and the migration runner.
 
 The schema is ``schema.sql`` (step 1) followed by ``migrations/NNNN_*.sql``
-(step NNNN). ``PRAGMA user_version`` records the last step applied; steps run
-at the first connection of a process, each inside one write transaction.
+(step NNNN) and the steps of ``OUTSIDE_TRANSACTION``. ``PRAGMA user_version``
+records the last step applied; steps run at the first connection of a process,
+each inside one write transaction, except those of OUTSIDE_TRANSACTION (VACUUM
+cannot run inside one).
 """
 import contextlib
 import functools
@@ -62,13 +64,15 @@ def snapshot(conn):
 
 @functools.cache
 def migration_steps():
-    """``[(version, sql), ...]`` in the order they apply."""
+    """``[(version, sql), ...]`` in the order they apply (no SQL for the steps
+    of OUTSIDE_TRANSACTION)."""
     package = resources.files(__package__)
     steps = [(1, package.joinpath("schema.sql").read_text())]
     for entry in sorted(package.joinpath("migrations").iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".sql"):
             steps.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
-    return steps
+    steps += [(step, "") for step in OUTSIDE_TRANSACTION]
+    return sorted(steps)
 
 
 def split_statements(script):
@@ -108,6 +112,10 @@ def migrate(conn):
     inside the write transaction, so each step is applied exactly once. An
     up-to-date database takes no write lock.
     """
+    # Only a database without tables takes this at once (a new one: the mode must be
+    # set before its first table, and before WAL, which writes the header); an
+    # older one is converted by step 8.
+    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     use_wal(conn)
     latest = max(step for step, _ in migration_steps())
     version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -130,20 +138,56 @@ def recount_totals(conn):
 # the step changed what they hold.
 AFTER_STEP = {6: recount_totals}
 
+AUTO_VACUUM_INCREMENTAL = 2  # what PRAGMA auto_vacuum reads for INCREMENTAL
+
+
+def use_incremental_vacuum(conn):
+    """Step 8: pages freed by deletes can be given back to the file system
+    (``PRAGMA incremental_vacuum``, after a prune). A database made before this
+    step is rewritten once by VACUUM, which needs as much free disk again as the
+    file (and as much for the WAL, which the checkpoint then empties).
+
+    The mode is read under the write lock, so a process that waited for
+    another's VACUUM sees it done and does not repeat it.
+    """
+    with transaction(conn):
+        if conn.execute("PRAGMA auto_vacuum").fetchone()[0] == AUTO_VACUUM_INCREMENTAL:
+            return
+    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    conn.execute("VACUUM")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+# Steps that cannot run inside a transaction (VACUUM): each is a function run on
+# its own, then recorded. Processes that start together may both reach one, so
+# each finds out itself whether it still has anything to do.
+OUTSIDE_TRANSACTION = {8: use_incremental_vacuum}
+
 
 def apply_steps(conn):
-    """The steps newer than the version read inside the write transaction."""
-    with transaction(conn):
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        for step, sql in migration_steps():
-            if step > version:
+    """The steps newer than the version read inside the write transaction; a step
+    of OUTSIDE_TRANSACTION ends that transaction, runs, and is recorded in one
+    of its own, then the next steps follow."""
+    while True:
+        with transaction(conn):
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for step, sql in migration_steps():
+                if step <= version:
+                    continue
+                if step in OUTSIDE_TRANSACTION:
+                    break
                 for statement in split_statements(sql):
                     conn.execute(statement)
                 if step in AFTER_STEP:
                     AFTER_STEP[step](conn)
                 conn.execute(f"PRAGMA user_version = {int(step)}")
                 version = step
-    return version
+            else:
+                return version
+        OUTSIDE_TRANSACTION[step](conn)
+        with transaction(conn):
+            if conn.execute("PRAGMA user_version").fetchone()[0] < step:
+                conn.execute(f"PRAGMA user_version = {int(step)}")
 
 
 def get_db():

@@ -52,7 +52,7 @@ def start_server(db, app):
         try:
             if requests.get(base + "/health", timeout=1).ok and len(workers(server.pid)) == 2:
                 return server, base
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or slow to answer on a busy machine
             pass
         time.sleep(0.1)
     raise RuntimeError("gunicorn did not come up")

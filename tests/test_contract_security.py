@@ -319,7 +319,7 @@ def test_unknown_route_is_404_json(client, method, path):
 
 @pytest.mark.parametrize("method, path", [
     ("get", "/events"), ("put", "/events"), ("delete", "/events"), ("delete", "/sessions"),
-    ("put", "/sessions"), ("patch", "/sessions/abc"), ("delete", "/sessions/abc"),
+    ("put", "/sessions"), ("patch", "/sessions/abc"), ("post", "/sessions/abc"),
     ("post", "/health"),
 ])
 def test_wrong_method_is_405_json(client, method, path):

@@ -27,7 +27,8 @@ def keyed_app(make_app):
 def test_the_route_list_is_what_the_api_documents(keyed_app):
     assert sorted(routes(keyed_app)) == sorted([
         ("GET", "/health"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("POST", "/events"), ("GET", "/sessions"),
-        ("GET", "/sessions/some-session"), ("GET", "/sessions/some-session/explain"),
+        ("GET", "/sessions/some-session"), ("DELETE", "/sessions/some-session"),
+        ("GET", "/sessions/some-session/explain"),
         ("GET", "/sessions/some-session/export"), ("POST", "/sessions/compare"),
         ("GET", "/analytics"),
         ("GET", "/pricing"), ("PUT", "/pricing/some-model"), ("DELETE", "/pricing/some-model"),

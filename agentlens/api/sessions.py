@@ -6,6 +6,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from .. import openapi
 from ..db import get_db, spooled
 from ..errors import APIError
+from ..ingest import store
 from ..ingest.events import STATUSES
 from ..ingest.formats.shared import Text
 from ..read import compare, explain, export, sessions
@@ -71,6 +72,17 @@ def list_sessions():
 def get_session(session_id):
     session_or_404(session_id)
     return Response(spooled(sessions.session_json, session_id), mimetype="application/json")
+
+
+@bp.delete("/sessions/<path:session_id>")
+@openapi.operation("Delete a session, its events and every figure they fed", "AgentLens",
+                   auth=openapi.API_KEY, status=204, errors=(404,),
+                   description="Analytics afterwards are those of a store that never had it.")
+@require_api_key
+def delete_session(session_id):
+    if not store.delete_session(get_db(), session_id):
+        raise APIError(404, "Session not found")
+    return Response(status=204)
 
 
 @bp.get("/sessions/<path:session_id>/explain")
