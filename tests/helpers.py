@@ -43,12 +43,14 @@ def counted(events):
 
 
 def freeze_server_clock(monkeypatch, now_ms):
-    """Make ``now_ms()`` return ``now_ms`` in every agentlens module that imported it;
-    JWTs and rate limits keep real time. Returns the patched module names."""
+    """Make ``now_ms()`` return ``now_ms`` (or call it, when it is a function) in every
+    agentlens module that imported it; JWTs and rate limits keep real time. Returns the
+    patched module names."""
     real = agentlens.timestamps.now_ms
+    clock = now_ms if callable(now_ms) else (lambda: now_ms)
     patched = []
     for name, module in list(sys.modules.items()):
         if name.split(".")[0] == "agentlens" and getattr(module, "now_ms", None) is real:
-            monkeypatch.setattr(module, "now_ms", lambda: now_ms)
+            monkeypatch.setattr(module, "now_ms", clock)
             patched.append(name)
     return patched

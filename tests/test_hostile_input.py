@@ -10,7 +10,7 @@ import pytest
 from agentlens import db
 from agentlens.ingest.formats import agentlens as wire
 from agentlens.ingest.store import store_batch
-from helpers import assert_error, read_json, read_session
+from helpers import assert_error, freeze_server_clock, read_json, read_session
 from server import server_fixture
 
 DEPTHS = [976, 978, 981, 1100]
@@ -235,7 +235,11 @@ def test_an_sdk_update_past_the_metadata_cap_is_a_400(make_app):
     assert read_session(client, "t")["metadata"] == {"host_env": {"k0": "v" * 1200}}
 
 
-def test_two_create_agent_calls_keep_both_agents_and_the_first_name(client, agentops):
+def test_two_create_agent_calls_keep_both_agents_and_the_first_name(client, agentops,
+                                                                   monkeypatch):
+    # A millisecond apart: calls in the same millisecond tie, and the smaller name wins.
+    clock = iter(range(1_772_000_000_000, 1_772_000_000_010))
+    freeze_server_clock(monkeypatch, lambda: next(clock))
     for agent_id, name in (("a1", "planner"), ("a2", "coder")):
         response = client.post("/v2/create_agent", headers=agentops, json={"id": agent_id, "name": name})
         assert response.status_code == 200
