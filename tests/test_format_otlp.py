@@ -200,6 +200,22 @@ def test_older_genai_names_and_openllmetry_spans(client, conn):
     assert stored(conn, CHAT)[:4] == ("openai", 40, 5, 2)
 
 
+def test_cache_reported_beside_the_input_is_added_to_it(client, conn):
+    """Anthropic's API (and instrumentations that pass its usage on) counts cached input
+    outside input_tokens: the span is stored with all of it, not refused."""
+    post(client, span(TRACE, CHAT, "chat claude", duration_ms=100, attrs={
+        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-sonnet-4", "session.id": "anthropic-1",
+        "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 50,
+        "gen_ai.usage.cache_read_input_tokens": 100,
+        "gen_ai.usage.cache_creation_input_tokens": 20}))
+    (stored_event,) = read_session(client, "anthropic-1")["events"]
+    assert (stored_event["tokens_in"], stored_event["cache_read_tokens"],
+            stored_event["cache_write_tokens"], stored_event["tokens_out"]) == (130, 100, 20, 50)
+    # 10 x $3 + 100 cached x $0.30 + 20 written x $3.75 + 50 out x $15 per million = 885 µ$
+    assert stored_event["cost_usd"] == 0.000885
+
+
 def test_agentops_spans(client):
     """AgentOps 0.4: ``<name>.<kind>`` spans under a ``<trace name>.session`` root; the
     agent names the session, the root's tags and end state describe it."""

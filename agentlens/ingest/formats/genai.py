@@ -106,6 +106,10 @@ def count(value):
 
 
 def tokens(attrs):
+    """The token buckets a span carries. The conventions count cached input inside
+    ``input_tokens``; some instrumentations report it beside (Anthropic's API does):
+    when the cache parts do not fit in the input, they are added to it, so that the
+    span is stored with every token rather than refused."""
     found = {}
     for field, keys in TOKEN_KEYS.items():
         for key in keys:
@@ -115,6 +119,9 @@ def tokens(attrs):
                     found[field] = value
                     del attrs[key]
                     break
+    cached = found.get("cache_read_tokens", 0) + found.get("cache_write_tokens", 0)
+    if cached > found.get("tokens_in", 0):
+        found["tokens_in"] = found.get("tokens_in", 0) + cached
     return found
 
 
