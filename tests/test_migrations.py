@@ -1,4 +1,6 @@
 """Upgrading a database built by an earlier schema keeps every event and settles it as new."""
+from contextlib import closing
+
 from agentlens import db
 from agentlens.read import sessions
 
@@ -30,19 +32,20 @@ INSERT INTO events (event_id, session_id, event_type, ts, tokens_in, metadata, i
 
 
 def test_migration_5_keeps_every_event_and_applies_the_new_rules(tmp_path):
-    conn = database_at(str(tmp_path / "v4.sqlite3"), 4)
-    conn.executescript(V4_ROWS)
-    assert db.migrate(conn) == 5
+    with closing(database_at(str(tmp_path / "v4.sqlite3"), 4)) as conn:
+        conn.executescript(V4_ROWS)
+        assert db.migrate(conn) == 5
 
-    ids = [tuple(row) for row in conn.execute("SELECT session_id, event_id FROM events ORDER BY id")]
-    assert ids == [("native", "native:session_start"), ("native", "evt001"),
-                   ("native", "native:session_end"), ("conv", "conv:agnost:session_start"),
-                   ("conv", "t1")]
-    # A native session shows its session_start's metadata, as sent.
-    assert sessions.get_session(conn, "native")["metadata"] == {"version": "1.0", "keep": None}
-    assert sessions.get_session(conn, "conv")["metadata"] == {"client_config": "claude-desktop"}
-    # Event ids are now unique per session only.
-    conn.execute("INSERT INTO events (event_id, session_id, event_type, ts, source) "
-                 "VALUES ('evt001', 'conv', 'llm_call', 3000, 'agentlens')")
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        ids = [tuple(row) for row in
+               conn.execute("SELECT session_id, event_id FROM events ORDER BY id")]
+        assert ids == [("native", "native:session_start"), ("native", "evt001"),
+                       ("native", "native:session_end"), ("conv", "conv:agnost:session_start"),
+                       ("conv", "t1")]
+        # A native session shows its session_start's metadata, as sent.
+        assert sessions.get_session(conn, "native")["metadata"] == {"version": "1.0", "keep": None}
+        assert sessions.get_session(conn, "conv")["metadata"] == {"client_config": "claude-desktop"}
+        # Event ids are now unique per session only.
+        conn.execute("INSERT INTO events (event_id, session_id, event_type, ts, source) "
+                     "VALUES ('evt001', 'conv', 'llm_call', 3000, 'agentlens')")
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
