@@ -33,6 +33,7 @@ DEFAULTS = {
     "MAX_FIELD_BYTES": 1024 * 1024,
     "RATELIMIT_SDK": "600/minute",
     "JWT_LIFETIME_SECONDS": 24 * 3600,
+    "CLIENT_TIMEOUT": 10.0,
 }
 
 # environment variable -> (config key, parser)
@@ -51,6 +52,7 @@ ENVIRONMENT = {
     "AGENTLENS_MAX_FIELD_BYTES": ("MAX_FIELD_BYTES", int),
     "AGENTLENS_RATE_LIMIT_SDK": ("RATELIMIT_SDK", str),
     "AGENTLENS_SECRET_KEY": ("SECRET_KEY", str),
+    "AGENTLENS_CLIENT_TIMEOUT": ("CLIENT_TIMEOUT", float),
 }
 
 

@@ -90,6 +90,17 @@ def add_rate_limit_headers(response):
     return response
 
 
+def per_worker_limits_warning(config, workers):
+    """What a server of several worker processes says at start-up when each
+    process counts the rate limits in its own memory; None when that is not so."""
+    storage = config["RATELIMIT_STORAGE_URI"]
+    if workers < 2 or not config["RATELIMIT_ENABLED"] or not storage.startswith("memory://"):
+        return None
+    return (f"Rate limits are counted per worker: with {workers} workers and "
+            f"RATELIMIT_STORAGE_URI={storage}, one client may make {workers} times each limit. "
+            "Set RATELIMIT_STORAGE_URI=redis://... to share them.")
+
+
 def init_app(app, limited_blueprints):
     """Rate-limit each blueprint per client IP, the limit shared by its routes.
 

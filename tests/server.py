@@ -1,8 +1,9 @@
 """A real AgentLens server for end-to-end tests, and the SDK scripts that talk to it.
 
-``start_server(directory, api_key=None)`` runs ``gunicorn -w 2 -k gthread wsgi:app``
-from the repository root on a free 127.0.0.1 port, with its database in
-``directory``, rate limits off and (optionally) ``AGENTLENS_API_KEY`` set, and
+``start_server(directory, api_key=None, environment=None)`` runs ``gunicorn -w 2 wsgi:app``
+from the repository root, so with the production settings of ``gunicorn.conf.py``,
+on a free 127.0.0.1 port, with its database in ``directory``, rate limits off,
+(optionally) ``AGENTLENS_API_KEY`` set and more ``environment`` variables, and
 waits for ``/health``. ``LiveServer.stop()`` ends it by its PID.
 
 ``server_fixture(name, api_key=None)`` makes a (function-scoped) pytest fixture of
@@ -125,7 +126,7 @@ class LiveServer:
             pass
 
 
-def start_server(directory, api_key=None, attempts=3):
+def start_server(directory, api_key=None, environment=None, attempts=3):
     """Start gunicorn on a free port; return a LiveServer once /health answers.
 
     The port is free when chosen but could be taken before gunicorn binds it (other
@@ -135,7 +136,7 @@ def start_server(directory, api_key=None, attempts=3):
     directory.mkdir(parents=True, exist_ok=True)
     for attempt in range(attempts):
         try:
-            return _start_server(directory, api_key)
+            return _start_server(directory, api_key, environment or {})
         except PortTaken:
             if attempt == attempts - 1:
                 raise
@@ -145,7 +146,7 @@ class PortTaken(RuntimeError):
     pass
 
 
-def _start_server(directory, api_key):
+def _start_server(directory, api_key, environment):
     database = directory / "agentlens.sqlite3"
     log_path = directory / "gunicorn.log"
     port = free_port()
@@ -158,10 +159,10 @@ def _start_server(directory, api_key):
     }
     if api_key is not None:
         extra["AGENTLENS_API_KEY"] = api_key
+    extra.update(environment)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "gthread",
-             "--graceful-timeout", "5", *gunicorn_options(), "-b", f"127.0.0.1:{port}",
+            [sys.executable, "-m", "gunicorn", "-w", "2", "--graceful-timeout", "5", *gunicorn_options(), "-b", f"127.0.0.1:{port}",
              "wsgi:app"],
             cwd=REPO, env=clean_environment(extra), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
