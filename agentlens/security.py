@@ -53,12 +53,43 @@ def require_api_key(view):
     return wrapped
 
 
-def issue_session_token(session_id):
-    """A signed JWT that names one session (AgentOps' create_session and reauthorize_jwt)."""
+def key_set_fingerprint(config):
+    """What a token carries of the API key set it was issued under: an HMAC of the
+    set (order and repeats aside; empty in dev mode) under SECRET_KEY, so it
+    reveals nothing of the keys, not even to a guess."""
+    key_set = "\n".join(sorted(set(config["API_KEYS"])))
+    return hmac.new(config["SECRET_KEY"].encode(), key_set.encode(), hashlib.sha256).hexdigest()
+
+
+def issue_token(claims):
+    """A signed JWT (HS256, JWT_LIFETIME_SECONDS) with ``claims``, bound to the
+    current API key set. Every token the server hands out is made here."""
     now = int(time.time())
-    claims = {"session_id": session_id, "iat": now,
+    claims = {**claims, "key_set": key_set_fingerprint(current_app.config), "iat": now,
               "exp": now + current_app.config["JWT_LIFETIME_SECONDS"]}
     return jwt.encode(claims, current_app.config["SECRET_KEY"], algorithm="HS256")
+
+
+def token_claims(token, required, renew_at):
+    """The claims of ``token`` if this server issued it under its current API key
+    set, with the ``required`` claims; else 401 (``renew_at`` says where to get
+    a new one). A token stops working when the key set changes: dev mode to
+    keys and back, or another set of keys."""
+    try:
+        claims = jwt.decode(token, current_app.config["SECRET_KEY"], algorithms=["HS256"],
+                            options={"require": ["exp", *required]})
+    except jwt.ExpiredSignatureError:
+        raise APIError(401, f"Token expired: get a new one from {renew_at}")
+    except jwt.InvalidTokenError:
+        raise APIError(401, "Invalid token")
+    if claims.get("key_set") != key_set_fingerprint(current_app.config):
+        raise APIError(401, f"Token issued under other API keys: get a new one from {renew_at}")
+    return claims
+
+
+def issue_session_token(session_id):
+    """A JWT that names one session (AgentOps' create_session and reauthorize_jwt)."""
+    return issue_token({"session_id": session_id})
 
 
 def bearer_session():
@@ -66,14 +97,7 @@ def bearer_session():
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise APIError(401, "Missing token: send Authorization: Bearer <jwt> from create_session")
-    try:
-        claims = jwt.decode(token.strip(), current_app.config["SECRET_KEY"], algorithms=["HS256"],
-                            options={"require": ["exp", "session_id"]})
-    except jwt.ExpiredSignatureError:
-        raise APIError(401, "Token expired: get a new one from /v2/reauthorize_jwt")
-    except jwt.InvalidTokenError:
-        raise APIError(401, "Invalid token")
-    return claims["session_id"]
+    return token_claims(token.strip(), ["session_id"], "/v2/reauthorize_jwt")["session_id"]
 
 
 def add_rate_limit_headers(response):
