@@ -2,6 +2,8 @@
 so that a route added later cannot forget its credential check."""
 import pytest
 
+from helpers import assert_error, read_session
+
 PUBLIC = {"/health"}
 
 
@@ -51,3 +53,44 @@ def test_every_route_but_health_refuses_a_wrong_credential(keyed_app):
         if path not in PUBLIC:
             response = client.open(path, method=method, json={}, headers=wrong)
             assert response.status_code == 401, (method, path, response.get_data(as_text=True))
+
+
+def test_every_route_answers_options_in_json_without_credentials(keyed_app):
+    """CORS preflights need no key; the answer is JSON like every other."""
+    client = keyed_app.test_client()
+    for rule in keyed_app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = rule.rule.replace("<path:session_id>", "some-session")
+        response = client.options(path, headers={
+            "Origin": "http://app.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "X-API-Key, Content-Type"})
+        assert response.status_code == 200, path
+        assert response.mimetype == "application/json", path
+        assert response.get_json() == {"allow": sorted(response.allow)}, path
+        assert rule.methods <= set(response.allow), path
+        assert response.headers["Access-Control-Allow-Origin"] == "http://app.example", path
+        assert response.headers["Access-Control-Allow-Headers"] == "Content-Type, X-API-Key", path
+
+
+def test_options_lists_every_method_of_the_path(client):
+    # /sessions/compare is also GET: the session named "compare".
+    assert client.options("/sessions/compare").get_json() == {
+        "allow": ["GET", "HEAD", "OPTIONS", "POST"]}
+    assert client.options("/events").get_json() == {"allow": ["OPTIONS", "POST"]}
+
+
+@pytest.mark.parametrize("path", ["/sessions//export", "/sessions//explain", "/sessions//x",
+                                  "/sessions//export?format=csv"])
+def test_an_empty_session_id_segment_is_a_json_404_not_a_redirect(client, path):
+    # No session has an empty id (ingest refuses one): the path names nothing.
+    assert assert_error(client.get(path), 404) == f"Not found: {path.split('?')[0]}"
+
+
+def test_double_slashes_in_a_session_id_are_kept(client):
+    events = [{"event_type": "session_start", "session_id": "a//b", "agent_name": "double"},
+              {"event_type": "session_start", "session_id": "a/b", "agent_name": "single"}]
+    assert client.post("/events", json={"events": events}).status_code == 200
+    assert read_session(client, "a//b")["agent_name"] == "double"
+    assert client.get("/sessions/a//b").get_json()["agent_name"] == "double"
+    assert client.get("/sessions/a//b/export").get_json()["session"]["agent_name"] == "double"
