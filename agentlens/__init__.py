@@ -2,11 +2,11 @@
 import logging
 import os
 
-from flask import Flask, jsonify
 from flask_cors import CORS
 
 from . import config, db, demo, errors, security
 from .api import agentops, agnost, analytics, events, health, sessions
+from .routing import AgentLens
 
 logger = logging.getLogger(__name__)
 
@@ -19,22 +19,10 @@ RATE_LIMITED = {
 }
 
 
-class AgentLens(Flask):
-    def make_default_options_response(self):
-        """OPTIONS answers JSON too: ``{"allow": [...]}`` with the Allow header."""
-        allowed = super().make_default_options_response().allow
-        response = jsonify({"allow": sorted(allowed)})
-        response.allow.update(allowed)
-        return response
-
-
 def create_app(test_config=None):
     """Build the app: defaults, then instance/config.py, then the environment
     (or ``test_config`` instead of those two)."""
     app = AgentLens(__name__, instance_relative_config=True)
-    # Paths are taken as sent: no 308 (with an HTML body) from ``//`` to ``/``, which
-    # would turn /sessions/a//b into session a/b, and /sessions//export into session "export".
-    app.url_map.merge_slashes = False
     app.config.from_mapping(config.DEFAULTS)
     app.config["DATABASE"] = os.path.join(app.instance_path, "agentlens.sqlite3")
     if test_config is None:

@@ -94,3 +94,10 @@ def test_double_slashes_in_a_session_id_are_kept(client):
     assert read_session(client, "a//b")["agent_name"] == "double"
     assert client.get("/sessions/a//b").get_json()["agent_name"] == "double"
     assert client.get("/sessions/a//b/export").get_json()["session"]["agent_name"] == "double"
+
+
+def test_a_session_id_with_a_newline_is_read_back(client):
+    events = [{"event_type": "session_start", "session_id": "line\nbreak", "agent_name": "nl"}]
+    assert client.post("/events", json={"events": events}).status_code == 200
+    assert read_session(client, "line\nbreak")["agent_name"] == "nl"
+    assert client.get("/sessions/line%0Abreak/explain").status_code == 200
