@@ -243,8 +243,8 @@ def report_stalled(connections, access_log, window):
         group = [c for c in connections if c.kind == kind]
         if kind == "reader":
             cut = sum(not c.complete_stream() for c in group)
-            print(f"  reader  {len(group):3}: server gave up writing after {spread(export_times)}"
-                  f" ({len(export_times)} of {len(group)} within the {window:.0f} s window);"
+            print(f"  reader  {len(group):3}: the export's request ended after {spread(export_times)}"
+                  f" (access log: {len(export_times)} of {len(group)});"
                   f" stream cut short: {cut} of {len(group)}")
             continue
         statuses = sorted({c.status for c in group if c.status})

@@ -7,10 +7,11 @@ import socket
 import sqlite3
 import threading
 import time
+from contextlib import closing
 
 import pytest
 
-from agentlens import serving
+from agentlens import db, serving
 from agentlens.db import close_all, get_db
 from agentlens.security import per_worker_limits_warning
 from server import start_server
@@ -189,3 +190,22 @@ def test_client_timeouts_are_inherited_by_accepted_connections():
                 with pytest.raises(BlockingIOError):
                     accepted.recv(1)
                 assert 0.25 < time.monotonic() - start < 1
+
+
+def test_the_wal_shrinks_back_after_a_long_read_snapshot(tmp_path):
+    path = str(tmp_path / "wal.sqlite3")
+    with closing(db.connect(path)) as writer, closing(db.connect(path)) as reader:
+        db.migrate(writer)
+        writer.execute("CREATE TABLE filler (data BLOB)")
+        wal = tmp_path / "wal.sqlite3-wal"
+        with db.snapshot(reader):  # pins the WAL: no checkpoint can reset it
+            reader.execute("SELECT count(*) FROM sessions").fetchone()
+            for _ in range(24):
+                with db.transaction(writer):
+                    writer.execute("INSERT INTO filler VALUES (zeroblob(1024 * 1024))")
+            assert wal.stat().st_size > 24 * 1024 * 1024
+        for _ in range(2):  # the next writes checkpoint, then start the WAL again
+            with db.transaction(writer):
+                writer.execute("INSERT INTO filler VALUES (zeroblob(1024))")
+            writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        assert wal.stat().st_size <= 16 * 1024 * 1024
