@@ -53,19 +53,20 @@ def require_api_key(view):
     return wrapped
 
 
-def key_set_fingerprint(config):
-    """What a token carries of the API key set it was issued under: an HMAC of the
-    set (order and repeats aside; empty in dev mode) under SECRET_KEY, so it
-    reveals nothing of the keys, not even to a guess."""
-    key_set = "\n".join(sorted(set(config["API_KEYS"])))
-    return hmac.new(config["SECRET_KEY"].encode(), key_set.encode(), hashlib.sha256).hexdigest()
+def key_set_fingerprint():
+    """What a token carries (claim ``keys``) of the API key set it was issued under:
+    an HMAC of the set (order and repeats aside; empty in dev mode) under SECRET_KEY,
+    so it reveals nothing of the keys, not even to a guess."""
+    key_set = "\n".join(sorted(set(current_app.config["API_KEYS"])))
+    return hmac.new(current_app.config["SECRET_KEY"].encode(), key_set.encode(),
+                    hashlib.sha256).hexdigest()[:32]
 
 
 def issue_token(claims):
     """A signed JWT (HS256, JWT_LIFETIME_SECONDS) with ``claims``, bound to the
     current API key set. Every token the server hands out is made here."""
     now = int(time.time())
-    claims = {**claims, "key_set": key_set_fingerprint(current_app.config), "iat": now,
+    claims = {**claims, "keys": key_set_fingerprint(), "iat": now,
               "exp": now + current_app.config["JWT_LIFETIME_SECONDS"]}
     return jwt.encode(claims, current_app.config["SECRET_KEY"], algorithm="HS256")
 
@@ -82,7 +83,7 @@ def token_claims(token, required, renew_at):
         raise APIError(401, f"Token expired: get a new one from {renew_at}")
     except jwt.InvalidTokenError:
         raise APIError(401, "Invalid token")
-    if claims.get("key_set") != key_set_fingerprint(current_app.config):
+    if claims.get("keys") != key_set_fingerprint():
         raise APIError(401, f"Token issued under other API keys: get a new one from {renew_at}")
     return claims
 
