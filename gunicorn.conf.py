@@ -1,6 +1,6 @@
 """gunicorn's settings for AgentLens in production: ``gunicorn -b 0.0.0.0:3000 wsgi:app``
 from this folder (gunicorn reads ./gunicorn.conf.py). Options on the command line
-win over these. Why these values: the README, "Running in production".
+win over these. Why these values: the README, "Running several workers".
 """
 import os
 

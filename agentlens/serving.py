@@ -15,11 +15,11 @@ def set_client_timeouts(listener, seconds):
     sends, or reads, nothing for ``seconds``.
 
     The kernel's SO_RCVTIMEO and SO_SNDTIMEO, which accepted sockets inherit:
-    they bound gunicorn's own blocking reads and writes (request line, headers,
-    body, response), where a Python socket timeout would not hold, since a
-    gthread worker resets its socket to blocking before each request. A read
-    that times out fails with EAGAIN: the body is then incomplete (408, see
-    errors.py), or gunicorn drops a request whose headers never ended.
+    they bound gunicorn's own blocking reads of the request line and headers,
+    and its writes, before the app runs (where :class:`ClientTimeout` cannot
+    reach, and where a Python socket timeout would not hold: a gthread worker
+    resets its socket to blocking before each request). A read that times out
+    fails with EAGAIN, and gunicorn drops the connection.
     """
     whole = int(seconds)
     timeval = struct.pack("ll", whole, int(round((seconds - whole) * 1_000_000)))
