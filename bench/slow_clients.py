@@ -158,7 +158,8 @@ class Probes:
             failed = len(times) - len(answered)
             if answered:
                 print(f"  {name:13} n={len(times):4}  p50 {statistics.median(answered):8.1f} ms"
-                      f"  max {answered[-1]:8.1f} ms  no answer within {PROBE_TIMEOUT:.0f} s: {failed}")
+                      f"  max {answered[-1]:8.1f} ms"
+                      f"  no answer within {PROBE_TIMEOUT:.0f} s: {failed}")
             else:
                 print(f"  {name:13} n={len(times):4}  no answer at all")
 
@@ -171,7 +172,8 @@ class Stalled:
                 b"Content-Length: 100\r\n\r\n{\"ev",
         "headers": b"GET /sessions?limit=1 HT",
         "silent": b"",
-        "reader": f"GET /sessions/{BIG_SESSION}/export?format=csv HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+        "reader": f"GET /sessions/{BIG_SESSION}/export?format=csv HTTP/1.1\r\n"
+                  "Host: x\r\n\r\n".encode(),
     }
 
     def __init__(self, kind, port, window):
@@ -235,16 +237,16 @@ def spread(values):
     return f"{values[0]:.1f}–{values[-1]:.1f} s" if values else "never"
 
 
-def report_stalled(connections, access_log, window):
+def report_stalled(connections, access_log):
     kinds = sorted({c.kind for c in connections}, key=list(Stalled.PAYLOADS).index)
     export_times = [float(m.group(1)) for m in re.finditer(
-        rf"export\?format=csv HTTP/1.1 \d+ ([\d.]+)", access_log)]
+        r"export\?format=csv HTTP/1.1 \d+ ([\d.]+)", access_log)]
     for kind in kinds:
         group = [c for c in connections if c.kind == kind]
         if kind == "reader":
             cut = sum(not c.complete_stream() for c in group)
-            print(f"  reader  {len(group):3}: the export's request ended after {spread(export_times)}"
-                  f" (access log: {len(export_times)} of {len(group)});"
+            print(f"  reader  {len(group):3}: the export's request ended after"
+                  f" {spread(export_times)} (access log: {len(export_times)} of {len(group)});"
                   f" stream cut short: {cut} of {len(group)}")
             continue
         statuses = sorted({c.status for c in group if c.status})
@@ -342,7 +344,7 @@ def main():
         time.sleep(5)  # the writer goes on: the next checkpoints can reset the WAL
         writer.finish()
         print("stalled connections (seconds after they opened):")
-        report_stalled(connections, access_log.read_text()[seen:], args.seconds)
+        report_stalled(connections, access_log.read_text()[seen:])
         print(f"WAL: largest {wal_during / 1e6:.1f} MB while stalled, "
               f"{wal_size(directory / 'bench.sqlite3-wal') / 1e6:.1f} MB after 5 s more of "
               f"writes ({writer.batches} batches of 100 events in all)")

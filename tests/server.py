@@ -162,7 +162,8 @@ def _start_server(directory, api_key, environment):
     extra.update(environment)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "--graceful-timeout", "5", *gunicorn_options(), "-b", f"127.0.0.1:{port}",
+            [sys.executable, "-m", "gunicorn", "-w", "2", "--graceful-timeout", "5",
+             *gunicorn_options(), "-b", f"127.0.0.1:{port}",
              "wsgi:app"],
             cwd=REPO, env=clean_environment(extra), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -93,7 +93,8 @@ def test_a_token_reauthorized_under_the_new_keys_works(apps):
 def test_a_token_from_before_key_sets_were_bound_is_refused(apps):
     app = apps([])
     create_session(app, [])
-    legacy = jwt.encode({"session_id": SESSION, "iat": int(time.time()),
-                         "exp": int(time.time()) + 3600}, app.config["SECRET_KEY"], algorithm="HS256")
+    now = int(time.time())
+    legacy = jwt.encode({"session_id": SESSION, "iat": now, "exp": now + 3600},
+                        app.config["SECRET_KEY"], algorithm="HS256")
     message = assert_error(end_session(app, legacy), 401)
     assert message == "Token issued under other API keys: get a new one from /v2/reauthorize_jwt"
