@@ -11,6 +11,13 @@ def _flag(value):
     return value.strip().lower() not in ("off", "0", "false", "no")
 
 
+def _seconds(value):
+    seconds = float(value)
+    if not 0 < seconds < float("inf"):
+        raise ValueError("not a positive number of seconds")
+    return seconds
+
+
 def _keys(value):
     """Comma-separated values; empty means none, but only commas and blanks is a mistake."""
     keys = [key.strip() for key in value.split(",") if key.strip()]
@@ -52,7 +59,7 @@ ENVIRONMENT = {
     "AGENTLENS_MAX_FIELD_BYTES": ("MAX_FIELD_BYTES", int),
     "AGENTLENS_RATE_LIMIT_SDK": ("RATELIMIT_SDK", str),
     "AGENTLENS_SECRET_KEY": ("SECRET_KEY", str),
-    "AGENTLENS_CLIENT_TIMEOUT": ("CLIENT_TIMEOUT", float),
+    "AGENTLENS_CLIENT_TIMEOUT": ("CLIENT_TIMEOUT", _seconds),
 }
 
 

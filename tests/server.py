@@ -126,7 +126,7 @@ class LiveServer:
             pass
 
 
-def start_server(directory, api_key=None, environment=None, attempts=3):
+def start_server(directory, api_key=None, attempts=3, environment=None):
     """Start gunicorn on a free port; return a LiveServer once /health answers.
 
     The port is free when chosen but could be taken before gunicorn binds it (other

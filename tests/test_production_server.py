@@ -11,7 +11,7 @@ from contextlib import closing
 
 import pytest
 
-from agentlens import db, serving
+from agentlens import config, db, serving
 from agentlens.db import close_all, get_db
 from agentlens.security import per_worker_limits_warning
 from server import start_server
@@ -209,3 +209,15 @@ def test_the_wal_shrinks_back_after_a_long_read_snapshot(tmp_path):
                 writer.execute("INSERT INTO filler VALUES (zeroblob(1024))")
             writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
         assert wal.stat().st_size <= 16 * 1024 * 1024
+
+
+@pytest.mark.parametrize("value, seconds", [("10", 10.0), ("2.5", 2.5), ("0.001", 0.001)])
+def test_the_client_timeout_is_a_positive_number_of_seconds(value, seconds):
+    assert config.from_environment({"AGENTLENS_CLIENT_TIMEOUT": value}) == {
+        "CLIENT_TIMEOUT": seconds}
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "ten", ""])
+def test_a_client_timeout_that_is_not_one_stops_the_start(value):
+    with pytest.raises(SystemExit, match="AGENTLENS_CLIENT_TIMEOUT"):
+        config.from_environment({"AGENTLENS_CLIENT_TIMEOUT": value})
