@@ -2,13 +2,13 @@
 import logging
 import os
 
-from flask import Flask
 from flask_cors import CORS
 
 from . import (auto_retention, backup, config, db, demo, errors, headers, metrics, recount,
                retention, security, web)
 from .api import agentops, agnost, analytics, events, health, operations, otlp, pricing, sessions
 from .pricing import book as price_book, reprice
+from .routing import AgentLens
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ RATE_LIMITED = {
 def create_app(test_config=None):
     """Build the app: defaults, then instance/config.py, then the environment
     (or ``test_config`` instead of those two)."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = AgentLens(__name__, instance_relative_config=True)
     app.config.from_mapping(config.DEFAULTS)
     app.config["DATABASE"] = os.path.join(app.instance_path, "agentlens.sqlite3")
     if test_config is None:

@@ -12,6 +12,13 @@ def _flag(value):
     return value.strip().lower() not in ("off", "0", "false", "no")
 
 
+def _seconds(value):
+    seconds = float(value)
+    if not 0 < seconds < float("inf"):
+        raise ValueError("not a positive number of seconds")
+    return seconds
+
+
 def _keys(value):
     """Comma-separated values; empty means none, but only commas and blanks is a mistake."""
     keys = [key.strip() for key in value.split(",") if key.strip()]
@@ -47,6 +54,7 @@ DEFAULTS = {
     "RETENTION_INTERVAL_SECONDS": 600,
     "PRICES_FILE": None,
     "RATELIMIT_PRICING": "60/minute",
+    "CLIENT_TIMEOUT": 10.0,
 }
 
 # environment variable -> (config key, parser)
@@ -69,6 +77,7 @@ ENVIRONMENT = {
     "AGENTLENS_RETENTION_INTERVAL_SECONDS": ("RETENTION_INTERVAL_SECONDS", _positive(float)),
     "AGENTLENS_PRICES": ("PRICES_FILE", str),
     "AGENTLENS_RATE_LIMIT_PRICING": ("RATELIMIT_PRICING", str),
+    "AGENTLENS_CLIENT_TIMEOUT": ("CLIENT_TIMEOUT", _seconds),
 }
 
 

@@ -3,7 +3,7 @@ import logging
 
 from flask import current_app, jsonify, request
 from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from .ingest.events import EventError
 
@@ -62,6 +62,12 @@ def register_error_handlers(app):
     @app.errorhandler(ValidationError)
     def handle_validation_error(error):
         return error_response(400, describe_validation_error(error.normalized_messages()))
+
+    @app.errorhandler(ClientDisconnected)
+    def handle_incomplete_body(error):
+        # Reading the body failed: under gunicorn, the client sent nothing for
+        # CLIENT_TIMEOUT seconds (serving.py) before the end of its body.
+        return error_response(408, "Request body incomplete: the client stopped sending it")
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error):

@@ -54,34 +54,58 @@ def require_api_key(view):
     return wrapped
 
 
-def issue_session_token(session_id):
-    """A signed JWT that names one session (AgentOps' create_session and reauthorize_jwt)."""
+def key_set_fingerprint():
+    """What a token carries (claim ``keys``) of the API key set it was issued under:
+    an HMAC of the set (order and repeats aside; empty in dev mode) under SECRET_KEY,
+    so it reveals nothing of the keys, not even to a guess."""
+    key_set = "\n".join(sorted(set(current_app.config["API_KEYS"])))
+    return hmac.new(current_app.config["SECRET_KEY"].encode(), key_set.encode(),
+                    hashlib.sha256).hexdigest()[:32]
+
+
+def issue_token(claims):
+    """A signed JWT (HS256, JWT_LIFETIME_SECONDS) with ``claims``, bound to the
+    current API key set. Every token the server hands out is made here."""
     now = int(time.time())
-    claims = {"session_id": session_id, "iat": now,
+    claims = {**claims, "keys": key_set_fingerprint(), "iat": now,
               "exp": now + current_app.config["JWT_LIFETIME_SECONDS"]}
     return jwt.encode(claims, current_app.config["SECRET_KEY"], algorithm="HS256")
 
 
-def key_set_fingerprint():
-    """Changes whenever the configured key set does: tokens carry it."""
-    keys = "\n".join(sorted(current_app.config["API_KEYS"])).encode()
-    return hmac.new(current_app.config["SECRET_KEY"].encode(), keys, "sha256").hexdigest()[:32]
+def token_claims(token, required, renew_at, invalid="Invalid token"):
+    """The claims of ``token`` if this server issued it under its current API key
+    set, with the ``required`` claims; else 401 (``renew_at`` says where to get
+    a new one, ``invalid`` what a token that is none of ours is called). A token
+    stops working when the key set changes: dev mode to keys and back, or another
+    set of keys."""
+    try:
+        claims = jwt.decode(token, current_app.config["SECRET_KEY"], algorithms=["HS256"],
+                            options={"require": ["exp", *required]})
+    except jwt.ExpiredSignatureError:
+        raise APIError(401, f"Token expired: get a new one from {renew_at}")
+    except jwt.InvalidTokenError:
+        raise APIError(401, invalid)
+    if not hmac.compare_digest(str(claims.get("keys")), key_set_fingerprint()):
+        raise APIError(401, f"Token issued under other API keys: get a new one from {renew_at}")
+    return claims
+
+
+def issue_session_token(session_id):
+    """A JWT that names one session (AgentOps' create_session and reauthorize_jwt)."""
+    return issue_token({"session_id": session_id})
 
 
 def issue_api_token(api_key):
-    """AgentOps 0.4's ``/v3/auth/token``: the key checked like every key, then a signed
-    JWT that stands for it (see :func:`check_key_or_token`), and the project id the
-    SDK puts on its spans: a stable id of the key that does not reveal it."""
+    """AgentOps 0.4's ``/v3/auth/token``: the key checked like every key, then a token
+    that stands for it (see :func:`check_key_or_token`), and the project id the SDK
+    puts on its spans: a stable id of the key that does not reveal it."""
     if current_app.config["API_KEYS"] and not api_key:
         raise APIError(401, "Missing API key: send it as api_key in the body")
     check_key(api_key, "api_key")
     digest = hmac.new(current_app.config["SECRET_KEY"].encode(), (api_key or "").encode(),
                       "sha256")
     project_id = str(uuid.UUID(bytes=digest.digest()[:16], version=4))
-    now = int(time.time())
-    claims = {"project_id": project_id, "keys": key_set_fingerprint(), "iat": now,
-              "exp": now + current_app.config["JWT_LIFETIME_SECONDS"]}
-    return jwt.encode(claims, current_app.config["SECRET_KEY"], algorithm="HS256"), project_id
+    return issue_token({"project_id": project_id}), project_id
 
 
 def check_key_or_token():
@@ -98,18 +122,8 @@ def check_key_or_token():
     if scheme.lower() != "bearer" or not credential:
         raise APIError(401, "Missing API key: send X-API-Key, or Authorization: Bearer "
                             "<API key or token from /v3/auth/token>")
-    if key_is_valid(credential, keys):
-        return
-    try:
-        claims = jwt.decode(credential, current_app.config["SECRET_KEY"], algorithms=["HS256"],
-                            options={"require": ["exp", "keys", "project_id"]})
-    except jwt.ExpiredSignatureError:
-        raise APIError(401, "Token expired: get a new one from /v3/auth/token")
-    except jwt.InvalidTokenError:
-        raise APIError(401, "Invalid API key or token")
-    if not hmac.compare_digest(str(claims["keys"]), key_set_fingerprint()):
-        raise APIError(401, "Token issued under API keys that have changed: "
-                            "get a new one from /v3/auth/token")
+    if not key_is_valid(credential, keys):
+        token_claims(credential, ["project_id"], "/v3/auth/token", "Invalid API key or token")
 
 
 def bearer_session():
@@ -117,14 +131,7 @@ def bearer_session():
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise APIError(401, "Missing token: send Authorization: Bearer <jwt> from create_session")
-    try:
-        claims = jwt.decode(token.strip(), current_app.config["SECRET_KEY"], algorithms=["HS256"],
-                            options={"require": ["exp", "session_id"]})
-    except jwt.ExpiredSignatureError:
-        raise APIError(401, "Token expired: get a new one from /v2/reauthorize_jwt")
-    except jwt.InvalidTokenError:
-        raise APIError(401, "Invalid token")
-    return claims["session_id"]
+    return token_claims(token.strip(), ["session_id"], "/v2/reauthorize_jwt")["session_id"]
 
 
 def add_rate_limit_headers(response):
@@ -139,6 +146,17 @@ def add_rate_limit_headers(response):
     if response.status_code == 429:
         response.headers["Retry-After"] = str(reset_in)
     return response
+
+
+def per_worker_limits_warning(config, workers):
+    """What a server of several worker processes says at start-up when each
+    process counts the rate limits in its own memory; None when that is not so."""
+    storage = config["RATELIMIT_STORAGE_URI"]
+    if workers < 2 or not config["RATELIMIT_ENABLED"] or not storage.startswith("memory://"):
+        return None
+    return (f"Rate limits are counted per worker: with {workers} workers and "
+            f"RATELIMIT_STORAGE_URI={storage}, one client may make {workers} times each limit. "
+            "Set RATELIMIT_STORAGE_URI=redis://... to share them.")
 
 
 def init_app(app, limited_blueprints):

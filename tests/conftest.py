@@ -3,7 +3,7 @@ import itertools
 import pytest
 
 from agentlens import create_app
-from agentlens.db import get_db
+from agentlens.db import close_all, get_db
 
 _app_numbers = itertools.count()
 
@@ -13,7 +13,9 @@ def make_app(tmp_path):
     """Build an app on its own temporary database; keyword arguments override config.
 
     Rate limits are off unless a test turns them on (RATELIMIT_ENABLED=True).
+    The apps' kept connections are closed after the test.
     """
+    apps = []
 
     def make(**overrides):
         config = {
@@ -22,9 +24,12 @@ def make_app(tmp_path):
             "SECRET_KEY": "test-secret-key-for-signing-tokens-0123456789",
             **overrides,
         }
-        return create_app(config)
+        apps.append(create_app(config))
+        return apps[-1]
 
-    return make
+    yield make
+    for app in apps:
+        close_all(app)
 
 
 @pytest.fixture

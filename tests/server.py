@@ -1,8 +1,9 @@
 """A real AgentLens server for end-to-end tests, and the SDK scripts that talk to it.
 
-``start_server(directory, api_key=None)`` runs ``gunicorn -w 2 -k gthread wsgi:app``
-from the repository root on a free 127.0.0.1 port, with its database in
-``directory``, rate limits off and (optionally) ``AGENTLENS_API_KEY`` set, and
+``start_server(directory, api_key=None, environment=None)`` runs ``gunicorn -w 2 wsgi:app``
+from the repository root, so with the production settings of ``gunicorn.conf.py``,
+on a free 127.0.0.1 port, with its database in ``directory``, rate limits off,
+(optionally) ``AGENTLENS_API_KEY`` set and more ``environment`` variables, and
 waits for ``/health``. ``LiveServer.stop()`` ends it by its PID.
 
 ``server_fixture(name, api_key=None)`` makes a (function-scoped) pytest fixture of
@@ -162,8 +163,8 @@ def _start_server(directory, api_key, config, environment):
         extra["AGENTLENS_API_KEY"] = api_key
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "gthread",
-             "--graceful-timeout", "5", *gunicorn_options(), "-b", f"127.0.0.1:{port}",
+            [sys.executable, "-m", "gunicorn", "-w", "2", "--graceful-timeout", "5",
+             *gunicorn_options(), "-b", f"127.0.0.1:{port}",
              *(["-c", str(config)] if config else []),
              "wsgi:app"],
             cwd=REPO, env=clean_environment(extra), stdout=log, stderr=subprocess.STDOUT,

@@ -191,7 +191,10 @@ def test_bad_buckets_or_cost_refuse_that_event_naming_the_field(client, fields, 
     assert [e["event_id"] for e in read_session(client, "s")["events"]] == ["good"]
 
 
-def test_agentops_cost_is_the_clients_and_a_bad_one_is_refused(app, client):
+def test_agentops_cost_is_the_clients_and_an_unusable_one_is_kept_aside(app, client):
+    """The SDK's own ``cost`` wins over the list price; one that is not a usable amount
+    (negative, text) refuses nothing: it is kept on the event's metadata, and the event
+    is priced from its tokens like one without a cost."""
     from test_format_agentops import bearer, token_for
 
     token = token_for(app, client, "ao", init_timestamp="2026-03-01T10:00:00Z")
@@ -200,28 +203,29 @@ def test_agentops_cost_is_the_clients_and_a_bad_one_is_refused(app, client):
          "completion_tokens": 0, "init_timestamp": "2026-03-01T10:00:01Z", "cost": 0.002},
         {"id": "a2", "type": "llm", "model": "gpt-4o", "prompt_tokens": 1000,
          "init_timestamp": "2026-03-01T10:00:02Z", "cost": -1}]})
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert [(r["index"], r["error"].split(":")[0]) for r in response.get_json()["rejected"]] == [
-        (1, "cost")]
-    event = read_session(client, "ao")["events"][1]
-    assert (event["cost_usd"], event["metadata"]) == (0.002, None)   # not 2500 µ$ of list price
+    assert response.get_json() == {"status": "ok", "processed": 2}
+    first, second = read_session(client, "ao")["events"][1:]
+    assert (first["cost_usd"], first["metadata"]) == (0.002, None)   # not 2500 µ$ of list price
+    # 1000 in x $2.50 per million = 2500 µ$
+    assert (second["cost_usd"], second["metadata"]) == (0.0025, {"cost": -1})
     # an amendment's cost is the client's too
     response = client.post("/v2/update_events", headers=bearer(token),
                            json={"events": [{"id": "a1", "cost": 0.003}]})
     assert response.status_code == 200, response.get_data(as_text=True)
-    assert read_session(client, "ao")["total_cost_usd"] == 0.003
+    assert read_session(client, "ao")["total_cost_usd"] == 0.0055
     # an amended event without the client's cost is priced again with its new figures:
     # a3 from 100 x 2.5 = 250 µ$ to gpt-4o-mini 1000 x 0.15 + 10 x 0.6 = 156 µ$
     response = client.post("/v2/create_events", headers=bearer(token), json={"events": [
         {"id": "a3", "type": "llm", "model": "gpt-4o", "prompt_tokens": 100,
          "init_timestamp": "2026-03-01T10:00:03Z"}]})
     assert response.status_code == 200, response.get_data(as_text=True)
-    assert read_session(client, "ao")["total_cost_usd"] == 0.00325
+    assert read_session(client, "ao")["total_cost_usd"] == 0.00575
     response = client.post("/v2/update_events", headers=bearer(token), json={"events": [
         {"id": "a3", "model": "gpt-4o-mini", "prompt_tokens": 1000, "completion_tokens": 10}]})
     assert response.status_code == 200, response.get_data(as_text=True)
-    assert [e["cost_usd"] for e in read_session(client, "ao")["events"][1:]] == [0.003, 0.000156]
-    assert read_session(client, "ao")["total_cost_usd"] == 0.003156
+    assert [e["cost_usd"] for e in read_session(client, "ao")["events"][1:]] == [
+        0.003, 0.0025, 0.000156]
+    assert read_session(client, "ao")["total_cost_usd"] == 0.005656
     with app.app_context():
         assert recount.check(get_db()) == []
 

@@ -190,7 +190,7 @@ def assert_token_for(app, token, session_id):
     """An HS256 JWT signed with the app's secret, for session_id, valid 24 h from now."""
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
     claims = jwt.decode(token, app.config["SECRET_KEY"], algorithms=["HS256"])
-    assert set(claims) == {"session_id", "iat", "exp"}
+    assert set(claims) == {"session_id", "keys", "iat", "exp"}
     assert claims["session_id"] == session_id
     assert claims["exp"] - claims["iat"] == DAY_SECONDS
     assert abs(claims["iat"] - time.time()) < 60

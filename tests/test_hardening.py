@@ -1,6 +1,7 @@
 """Inputs found by review to break things once: each refused cleanly now, or read one way."""
 import multiprocessing
 import threading
+from contextlib import closing
 
 from agentlens import db
 
@@ -69,12 +70,12 @@ def migrate_in_threads(path, barrier):
     failures = []
 
     def run():
-        conn = db.connect(path)
-        barrier.wait()  # all threads of all processes open the new file at once
-        try:
-            db.migrate(conn)
-        except Exception as error:  # reported to the parent through the exit code
-            failures.append(error)
+        with closing(db.connect(path)) as conn:
+            barrier.wait()  # all threads of all processes open the new file at once
+            try:
+                db.migrate(conn)
+            except Exception as error:  # reported to the parent through the exit code
+                failures.append(error)
 
     threads = [threading.Thread(target=run) for _ in range(4)]
     for thread in threads:
@@ -96,10 +97,10 @@ def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
         for process in processes:
             process.join()
         assert [process.exitcode for process in processes] == [0, 0, 0, 0], attempt
-        conn = db.connect(path)
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == max(
-            step for step, _ in db.migration_steps())
+        with closing(db.connect(path)) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == max(
+                step for step, _ in db.migration_steps())
 
 
 def test_update_events_cannot_set_a_duration_beyond_the_cap(client):

@@ -1,4 +1,6 @@
 """Upgrading a database built by an earlier schema keeps every event and settles it as new."""
+from contextlib import closing
+
 from agentlens import db, recount
 from agentlens.read import analytics, sessions
 
@@ -32,22 +34,22 @@ INSERT INTO events (event_id, session_id, event_type, ts, tokens_in, metadata, i
 
 
 def test_migration_5_keeps_every_event_and_applies_the_new_rules(tmp_path):
-    conn = database_at(str(tmp_path / "v4.sqlite3"), 4)
-    conn.executescript(V4_ROWS)
-    assert db.migrate(conn) == LATEST
+    with closing(database_at(str(tmp_path / "v4.sqlite3"), 4)) as conn:
+        conn.executescript(V4_ROWS)
+        assert db.migrate(conn) == LATEST
 
-    ids = [tuple(row) for row in conn.execute("SELECT session_id, event_id FROM events ORDER BY id")]
-    assert ids == [("native", "native:session_start"), ("native", "evt001"),
-                   ("native", "native:session_end"), ("conv", "conv:agnost:session_start"),
-                   ("conv", "t1")]
-    # A native session shows its session_start's metadata, as sent.
-    assert sessions.get_session(conn, "native")["metadata"] == {"version": "1.0", "keep": None}
-    assert sessions.get_session(conn, "conv")["metadata"] == {"client_config": "claude-desktop"}
-    # Event ids are now unique per session only.
-    conn.execute("INSERT INTO events (event_id, session_id, event_type, ts, source) "
-                 "VALUES ('evt001', 'conv', 'llm_call', 3000, 'agentlens')")
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        ids = [tuple(row) for row in conn.execute("SELECT session_id, event_id FROM events ORDER BY id")]
+        assert ids == [("native", "native:session_start"), ("native", "evt001"),
+                       ("native", "native:session_end"), ("conv", "conv:agnost:session_start"),
+                       ("conv", "t1")]
+        # A native session shows its session_start's metadata, as sent.
+        assert sessions.get_session(conn, "native")["metadata"] == {"version": "1.0", "keep": None}
+        assert sessions.get_session(conn, "conv")["metadata"] == {"client_config": "claude-desktop"}
+        # Event ids are now unique per session only.
+        conn.execute("INSERT INTO events (event_id, session_id, event_type, ts, source) "
+                     "VALUES ('evt001', 'conv', 'llm_call', 3000, 'agentlens')")
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
 
 V5_ROWS = """
@@ -69,25 +71,25 @@ INSERT INTO events (event_id, session_id, event_type, ts, model, tokens_in, toke
 
 
 def test_migration_6_recounts_every_total_from_the_events(tmp_path):
-    conn = database_at(str(tmp_path / "v5.sqlite3"), 5)
-    conn.executescript(V5_ROWS)
-    assert db.migrate(conn) == LATEST
-    assert recount.check(conn) == []
-    # The final counts of a's session_end win; b sums its one event.
-    assert [(s["session_id"], s["total_tokens_in"], s["total_tokens_out"])
-            for s in sessions.list_sessions(conn)[0]] == [("b", 7, 0), ("a", 100, 4)]
-    figures = analytics.analytics(conn, now=90005000)
-    assert figures["overview"]["total_tokens"] == 111
-    # events stored before costs existed have none until `agentlens reprice`: unknown, not 0
-    assert figures["model_usage"] == [{
-        "model": "gpt-4o", "call_count": 2, "total_tokens": 19, "total_tokens_in": 15,
-        "total_tokens_out": 4, "avg_duration_ms": 0.88, "cost_usd": None}]
-    assert figures["duration"] == {"avg_ms": 60000, "min_ms": 60000, "max_ms": 60000}
-    assert analytics.analytics(conn, started_from=86400000, now=90005000)["overview"][
-        "total_sessions"] == 1
-    # Spans of two traces may share an id within one session.
-    for trace in ("t1", "t2"):
-        conn.execute("INSERT INTO events (event_id, trace_id, session_id, event_type, ts, source) "
-                     "VALUES ('s1', ?, 'b', 'span', 1, 'otlp')", (trace,))
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    with closing(database_at(str(tmp_path / "v5.sqlite3"), 5)) as conn:
+        conn.executescript(V5_ROWS)
+        assert db.migrate(conn) == LATEST
+        assert recount.check(conn) == []
+        # The final counts of a's session_end win; b sums its one event.
+        assert [(s["session_id"], s["total_tokens_in"], s["total_tokens_out"])
+                for s in sessions.list_sessions(conn)[0]] == [("b", 7, 0), ("a", 100, 4)]
+        figures = analytics.analytics(conn, now=90005000)
+        assert figures["overview"]["total_tokens"] == 111
+        # events stored before costs existed have none until `agentlens reprice`: unknown, not 0
+        assert figures["model_usage"] == [{
+            "model": "gpt-4o", "call_count": 2, "total_tokens": 19, "total_tokens_in": 15,
+            "total_tokens_out": 4, "avg_duration_ms": 0.88, "cost_usd": None}]
+        assert figures["duration"] == {"avg_ms": 60000, "min_ms": 60000, "max_ms": 60000}
+        assert analytics.analytics(conn, started_from=86400000, now=90005000)["overview"][
+            "total_sessions"] == 1
+        # Spans of two traces may share an id within one session.
+        for trace in ("t1", "t2"):
+            conn.execute("INSERT INTO events (event_id, trace_id, session_id, event_type, ts, source) "
+                         "VALUES ('s1', ?, 'b', 'span', 1, 'otlp')", (trace,))
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []

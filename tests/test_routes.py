@@ -4,6 +4,8 @@ cannot forget its credential check. API routes answer 401 JSON; the viewer's pag
 browser to the login page."""
 import pytest
 
+from helpers import assert_error, read_session
+
 PUBLIC = {"/health", "/openapi.json"}
 WEB_PAGES = {"/", "/ui/sessions/some-session", "/ui/export/some-session", "/ui/compare",
              "/ui/analytics", "/ui/login", "/ui/logout"}
@@ -77,3 +79,52 @@ def test_every_page_but_login_sends_a_browser_without_a_session_to_sign_in(keyed
             response = client.open(path, method=method, headers=headers)
             assert response.status_code == 302, (method, path)
             assert response.headers["Location"].startswith("/ui/login?next="), (method, path)
+
+
+def test_every_route_answers_options_in_json_without_credentials(keyed_app):
+    """CORS preflights need no key; the answer is JSON like every other. (The viewer's
+    pages are for the browser that signed in, not for other origins.)"""
+    client = keyed_app.test_client()
+    for rule in keyed_app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.endpoint.startswith("web"):
+            continue
+        path = rule.rule.replace("<path:session_id>", "some-session")
+        response = client.options(path, headers={
+            "Origin": "http://app.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "X-API-Key, Content-Type"})
+        assert response.status_code == 200, path
+        assert response.mimetype == "application/json", path
+        assert response.get_json() == {"allow": sorted(response.allow)}, path
+        assert rule.methods <= set(response.allow), path
+        assert response.headers["Access-Control-Allow-Origin"] == "http://app.example", path
+        assert response.headers["Access-Control-Allow-Headers"] == "Content-Type, X-API-Key", path
+
+
+def test_options_lists_every_method_of_the_path(client):
+    # /sessions/compare is also GET: the session named "compare".
+    assert client.options("/sessions/compare").get_json() == {
+        "allow": ["DELETE", "GET", "HEAD", "OPTIONS", "POST"]}
+    assert client.options("/events").get_json() == {"allow": ["OPTIONS", "POST"]}
+
+
+@pytest.mark.parametrize("path", ["/sessions//export", "/sessions//explain", "/sessions//x",
+                                  "/sessions//export?format=csv"])
+def test_an_empty_session_id_segment_is_a_json_404_not_a_redirect(client, path):
+    # No session has an empty id (ingest refuses one): the path names nothing.
+    assert assert_error(client.get(path), 404) == f"Not found: {path.split('?')[0]}"
+
+
+def test_double_slashes_in_a_session_id_are_kept(client):
+    events = [{"event_type": "session_start", "session_id": "a//b", "agent_name": "double"},
+              {"event_type": "session_start", "session_id": "a/b", "agent_name": "single"}]
+    assert client.post("/events", json={"events": events}).status_code == 200
+    assert read_session(client, "a//b")["agent_name"] == "double"
+    assert client.get("/sessions/a//b").get_json()["agent_name"] == "double"
+    assert client.get("/sessions/a//b/export").get_json()["session"]["agent_name"] == "double"
+
+
+def test_a_session_id_with_a_newline_is_read_back(client):
+    events = [{"event_type": "session_start", "session_id": "line\nbreak", "agent_name": "nl"}]
+    assert client.post("/events", json={"events": events}).status_code == 200
+    assert read_session(client, "line\nbreak")["agent_name"] == "nl"
+    assert client.get("/sessions/line%0Abreak/explain").status_code == 200

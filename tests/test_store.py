@@ -1,6 +1,7 @@
 """store_batch called directly: exactness under retries and any arrival order."""
 import sqlite3
 import threading
+from contextlib import closing
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -146,11 +147,11 @@ def test_session_queries_use_their_indexes(conn):
 def test_migrations_record_the_version_and_run_once(tmp_path):
     path = str(tmp_path / "m.sqlite3")
     latest = max(step for step, _ in db.migration_steps())
-    conn = db.connect(path)
-    assert db.migrate(conn) == latest
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == latest
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.migrate(conn) == latest  # nothing left to apply, no error
+    with closing(db.connect(path)) as conn:
+        assert db.migrate(conn) == latest
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == latest
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.migrate(conn) == latest  # nothing left to apply, no error
 
 
 def test_concurrent_first_connections_migrate_once(tmp_path):
@@ -159,7 +160,8 @@ def test_concurrent_first_connections_migrate_once(tmp_path):
 
     def first_use():
         try:
-            db.migrate(db.connect(path))
+            with closing(db.connect(path)) as conn:
+                db.migrate(conn)
         except Exception as error:  # collected and asserted below
             errors.append(error)
 

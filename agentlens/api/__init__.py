@@ -1,6 +1,6 @@
 """Blueprints: parse the request, call one function, serialise the result."""
 from flask import current_app, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from .. import jsonstrict, metrics
 from ..db import get_db
@@ -29,6 +29,8 @@ def request_body():
             size += len(chunk)
     except HTTPException:
         raise
+    except TimeoutError:  # the client stopped sending (CLIENT_TIMEOUT): a 408, as errors.py says
+        raise ClientDisconnected()
     except Exception as error:  # the server's chunk parser: InvalidChunkSize and the like
         raise APIError(400, f"Request body could not be read: {error}")
     if size > limit:

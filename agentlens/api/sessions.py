@@ -82,7 +82,9 @@ def get_session(session_id):
 def delete_session(session_id):
     if not store.delete_session(get_db(), session_id):
         raise APIError(404, "Session not found")
-    return Response(status=204)
+    response = Response(status=204)
+    del response.headers["Content-Type"]  # no body, so no type (not Flask's text/html)
+    return response
 
 
 @bp.get("/sessions/<path:session_id>/explain")

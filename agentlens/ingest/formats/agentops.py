@@ -12,6 +12,7 @@ from .shared import (NOT_EMPTY, Cost, Count, JSONValue, SDKSchema, Text, Timesta
                      drop_nulls, parse_each)
 
 SOURCE = "agentops"
+COST = Cost()
 EVENT_TYPES = {"llm": "llm_call", "llms": "llm_call", "tool": "tool_call", "tools": "tool_call",
                "action": "action", "actions": "action", "error": "error", "errors": "error"}
 # The SDK sends Success/Fail/Indeterminate; the document's example says "completed".
@@ -73,7 +74,7 @@ class EventBody(SDKSchema):
     code = JSONValue()
     details = JSONValue()
     agent_id = fields.String()
-    cost = Cost()
+    cost = JSONValue()
 
 
 class AgentBody(SDKSchema):
@@ -145,13 +146,25 @@ def duration_of(data):
     return None
 
 
+def sdk_cost(value):
+    """The SDK's ``cost`` (USD) when it is a usable number, in nano-dollars; anything
+    else is no cost of the client's (and is kept on the event's metadata)."""
+    try:
+        return client_cost(COST.deserialize(value))
+    except ValidationError:
+        return None
+
+
 def event_fields(data):
     """The normalised fields of one AgentOps event, by its type."""
     kind = EVENT_TYPES.get((data.get("event_type") or data.get("type") or "").lower())
     extras = {key: data[key] for key in ("agent_id", "logs", "screenshot", "action_type")
               if key in data}
+    cost = sdk_cost(data.get("cost"))
+    if "cost" in data and cost is None:
+        extras["cost"] = data["cost"]
     result = {"event_type": kind or data.get("event_type") or data.get("type") or "generic",
-              "metadata": extras or None, "cost_nanos": client_cost(data.get("cost"))}
+              "metadata": extras or None, "cost_nanos": cost}
     if kind == "llm_call":
         result.update(model=data.get("model"), tokens_in=data.get("prompt_tokens"),
                       tokens_out=data.get("completion_tokens"))
@@ -202,7 +215,7 @@ def amendment(raw, max_field_bytes):
         "model": data.get("model"),
         "tokens_in": data.get("prompt_tokens"),
         "tokens_out": data.get("completion_tokens"),
-        "cost_nanos": client_cost(data.get("cost")),
+        "cost_nanos": sdk_cost(data.get("cost")),
         "input_data": to_json({"prompt": data["prompt"]}, "prompt") if "prompt" in data else None,
         "output_data": (to_json({"completion": data["completion"]}, "completion")
                         if "completion" in data else None),
