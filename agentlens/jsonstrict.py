@@ -58,8 +58,9 @@ def loads(data):
     if LONG_RUN not in data.translate(DIGITS):
         try:
             return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass
+        except orjson.JSONDecodeError as error:
+            if "depth" in str(error):  # the same limit whichever Python reads it again
+                raise JSONProblem(TOO_DEEP)
     try:
         return json.loads(data.decode("utf-8", "surrogatepass"),
                           parse_constant=_bad_number, parse_float=_number)

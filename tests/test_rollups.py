@@ -1,5 +1,6 @@
 """The rules, the rollup ranges and the recount behind `agentlens check`."""
 import sqlite3
+from contextlib import closing
 
 from hypothesis import given, settings, strategies as st
 
@@ -47,18 +48,19 @@ def test_split_covers_the_range_exactly_once(lo, hi):
 @given(duration=st.floats(0, 1e9, allow_nan=False) | st.integers(0, 10**9)
        | st.sampled_from([0.0005, 0.0015, 2.5e-4, 1.0005, 841.9995, 0.1 + 0.2]))
 def test_the_duration_rule_is_the_same_in_python_and_sql(duration):
-    conn = sqlite3.connect(":memory:")
-    (in_sql,) = conn.execute(f"SELECT {rules.DURATION_US_SQL} FROM (SELECT ? AS duration_ms)",
-                             (duration,)).fetchone()
+    with closing(sqlite3.connect(":memory:")) as conn:
+        (in_sql,) = conn.execute(f"SELECT {rules.DURATION_US_SQL} FROM (SELECT ? AS duration_ms)",
+                                 (duration,)).fetchone()
     assert in_sql == rules.duration_us(duration)
 
 
 def test_what_counts_is_the_same_in_python_and_sql():
-    conn = sqlite3.connect(":memory:")
     types = ["session_start", "session_end", "llm_call", "Session_Start", "error", "generic"]
-    counted = [t for (t,) in conn.execute(
-        f"SELECT event_type FROM (SELECT ? AS event_type UNION ALL " +
-        " UNION ALL ".join(["SELECT ?"] * (len(types) - 1)) + f") WHERE {rules.COUNTED}", types)]
+    with closing(sqlite3.connect(":memory:")) as conn:
+        counted = [t for (t,) in conn.execute(
+            "SELECT event_type FROM (SELECT ? AS event_type UNION ALL " +
+            " UNION ALL ".join(["SELECT ?"] * (len(types) - 1)) + f") WHERE {rules.COUNTED}",
+            types)]
     assert counted == [t for t in types if rules.is_counted(t)]
 
 
@@ -70,21 +72,14 @@ def test_check_finds_nothing_on_a_consistent_store_and_a_changed_total(app, runn
     result = runner.invoke(args=["check"])
     assert result.exit_code == 0, result.output
     assert "All totals of 1 sessions match" in result.output
-    conn = sqlite3.connect(app.config["DATABASE"])
-    with conn:
+    with closing(sqlite3.connect(app.config["DATABASE"])) as conn, conn:
         conn.execute("UPDATE day_models SET tokens_in = tokens_in + 1")
         conn.execute("UPDATE sessions SET event_count = 5")
-    conn.close()
     result = runner.invoke(args=["check"])
     assert result.exit_code == 1
     assert "sessions ('s', 'event_count'): stored 5, recounted 1" in result.output
     assert "day_models" in result.output and "stored (1, 8," in result.output
     assert "2 totals differ from a recount" in result.output
-
-
-def plans(conn, queries):
-    return {sql: " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
-            for sql, params in queries}
 
 
 def test_analytics_reads_rollups_by_their_keys_and_never_scans_sessions_or_events(app, client):
@@ -94,24 +89,23 @@ def test_analytics_reads_rollups_by_their_keys_and_never_scans_sessions_or_event
         {"session_id": "s", "event_id": "e", "model": "m", "tokens_in": 7,
          "timestamp": "2026-03-01T10:00:01Z"}]})
     recorded = []
-    conn = sqlite3.connect(app.config["DATABASE"])
-    conn.row_factory = sqlite3.Row
-    conn.set_trace_callback(recorded.append)
-    day = rules.DAY_MS
-    analytics(conn, now=1772400000000)
-    analytics(conn, agent_name="a", now=1772400000000)
-    analytics(conn, started_from=1772400000000 - 7 * day + 12345, now=1772400000000)
-    analytics(conn, agent_name="a", started_from=1772000000000, started_to=1772400000123,
-              now=1772400000000)
-    conn.set_trace_callback(None)
-    selects = [sql for sql in recorded if sql.lstrip().upper().startswith("SELECT")]
-    assert selects
-    for sql in selects:
-        plan = " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
-        assert "SCAN events" not in plan and "SCAN sessions" not in plan, (sql, plan)
-        if "FROM day_" in sql or "FROM hour_" in sql:
-            assert "SEARCH" in plan, (sql, plan)
-    conn.close()
+    with closing(sqlite3.connect(app.config["DATABASE"])) as conn:
+        conn.row_factory = sqlite3.Row
+        conn.set_trace_callback(recorded.append)
+        day = rules.DAY_MS
+        analytics(conn, now=1772400000000)
+        analytics(conn, agent_name="a", now=1772400000000)
+        analytics(conn, started_from=1772400000000 - 7 * day + 12345, now=1772400000000)
+        analytics(conn, agent_name="a", started_from=1772000000000, started_to=1772400000123,
+                  now=1772400000000)
+        conn.set_trace_callback(None)
+        selects = [sql for sql in recorded if sql.lstrip().upper().startswith("SELECT")]
+        assert selects
+        for sql in selects:
+            plan = " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
+            assert "SCAN events" not in plan and "SCAN sessions" not in plan, (sql, plan)
+            if "FROM day_" in sql or "FROM hour_" in sql:
+                assert "SEARCH" in plan, (sql, plan)
 
 
 def test_the_session_list_total_comes_from_rollups(client):

@@ -3,6 +3,8 @@ New ones are made so; an older one is rewritten once by VACUUM, outside any tran
 and keeps every row."""
 import threading
 
+import pytest
+
 from agentlens import db, recount
 from agentlens.ingest.formats import agentlens
 from agentlens.ingest.store import store_batch
@@ -10,6 +12,21 @@ from agentlens.read import analytics
 
 LATEST = max(step for step, _ in db.migration_steps())
 INCREMENTAL = 2
+
+
+@pytest.fixture(autouse=True)
+def close_connections(monkeypatch):
+    """Every connection a test opens (several per test, some in threads) is closed after it."""
+    opened, connect = [], db.connect
+
+    def tracked(path):
+        opened.append(connect(path))
+        return opened[-1]
+
+    monkeypatch.setattr(db, "connect", tracked)
+    yield
+    for conn in opened:
+        conn.close()
 
 
 def database_before_step_8(path):
