@@ -14,7 +14,8 @@ off), and the other server holding the same data (--target-10k for the small one
 --target for the large one, loaded with ``bench/dataset.py --target``) is measured
 endpoint by endpoint beside it. Each endpoint is requested over one keep-alive
 connection, one request after another, -n times or for --max-seconds (at least 5),
-after 3 unmeasured requests:
+after 3 unmeasured requests; printed: p50, p90, the server's CPU per request
+(utime+stime from /proc, as bench/ingest.py) and the number of requests:
 
 - GET /sessions/<id>, its JSON and CSV export, its explanation, and POST
   /sessions/compare, of the 100-event sessions bench-100-a and bench-100-b
@@ -31,7 +32,7 @@ and the memory of streaming the 100,000-event session as CSV: the serving
 processes' VmRSS sampled every 2 ms and their VmHWM (reset first through
 /proc/<pid>/clear_refs), the growth of the worst one (target < 50 MB), and the
 CSV's row count. --plans prints each query that analytics() runs for the three
-analytics requests at --sessions, with its time and EXPLAIN QUERY PLAN.
+analytics requests at --sessions, with its CPU time and EXPLAIN QUERY PLAN.
 """
 import argparse
 import csv
@@ -43,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlencode
@@ -118,16 +120,32 @@ class Client:
         self.conn.close()
 
 
+@dataclass
+class Timing:
+    times: list  # latencies, ms
+    cpu_ms: float | None  # the server's CPU per request
+
+    @property
+    def p50(self):
+        return statistics.median(self.times)
+
+    def cell(self):
+        p90 = statistics.quantiles(self.times, n=10)[-1]
+        cpu = "n/a" if self.cpu_ms is None else f"{self.cpu_ms:.2f}"
+        return f"{self.p50:8.2f} {p90:7.2f} {cpu:>6s} {len(self.times):4d}"
+
+
 def measure(client, method, path, body, n, max_seconds):
-    """Latencies in ms of up to n requests in a row (at least 5, else for at most max_seconds)."""
+    """Up to n requests in a row (at least 5, else for at most max_seconds), after 3 unmeasured."""
     for _ in range(3):
         client.request(method, path, body)
-    times, started = [], time.perf_counter()
+    times, cpu_before, started = [], client.server.cpu_seconds(), time.perf_counter()
     while len(times) < n and (len(times) < 5 or time.perf_counter() - started < max_seconds):
         sent = time.perf_counter()
         client.request(method, path, body)
         times.append((time.perf_counter() - sent) * 1000)
-    return times
+    cpu = None if cpu_before is None else (client.server.cpu_seconds() - cpu_before) * 1000 / len(times)
+    return Timing(times, cpu)
 
 
 def events_held(client):
@@ -138,35 +156,23 @@ def events_held(client):
     return held
 
 
-def p50(times):
-    return statistics.median(times)
-
-
-def cell(times):
-    if not times:
-        return f"{'-':>22}"
-    p90 = statistics.quantiles(times, n=10)[-1] if len(times) > 1 else times[0]
-    return f"{p50(times):8.2f} {p90:7.2f} {len(times):5d}"
-
-
 def run_size(label, servers, since, args):
-    """Every endpoint on every server, endpoint by endpoint; {(server, name): latencies}."""
+    """Every endpoint on every server, endpoint by endpoint; {(server, name): Timing}."""
     clients = {server.name: Client(server) for server in servers}
     names = list(clients)
     held = ", ".join(f"{name} {events_held(client)}" for name, client in clients.items())
     print(f"\n== {label}  ({load_average()})\n{SESSION_A} returns {held} events; "
-          "p50, p90 (ms) and requests per server:")
-    print(f"{'':36s}" + "".join(f"{name:>22s}" for name in names) + "   target p50")
+          "per server p50 and p90 (ms), the server's CPU per request (ms) and requests:")
+    print(f"{'':36s}" + "".join(f"{name:>29s}" for name in names) + "   target p50")
     results = {}
     for name, method, path, body, target, reference_has in endpoints(since):
         for server in servers:
             if server.process is not None or reference_has:
                 results[server.name, name] = measure(clients[server.name], method, path, body,
                                                      args.n, args.max_seconds)
-        ours = results["agentlens", name]
-        verdict = "met" if p50(ours) <= target else "MISSED"
-        print(f"{name:36s}" + "".join(cell(results.get((n, name), [])) for n in names)
-              + f"   <= {target} ms: {verdict}", flush=True)
+        verdict = "met" if results["agentlens", name].p50 <= target else "MISSED"
+        print(f"{name:36s}" + "".join(results[n, name].cell() if (n, name) in results else f"{'-':>29}"
+                                      for n in names) + f"   <= {target} ms: {verdict}", flush=True)
     for client in clients.values():
         client.close()
     return results
@@ -219,16 +225,16 @@ def csv_memory(server):
 
 
 class Recorder:
-    """A connection stand-in that runs each query to the end and records its time."""
+    """A connection stand-in that runs each query to the end and records its CPU time."""
 
     def __init__(self, conn):
         self.conn, self.log = conn, []
 
     def execute(self, sql, params=()):
-        start = time.perf_counter()
+        start = time.thread_time()
         rows = self.conn.execute(sql, params).fetchall()
         if sql not in ("BEGIN", "COMMIT"):
-            self.log.append((sql, params, (time.perf_counter() - start) * 1000))
+            self.log.append((sql, params, (time.thread_time() - start) * 1000))
         return Rows(rows)
 
 
@@ -241,18 +247,19 @@ class Rows(list):
 
 
 def plans(db, since):
-    """Per analytics() query: median time over 5 runs and EXPLAIN QUERY PLAN."""
+    """Per analytics() query: median CPU time over 5 runs (wall time varies with the
+    machine's load) and EXPLAIN QUERY PLAN."""
     conn = connect(db)
     for title, filters in [("analytics()", {}), (f"analytics(agent_name={AGENT!r})", {"agent_name": AGENT}),
                            (f"analytics(started_from={since})", {"started_from": parse_iso(since)})]:
         logs, totals = [], []
         for _ in range(5):
             recorder = Recorder(conn)
-            start = time.perf_counter()
+            start = time.thread_time()
             analytics(recorder, **filters)
-            totals.append((time.perf_counter() - start) * 1000)
+            totals.append((time.thread_time() - start) * 1000)
             logs.append(recorder.log)
-        print(f"\n== {title}: {statistics.median(totals):.1f} ms in-process (median of 5), by query:")
+        print(f"\n== {title}: {statistics.median(totals):.1f} ms of CPU in-process (median of 5), by query:")
         for i, (sql, params, _) in enumerate(logs[0]):
             print(f"-- {statistics.median(log[i][2] for log in logs):7.2f} ms  {' '.join(sql.split())[:160]}")
             for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params):
@@ -318,15 +325,14 @@ def growth(results, n_sessions):
     """p50 at n_sessions / p50 at 10,000, per analytics request and server."""
     print(f"\n== analytics growth: p50 at {n_sessions:,} sessions / p50 at {SMALL:,}")
     small, large = results[SMALL], results[n_sessions]
-    for (server, name), times in large.items():
+    for (server, name), timing in large.items():
         if name.startswith("GET /analytics") and (server, name) in small:
-            ratio = p50(times) / p50(small[server, name])
+            before, after = small[server, name].p50, timing.p50
             verdict = "" if server != "agentlens" else (
-                f"   (target <= {GROWTH_TARGET}: {'met' if ratio <= GROWTH_TARGET else 'MISSED'}"
-                f"; p50 {p50(times):.1f} ms, target <= {ANALYTICS_TARGET_MS} ms: "
-                f"{'met' if p50(times) <= ANALYTICS_TARGET_MS else 'MISSED'})")
-            print(f"{server:10s} {name:32s} {p50(small[server, name]):8.2f} -> {p50(times):8.2f} ms"
-                  f"  x {ratio:.2f}{verdict}")
+                f"   (target <= {GROWTH_TARGET}: {'met' if after / before <= GROWTH_TARGET else 'MISSED'}"
+                f"; p50 {after:.1f} ms, target <= {ANALYTICS_TARGET_MS} ms: "
+                f"{'met' if after <= ANALYTICS_TARGET_MS else 'MISSED'})")
+            print(f"{server:10s} {name:32s} {before:8.2f} -> {after:8.2f} ms  x {after / before:.2f}{verdict}")
 
 
 if __name__ == "__main__":

@@ -66,10 +66,25 @@ def start_gunicorn(database, gunicorn_args, log):
     print(f"agentlens: {shlex.join(['gunicorn', *command[1:]])}  (master {process.pid})", flush=True)
     try:
         wait_for_health(server)
+        wait_until_idle(server)
     except BaseException:
         stop(server)
         raise
     return server
+
+
+def wait_until_idle(server, timeout=60):
+    """Until gunicorn's processes use next to no CPU: /health answers as soon as one
+    worker has loaded the app, while the others may still be importing it (a second
+    of CPU each), which would count in the first measurement."""
+    deadline, before = time.monotonic() + timeout, server.cpu_seconds()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        after = server.cpu_seconds()
+        if after - before <= 0.02:
+            return
+        before = after
+    raise RuntimeError(f"{server.name} still busy {timeout} s after it started")
 
 
 def attach(name, url, pid=None):
