@@ -27,7 +27,8 @@ after 3 unmeasured requests; printed: p50, p90, the server's CPU per request
   URL, and the point is what it costs to answer. The reference has no analytics
   filters: those lines are AgentLens's only.
 
-Then the analytics growth ratio (p50 at --sessions / p50 at 10,000; target <= 2),
+Then the analytics growth ratio (p50 at --sessions / p50 at 10,000; target <= 2;
+also the ratio of the server's CPU per request, which the machine's load moves less),
 and the memory of streaming the 100,000-event session as CSV: the serving
 processes' VmRSS sampled every 2 ms and their VmHWM (reset first through
 /proc/<pid>/clear_refs), the growth of the worst one (target < 50 MB), and the
@@ -332,7 +333,11 @@ def growth(results, n_sessions):
                 f"   (target <= {GROWTH_TARGET}: {'met' if after / before <= GROWTH_TARGET else 'MISSED'}"
                 f"; p50 {after:.1f} ms, target <= {ANALYTICS_TARGET_MS} ms: "
                 f"{'met' if after <= ANALYTICS_TARGET_MS else 'MISSED'})")
-            print(f"{server:10s} {name:32s} {before:8.2f} -> {after:8.2f} ms  x {after / before:.2f}{verdict}")
+            cpu = ("" if timing.cpu_ms is None else
+                   f"  (CPU {small[server, name].cpu_ms:.2f} -> {timing.cpu_ms:.2f} ms"
+                   f"  x {timing.cpu_ms / small[server, name].cpu_ms:.2f})")
+            print(f"{server:10s} {name:28s} p50 {before:8.2f} -> {after:8.2f} ms  x {after / before:.2f}"
+                  f"{cpu}{verdict}")
 
 
 if __name__ == "__main__":
