@@ -3,20 +3,24 @@
 Two families, each a set of tables with the same measures and different keys:
 
 - Event rollups sum the counted events: ``session_rollup`` per session ×
-  type × model × clock hour (the base), ``event_rollup`` over everything, and
-  per session-start bucket × agent (``day_*`` by UTC day, ``hour_*`` by UTC
-  hour of the session's start): ``*_models`` by type × model, ``*_clock`` by
-  the events' hour of day.
-- Session rollups sum the sessions themselves by agent and status (token
-  totals as the sessions state them, cost, ended sessions' durations):
-  ``agent_sessions`` over all time, ``day_sessions`` and ``hour_sessions``
-  by the start's UTC day or hour.
+  type × model × hour of the day (the base), ``event_rollup`` over
+  everything, ``agent_models``/``agent_clock`` per agent, and per
+  session-start bucket (``day_*`` by UTC day, ``hour_*`` by UTC hour of the
+  session's start): ``*_models`` by type × model, ``*_clock`` by the events'
+  hour of the day.
+- Session rollups sum the sessions themselves by status (token totals as
+  the sessions state them, cost, ended sessions' durations):
+  ``agent_sessions`` per agent over all time, ``day_sessions`` and
+  ``hour_sessions`` per start bucket and agent, ``day_totals`` and
+  ``hour_totals`` per start bucket over all agents.
 
-Every change reaches them as a delta: the contributions of the rows a
-statement really inserted, updated or deleted (its ``RETURNING`` rows), and
-of a session's state after a change minus before it. Durations' min and max
-cannot be taken out again, so a key that loses an ended session has them
-recomputed from the level below (sessions → hours → days → agents).
+A rollup's key is made of where its session is filed (its ``place``: agent,
+start day and hour, and for session rollups its status) and of the event
+group's own keys. Every change reaches them as a delta: the contributions of
+the rows a statement really inserted, updated or deleted (its ``RETURNING``
+rows), and of a session's state after a change minus before it. Durations'
+min and max cannot be taken out again, so a key that loses an ended session
+has them recomputed from the level below (sessions → hours → days → agents).
 """
 import functools
 from collections import defaultdict
@@ -29,13 +33,20 @@ EVENT_MEASURES = ("events", "tokens_in", "tokens_out", "duration_us", "timed_eve
 SESSION_MEASURES = ("sessions", "events", "tokens_in", "tokens_out", "cost_nanos",
                     "ended_sessions", "duration_ms")
 EXTREMES = ("min_duration_ms", "max_duration_ms")
+# What an event group (see event_groups) is keyed by.
+GROUP_KEYS = ("session_id", "event_type", "model", "hour")
 
 
 @dataclass(frozen=True)
 class Rollup:
     table: str
-    keys: tuple
+    place: tuple     # keys taken from where the session is filed
+    own: tuple       # keys taken from the event group (event rollups only)
     measures: tuple
+
+    @property
+    def keys(self):
+        return self.place + self.own
 
     @property
     def count(self):
@@ -43,22 +54,27 @@ class Rollup:
         return self.measures[0]
 
 
-SESSION_ROLLUP = Rollup("session_rollup", ("session_id", "event_type", "model", "hour"),
-                        EVENT_MEASURES)
-EVENT_ROLLUP = Rollup("event_rollup", ("event_type", "model", "hour"), EVENT_MEASURES)
-# Keyed by the session's start bucket and agent: what filtered analytics read.
-BUCKETED_EVENT_ROLLUPS = {
-    "day": (Rollup("day_models", ("start_day", "agent_name", "event_type", "model"), EVENT_MEASURES),
-            Rollup("day_clock", ("start_day", "agent_name", "hour"), ("events",))),
-    "hour": (Rollup("hour_models", ("start_hour", "agent_name", "event_type", "model"), EVENT_MEASURES),
-             Rollup("hour_clock", ("start_hour", "agent_name", "hour"), ("events",))),
-}
-AGENT_SESSIONS = Rollup("agent_sessions", ("agent_name", "status"), SESSION_MEASURES)
-DAY_SESSIONS = Rollup("day_sessions", ("start_day", "agent_name", "status"), SESSION_MEASURES)
-HOUR_SESSIONS = Rollup("hour_sessions", ("start_hour", "agent_name", "status"), SESSION_MEASURES)
-SESSION_ROLLUPS = (HOUR_SESSIONS, DAY_SESSIONS, AGENT_SESSIONS)  # finest first
-ALL = (SESSION_ROLLUP, EVENT_ROLLUP, *(r for pair in BUCKETED_EVENT_ROLLUPS.values() for r in pair),
-       *SESSION_ROLLUPS)
+SESSION_ROLLUP = Rollup("session_rollup", (), GROUP_KEYS, EVENT_MEASURES)
+EVENT_ROLLUP = Rollup("event_rollup", (), ("event_type", "model", "hour"), EVENT_MEASURES)
+EVENT_ROLLUPS = (
+    SESSION_ROLLUP, EVENT_ROLLUP,
+    Rollup("agent_models", ("agent_name",), ("event_type", "model"), EVENT_MEASURES),
+    Rollup("agent_clock", ("agent_name",), ("hour",), ("events",)),
+    Rollup("day_models", ("start_day",), ("event_type", "model"), EVENT_MEASURES),
+    Rollup("day_clock", ("start_day",), ("hour",), ("events",)),
+    Rollup("hour_models", ("start_hour",), ("event_type", "model"), EVENT_MEASURES),
+    Rollup("hour_clock", ("start_hour",), ("hour",), ("events",)),
+)
+EVENT_ROLLUP_BY_TABLE = {rollup.table: rollup for rollup in EVENT_ROLLUPS}
+AGENT_SESSIONS = Rollup("agent_sessions", ("agent_name", "status"), (), SESSION_MEASURES)
+DAY_SESSIONS = Rollup("day_sessions", ("start_day", "agent_name", "status"), (), SESSION_MEASURES)
+HOUR_SESSIONS = Rollup("hour_sessions", ("start_hour", "agent_name", "status"), (),
+                       SESSION_MEASURES)
+DAY_TOTALS = Rollup("day_totals", ("start_day", "status"), (), SESSION_MEASURES)
+HOUR_TOTALS = Rollup("hour_totals", ("start_hour", "status"), (), SESSION_MEASURES)
+# Finest first: each one's extremes are recomputed from the one before it.
+SESSION_ROLLUPS = (HOUR_SESSIONS, DAY_SESSIONS, AGENT_SESSIONS, HOUR_TOTALS, DAY_TOTALS)
+ALL = (*EVENT_ROLLUPS, *SESSION_ROLLUPS)
 
 # The event columns a contribution needs (RETURNING lists, rebuilds).
 EVENT_FACT_COLUMNS = ("session_id", "event_type", "ts", "model", "tokens_in", "tokens_out",
@@ -123,28 +139,28 @@ class Deltas:
         self.dirty = defaultdict(set)      # session rollup -> keys that lost an ended session
 
     def add(self, rollup, key, measures):
+        """Add ``measures`` (its first ones, for a rollup that keeps fewer) at ``key``."""
         row = self.rows[rollup][key]
-        for i, value in enumerate(measures):
-            row[i] += value
+        for i in range(len(row)):
+            row[i] += measures[i]
 
     def add_events(self, groups, places):
         """``groups`` from :func:`event_groups`, each filed where ``places[session_id]`` says."""
-        for (session_id, event_type, model, hour), measures in groups.items():
-            self.add(SESSION_ROLLUP, (session_id, event_type, model, hour), measures)
-            self.add(EVENT_ROLLUP, (event_type, model, hour), measures)
-            self.add_bucketed(places[session_id], event_type, model, hour, measures)
+        for group, measures in groups.items():
+            own = dict(zip(GROUP_KEYS, group))
+            place = places[group[0]]
+            for rollup in EVENT_ROLLUPS:
+                self.add(rollup, key_of(rollup, place, own), measures)
 
     def move_events(self, groups, old_place, new_place):
         """A session's stored events, filed again after its agent or start changed."""
-        for (_, event_type, model, hour), measures in groups.items():
-            self.add_bucketed(old_place, event_type, model, hour, [-m for m in measures])
-            self.add_bucketed(new_place, event_type, model, hour, measures)
-
-    def add_bucketed(self, place, event_type, model, hour, measures):
-        for bucket, (models, clock) in BUCKETED_EVENT_ROLLUPS.items():
-            start = place[f"start_{bucket}"]
-            self.add(models, (start, place["agent_name"], event_type, model), measures)
-            self.add(clock, (start, place["agent_name"], hour), measures[:1])
+        for group, measures in groups.items():
+            own = dict(zip(GROUP_KEYS, group))
+            for rollup in EVENT_ROLLUPS:
+                old, new = key_of(rollup, old_place, own), key_of(rollup, new_place, own)
+                if old != new:
+                    self.add(rollup, old, [-m for m in measures])
+                    self.add(rollup, new, measures)
 
     def change_session(self, before, after):
         """A session's figures moved from ``before`` to ``after`` (either may be None)."""
@@ -155,13 +171,13 @@ class Deltas:
         if old == new and old_place == new_place:
             return
         for rollup in SESSION_ROLLUPS:
+            old_key = None if old is None else key_of(rollup, old_place)
+            new_key = None if new is None else key_of(rollup, new_place)
             if old is not None:
-                old_key = tuple(old_place[k] for k in rollup.keys)
                 self.add(rollup, old_key, [-m for m in old[0]])
-                if old[1] is not None and (old_place, old[1]) != (new_place, new and new[1]):
+                if old[1] is not None and (old_key, old[1]) != (new_key, new and new[1]):
                     self.dirty[rollup].add(old_key)
             if new is not None:
-                new_key = tuple(new_place[k] for k in rollup.keys)
                 self.add(rollup, new_key, new[0])
                 if new[1] is not None:
                     extremes = self.extremes[rollup].setdefault(new_key, [new[1], new[1]])
@@ -186,6 +202,11 @@ class Deltas:
             if self.dirty.get(rollup):
                 conn.executemany(recompute_extremes_sql(rollup), [
                     extremes_params(rollup, key) for key in self.dirty[rollup]])
+
+
+def key_of(rollup, place, own=None):
+    """A rollup's key for a session filed at ``place`` (and an event group's ``own`` keys)."""
+    return (*(place[k] for k in rollup.place), *(own[k] for k in rollup.own))
 
 
 @functools.cache
@@ -214,7 +235,8 @@ def delete_empty_sql(rollup):
     return f"DELETE FROM {rollup.table} WHERE {key_match(rollup)} AND {rollup.count} = 0"
 
 
-# The finer level each session rollup's extremes are recomputed from.
+# The finer level each session rollup's extremes are recomputed from: (table, its
+# condition, the duration expression when reading sessions themselves).
 EXTREMES_SOURCE = {
     "hour_sessions": ("sessions", "agent_name = :agent_name AND status = :status AND "
                       "started_at >= :lo AND started_at < :hi AND ended_at IS NOT NULL",
@@ -222,6 +244,10 @@ EXTREMES_SOURCE = {
     "day_sessions": ("hour_sessions", "agent_name = :agent_name AND status = :status AND "
                      "start_hour >= :lo AND start_hour < :hi", None),
     "agent_sessions": ("day_sessions", "agent_name = :agent_name AND status = :status", None),
+    "hour_totals": ("sessions", "status = :status AND started_at >= :lo AND started_at < :hi "
+                    "AND ended_at IS NOT NULL", "ended_at - started_at"),
+    "day_totals": ("hour_totals", "status = :status AND start_hour >= :lo AND start_hour < :hi",
+                   None),
 }
 
 
@@ -239,8 +265,9 @@ def recompute_extremes_sql(rollup):
 
 def extremes_params(rollup, key):
     params = dict(zip(rollup.keys, key))
-    if rollup.table == "hour_sessions":
-        params.update(lo=key[0] * rules.HOUR_MS, hi=(key[0] + 1) * rules.HOUR_MS)
-    elif rollup.table == "day_sessions":
-        params.update(lo=key[0] * 24, hi=(key[0] + 1) * 24)
+    if "start_hour" in params:
+        params.update(lo=params["start_hour"] * rules.HOUR_MS,
+                      hi=(params["start_hour"] + 1) * rules.HOUR_MS)
+    elif "start_day" in params:
+        params.update(lo=params["start_day"] * 24, hi=(params["start_day"] + 1) * 24)
     return params

@@ -1,24 +1,33 @@
 """Build a large AgentLens database through the real ingest path.
 
-    python bench/dataset.py [--db /tmp/agentlens-bench.sqlite3] [--events 1000000] [--sessions 10000]
+    python bench/dataset.py [--sessions 10000] [--events 3 per session] [--db PATH]
+    python bench/dataset.py --sessions N [--events M] --target http://127.0.0.1:PORT
 
 Every event goes through ``agentlens.parse_batch`` + ``store_batch`` in
-batches of 1000, in an app context (what ``POST /events`` does, minus HTTP).
+batches of 1000, in an app context (what ``POST /events`` does, minus HTTP),
+into ``--db`` (default: dataset_path(N, M), the file bench/reads.py looks for).
+With ``--target``, the same events are sent instead to that server's
+``POST /events`` in batches of 500, over one keep-alive connection (to load
+another server with the same data; not resumable).
+
 Events arrive in timestamp order across sessions, so long sessions interleave
 with others as they would in production. Three fixed sessions are included:
-``bench-1k-a`` and ``bench-1k-b`` (1,000 stored events each) and
-``bench-100k`` (100,000), all counting towards ``--events`` (stored rows,
-session_start/session_end included).
+``bench-100-a`` and ``bench-100-b`` (100 stored events each) and ``bench-100k``
+(100,000), all counting towards ``--events`` (stored rows, session_start and
+session_end included); by default every other session has 3 events.
 
-Generation is deterministic (``--seed``), so an interrupted build resumes:
-batches are stored whole, and the events already stored are skipped.
+Generation is deterministic (``--seed``, ``--now``), so an interrupted build
+resumes: batches are stored whole, and the events already stored are skipped.
 """
 import argparse
 import heapq
+import http.client
+import json
 import random
 import sys
 import time
 import uuid
+from urllib.parse import urlsplit
 
 from agentlens import create_app
 from agentlens.db import get_db
@@ -28,7 +37,8 @@ from agentlens.timestamps import format_ms, now_ms
 
 BATCH = 1000
 DAY_MS = 86_400_000
-SPECIAL = {"bench-1k-a": 1_000, "bench-1k-b": 1_000, "bench-100k": 100_000}
+TARGET_BATCH = 500  # the reference backend's largest batch
+SPECIAL = {"bench-100-a": 100, "bench-100-b": 100, "bench-100k": 100_000}
 MODELS = [("gpt-4o", 40), ("gpt-4o-mini", 25), ("claude-sonnet-4", 25), ("claude-haiku-3.5", 10)]
 TOOLS = ["web_search", "fetch_page", "sql_query", "python_exec", "read_file", "write_file",
          "send_email", "vector_search", "calendar_lookup", "http_request"]
@@ -98,8 +108,9 @@ def session_events(seed, index, session_id, size, start):
         yield ts, event
     if has_end:
         ts += rng.randint(100, 2000)
+        # ended_at: what the reference backend reads for the end time (AgentLens ignores it)
         yield ts, {"event_type": "session_end", "session_id": session_id, "timestamp": format_ms(ts),
-                   "status": "error" if rng.random() < 0.1 else "completed"}
+                   "ended_at": format_ms(ts), "status": "error" if rng.random() < 0.1 else "completed"}
 
 
 def plan(seed, n_events, n_sessions, now):
@@ -130,11 +141,41 @@ def plan(seed, n_events, n_sessions, now):
 
 
 def stream(seed, n_events, n_sessions, now):
-    """All events in timestamp order across sessions."""
+    """All events in timestamp order across sessions (ties: in plan order).
+
+    A session's generator starts only when the merge reaches its start time, so
+    memory holds the sessions open at that moment, not all of them."""
     sessions = plan(seed, n_events, n_sessions, now)
-    generators = [session_events(seed, i, sid, size, start) for i, (sid, size, start) in enumerate(sessions)]
-    for _, event in heapq.merge(*generators, key=lambda pair: pair[0]):
+    by_start = iter(sorted(range(len(sessions)), key=lambda i: (sessions[i][2], i)))
+    heap, waiting = [], next(by_start, None)  # heap: (ts, session index, event, generator)
+    while heap or waiting is not None:
+        while waiting is not None and (not heap or sessions[waiting][2] <= heap[0][0]):
+            generator = session_events(seed, waiting, *sessions[waiting])
+            ts, event = next(generator)
+            heapq.heappush(heap, (ts, waiting, event, generator))
+            waiting = next(by_start, None)
+        ts, index, event, generator = heapq.heappop(heap)
         yield event
+        following = next(generator, None)
+        if following is not None:
+            heapq.heappush(heap, (following[0], index, following[1], generator))
+
+
+def batches(events, size, skip=0):
+    """Lists of ``size`` events (the last one shorter), after the first ``skip``."""
+    batch = []
+    for seen, event in enumerate(events, 1):
+        if seen > skip:
+            batch.append(event)
+            if len(batch) == size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def progress(total, new, started):
+    print(f"  {total:>10,} events  {new / (time.perf_counter() - started):,.0f} events/s", flush=True)
 
 
 def build(db, n_events, n_sessions, seed, now):
@@ -143,41 +184,70 @@ def build(db, n_events, n_sessions, seed, now):
         conn = get_db()
         done = conn.execute("SELECT count(*) FROM events").fetchone()[0]
         if done:
-            print(f"{db}: {done} events already stored, resuming", flush=True)
-        batch, seen, stored, started = [], 0, 0, time.perf_counter()
-        for event in stream(seed, n_events, n_sessions, now):
-            seen += 1
-            if seen <= done:
-                continue
-            batch.append(event)
-            if len(batch) == BATCH or seen == n_events:
-                events, rejected = agentlens.parse_batch(
-                    {"events": batch}, max_batch=BATCH, max_field_bytes=app.config["MAX_FIELD_BYTES"])
-                if rejected:
-                    sys.exit(f"rejected: {rejected[:3]}")
-                stored += store_batch(conn, events).stored
-                batch = []
-                if stored % 100_000 == 0:
-                    rate = stored / (time.perf_counter() - started)
-                    print(f"  {done + stored:>9,} events  {rate:,.0f} events/s", flush=True)
+            print(f"{db}: {done:,} events already stored, resuming", flush=True)
+        stored, started = 0, time.perf_counter()
+        for batch in batches(stream(seed, n_events, n_sessions, now), BATCH, skip=done):
+            events, rejected = agentlens.parse_batch(
+                {"events": batch}, max_batch=BATCH, max_field_bytes=app.config["MAX_FIELD_BYTES"])
+            if rejected:
+                sys.exit(f"rejected: {rejected[:3]}")
+            stored += store_batch(conn, events).stored
+            if stored % 100_000 < BATCH:
+                progress(done + stored, stored, started)
         elapsed = time.perf_counter() - started
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         totals = conn.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM sessions)").fetchone()
     print(f"stored {stored:,} events in {elapsed:.1f} s ({stored / max(elapsed, 1e-9):,.0f} events/s); "
-          f"database: {totals[0]:,} events, {totals[1]:,} sessions")
+          f"{db}: {totals[0]:,} events, {totals[1]:,} sessions")
+
+
+def send(url, n_events, n_sessions, seed, now):
+    """The same events to another server's POST /events."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+    sent, started = 0, time.perf_counter()
+    for batch in batches(stream(seed, n_events, n_sessions, now), TARGET_BATCH):
+        conn.request("POST", "/events", json.dumps({"events": batch}), {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            sys.exit(f"{url}: {response.status} {body[:300]!r}")
+        sent += len(batch)
+        if sent % 100_000 < TARGET_BATCH:
+            progress(sent, sent, started)
+    conn.close()
+    print(f"sent {sent:,} events to {url} in {time.perf_counter() - started:.1f} s")
+
+
+def dataset_path(n_sessions, n_events):
+    return f"/tmp/agentlens-bench-{n_sessions}s-{n_events}e.sqlite3"
+
+
+def default_events(n_sessions):
+    """3 events for each session but the fixed ones."""
+    return sum(SPECIAL.values()) + 3 * (n_sessions - len(SPECIAL))
+
+
+def midnight_today():
+    return now_ms() // DAY_MS * DAY_MS
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", default="/tmp/agentlens-bench.sqlite3")
-    parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--events", type=int, help="stored events in all (default: 3 per session)")
+    parser.add_argument("--db", help="default: /tmp/agentlens-bench-<sessions>s-<events>e.sqlite3")
+    parser.add_argument("--target", help="send the events to this server's POST /events instead")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--now", type=int, default=None,
                         help="epoch ms the 120 days end at (default: today, midnight UTC; fix it to resume)")
     args = parser.parse_args()
-    now = args.now or now_ms() // DAY_MS * DAY_MS
-    build(args.db, args.events, args.sessions, args.seed, now)
+    events = args.events or default_events(args.sessions)
+    now = args.now or midnight_today()
+    if args.target:
+        send(args.target, events, args.sessions, args.seed, now)
+    else:
+        build(args.db or dataset_path(args.sessions, events), events, args.sessions, args.seed, now)
 
 
 if __name__ == "__main__":

@@ -1,63 +1,74 @@
-"""Ingest benchmark: POST /events through real gunicorn against a raw-sqlite3 ceiling.
+"""Ingest benchmark: POST /events through real gunicorn against a raw-sqlite3 ceiling,
+and against any other server with the same endpoint, loaded by the same client in the same run.
 
-    python bench/ingest.py [--workers 4] [--worker-class gthread|sync] [--seconds 10]
-                           [--batch-sizes 1,10,100] [--no-breakdown] [--otlp]
+    python bench/ingest.py [--batch-sizes 1,10,100,500] [--seconds 10] [--rounds 1]
+                           [--gunicorn-args "-w 4 -k gthread"]
+                           [--target http://127.0.0.1:PORT [--target-pid PID] [--target-name NAME]]
+                           [--no-breakdown] [--otlp]
 
-(a) ceiling: json.loads of a batch body, then one transaction of executemany
-    INSERTs into the product's own schema (agentlens.db.connect + migrate: WAL,
-    synchronous=NORMAL), with the sessions rows; no validation, no totals. One
-    thread; measured for seconds/2 before and after (b), the mean is printed.
-(b) `gunicorn -w N -k CLASS --threads 1 wsgi:app`, started from the repo root on a
-    temporary database with rate limits off, fed by 4 client threads, each with
-    its own http.client connection (kept alive unless the worker is sync):
-    events/s, requests/s and p50/p99 latency per batch size; the ratio (b)/(a)
-    at batch 100; then stored events (SELECT count(*)) against acknowledged ones.
-(c) the request path in-process, each part timed alone (parse_batch, store_batch,
-    a connection per request, the Flask test client).
-(d) with --otlp: POST /v1/traces on the same server, the same 4 clients, protobuf,
-    100 spans a request (one trace each: an agent span naming its conversation, then
-    chat and execute_tool spans alternately, ~1 KB each with GenAI attributes):
-    spans/s beside the /events events/s at batch 100, the two taking turns (4 rounds).
-Events are ~1 KB of JSON (llm_call / tool_call), each with a new event_id, 100 per
-session. Client and server share the machine: read results with its CPU count
-and load average, both printed first.
+(a) ceiling, per batch size: json.loads of a batch body, then one transaction of
+    executemany INSERTs into the product's own schema (agentlens.db.connect +
+    migrate: WAL, synchronous=NORMAL), with the sessions rows; no validation, no
+    totals. One thread, for seconds/2 just before and just after the servers at
+    that batch size; events/s (the mean) and its CPU time per event.
+(b) AgentLens under gunicorn (server.py: ./gunicorn.conf.py if the repository has
+    one, the options of --gunicorn-args on top) on a temporary database with rate
+    limits off, and the --target server if given: for each batch size, each server
+    in turn gets 4 client threads, each with its own keep-alive http.client
+    connection, for --seconds. A request that fails (connection error, 429, 5xx)
+    is sent again as it was, up to 5 times. Per server and batch size: events/s,
+    p50/p99 latency (first send to acknowledgement), the server's CPU per
+    acknowledged event (utime+stime from /proc of the process that serves and all
+    its descendants, before and after), the client's own CPU per event, and the
+    ratio to the ceiling at that batch size.
+    With --rounds N, the batch sizes are gone through N times and the figures
+    printed at the end add up the rounds (events/s = all events / all seconds).
+    Then the verify pass, over HTTP for every session sent (GET /sessions/<id>):
+    every acknowledged event stored once (0 lost, 0 doubled, nothing else) and the
+    session's total_tokens_in/out equal to what was sent.
+(c) the request path in-process, the CPU time of each part (jsonstrict.loads,
+    parse_batch, store_batch, the whole request through Flask's test client).
+(d) with --otlp: POST /v1/traces to AgentLens, the same 4 clients, protobuf, 100
+    spans a request: spans/s beside the /events events/s at batch 100.
+
+Events are ~1 KB of JSON (llm_call / tool_call, alternately), each with a new
+event_id, 100 per session, one set of sessions per server. Client and servers
+share the machine: read results with the load average printed on each line, and
+compare ratios measured in one run.
 """
 import argparse
-import http.client
 import itertools
 import json
 import logging
 import os
-import shutil
-import signal
-import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import typing
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # agentlens from this work tree
 
-from gunicorn import config as gunicorn_config  # noqa: E402
+from server import (DEFAULT_GUNICORN_ARGS, SECRET, attach, load_average, serving_pids,  # noqa: E402
+                    start_gunicorn, stop)
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: E402
     ExportTraceServiceRequest, ExportTraceServiceResponse)
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue  # noqa: E402
 
-from agentlens import create_app, db  # noqa: E402
+from agentlens import create_app, db, jsonstrict  # noqa: E402
 from agentlens.ingest.formats import agentlens as wire  # noqa: E402
 from agentlens.ingest.store import store_batch  # noqa: E402
 
 CONNECTIONS = 4
-ROUNDS = 4  # with --otlp: turns taken by /events at batch 100 and /v1/traces
 EVENTS_PER_SESSION = 100
-SECRET = "bench-secret"  # a fixed key: no instance/secret_key written into the work tree
+RETRIES = 5
+RETRY_STATUSES = {429, 500, 502, 503, 504}
 PROMPT = "Summarise the quarterly report and list the three largest cost drivers. " * 3
 LLM_CALL = {
     "event_type": "llm_call", "session_id": "@SID", "event_id": "@EID",
@@ -76,21 +87,128 @@ TOOL_CALL = {
                   "output": {"results": [{"title": f"Result {i}", "url": f"https://example.com/r/{i}",
                                           "snippet": "Cloud spend rose again, led by compute."}
                                          for i in range(5)]}},
-    "decision_trace": {"reasoning": "Need fresh numbers before answering."},
+    "decision_trace": {"reasoning": "The user asked for numbers; search first."},
 }
-TEMPLATES = [json.dumps(LLM_CALL), json.dumps(TOOL_CALL)]
+TEMPLATES = [json.dumps(LLM_CALL), json.dumps(TOOL_CALL)]  # event n uses TEMPLATES[n % 2]
+TOKENS = [(LLM_CALL["tokens_in"], LLM_CALL["tokens_out"]), (0, 0)]
 RUN = os.urandom(4).hex()
-_sequence = itertools.count()  # next() is atomic under the GIL
 
 
-def make_body(size):
-    """A JSON body of `size` new events (cheap: the client shares the CPUs with the server)."""
-    events = []
-    for _ in range(size):
-        n = next(_sequence)
-        sid = f"{RUN}-s{n // EVENTS_PER_SESSION}"
-        events.append(TEMPLATES[n % 2].replace("@SID", sid).replace("@EID", f"{RUN}-{n}"))
-    return ('{"events":[' + ",".join(events) + "]}").encode()
+class Load:
+    """The events sent to one server: event n is in session n // 100 and has id <prefix>-n."""
+
+    path, content_type = "/events", "application/json"
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.sequence = itertools.count()  # next() is atomic under the GIL
+        self.acked = []  # event numbers, appended under the caller's lock
+
+    def session_id(self, n):
+        return f"{self.prefix}-s{n // EVENTS_PER_SESSION}"
+
+    def body(self, size):
+        """``(JSON body, event numbers)`` of `size` new events (cheap: the client shares the CPUs)."""
+        numbers = [next(self.sequence) for _ in range(size)]
+        events = [TEMPLATES[n % 2].replace("@SID", self.session_id(n)).replace("@EID", f"{self.prefix}-{n}")
+                  for n in numbers]
+        return ('{"events":[' + ",".join(events) + "]}").encode(), numbers
+
+    @staticmethod
+    def acknowledged(status, data, size):
+        """How many of the `size` items sent the answer says were taken (None: an error)."""
+        return json.loads(data).get("processed") if status == 200 else None
+
+    def expected(self):
+        """``{session_id: (event ids, tokens_in, tokens_out)}`` of everything acknowledged."""
+        sessions = {}
+        for n in self.acked:
+            ids, tokens_in, tokens_out = sessions.get(self.session_id(n), ([], 0, 0))
+            ids.append(f"{self.prefix}-{n}")
+            sessions[self.session_id(n)] = (ids, tokens_in + TOKENS[n % 2][0], tokens_out + TOKENS[n % 2][1])
+        return sessions
+
+
+@dataclass
+class Measurement:
+    size: int
+    acked: int = 0
+    elapsed: float = 0.0
+    latencies: list = field(default_factory=list)
+    retries: int = 0
+    server_cpu: float | None = None
+    client_cpu: float = 0.0
+    spread: str = ""
+    load: str = ""
+
+    @property
+    def rate(self):
+        return self.acked / self.elapsed
+
+    def absorb(self, other):
+        """Add another measurement of the same server and batch size (another round)."""
+        self.acked += other.acked
+        self.elapsed += other.elapsed
+        self.latencies = sorted(self.latencies + other.latencies)
+        self.retries += other.retries
+        self.server_cpu = None if other.server_cpu is None else (self.server_cpu or 0) + other.server_cpu
+        self.client_cpu += other.client_cpu
+        self.spread, self.load = other.spread, other.load
+
+    def quantile(self, q):
+        return self.latencies[int(q * (len(self.latencies) - 1))] * 1000
+
+
+@dataclass
+class Ceiling:
+    rates: list = field(default_factory=list)  # events/s, one per measurement
+    cpu: list = field(default_factory=list)  # CPU s per event
+
+    @property
+    def rate(self):
+        return statistics.mean(self.rates)
+
+
+def ceiling(path, seconds, size, into):
+    """(a): events/s of raw stdlib sqlite3 into the product's schema, one thread;
+    appended to the Ceiling ``into`` with the CPU time it took per event."""
+    conn = db.connect(path)
+    db.migrate(conn)
+
+    def dumps(value):
+        return None if value is None else json.dumps(value)
+
+    insert = ("INSERT INTO events (event_id, session_id, event_type, ts, model, tokens_in, tokens_out,"
+              " duration_ms, input_data, output_data, tool_call, tool_name, decision_trace, source)"
+              " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'agentlens')")
+    new_session = ("INSERT INTO sessions (session_id, started_at, last_event_at, source)"
+                   " VALUES (?, ?, ?, 'agentlens') ON CONFLICT DO NOTHING")
+    load = Load(f"{RUN}-ceiling")
+    done, busy, cpu = 0, 0.0, 0.0
+    while busy < seconds:
+        body, _ = load.body(size)  # made outside the timed part, as for the servers
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        rows, sessions = [], {}
+        for e in json.loads(body)["events"]:
+            ts = int(datetime.fromisoformat(e["timestamp"]).timestamp() * 1000)
+            tool = e.get("tool_call")
+            rows.append((e["event_id"], e["session_id"], e["event_type"], ts, e.get("model"),
+                         e.get("tokens_in"), e.get("tokens_out"), e.get("duration_ms"),
+                         dumps(e.get("input_data")), dumps(e.get("output_data")),
+                         dumps(tool), tool and tool["name"], dumps(e.get("decision_trace"))))
+            sessions.setdefault(e["session_id"], (e["session_id"], ts, ts))
+        with db.transaction(conn):
+            conn.executemany(new_session, sessions.values())
+            conn.executemany(insert, rows)
+        busy += time.perf_counter() - start
+        cpu += time.thread_time() - start_cpu
+        done += len(rows)
+    conn.close()
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    into.rates.append(done / busy)
+    into.cpu.append(cpu / done)
 
 
 def attributes(mapping):
@@ -122,308 +240,330 @@ OTLP_SPANS = {
         "gen_ai.tool.call.arguments": json.dumps(TOOL_CALL["tool_call"]["input"]),
         "gen_ai.tool.call.result": json.dumps(TOOL_CALL["tool_call"]["output"])}),
 }
-_otlp_templates = threading.local()  # a client thread's request, re-used with new ids
 
 
-def make_otlp_body(size):
-    """A protobuf ExportTraceServiceRequest: one new trace of `size` spans."""
-    template = getattr(_otlp_templates, "request", None)
-    if template is None or len(template.resource_spans[0].scope_spans[0].spans) != size:
-        template = _otlp_templates.request = ExportTraceServiceRequest()
-        scope_spans = template.resource_spans.add().scope_spans.add()
-        template.resource_spans[0].resource.attributes.extend(
-            attributes({"service.name": "bench"}))
-        for i in range(size):
-            name, attrs = OTLP_SPANS["agent" if i == 0 else ("chat", "tool")[i % 2]]
-            scope_spans.spans.add(name=name, start_time_unix_nano=T0_NS + i * 1_000_000,
-                                  end_time_unix_nano=T0_NS + i * 1_000_000 + 842_500_000,
-                                  attributes=attributes(attrs))
-    n = next(_sequence)
-    trace_id = f"{RUN}{n:024x}"
-    spans = template.resource_spans[0].scope_spans[0].spans
-    spans[0].attributes[-1].value.string_value = f"{RUN}-c{n}"  # gen_ai.conversation.id
-    for i, span in enumerate(spans):
-        span.trace_id = bytes.fromhex(trace_id)
-        span.span_id = (i + 1).to_bytes(8, "big")
-        if i:
-            span.parent_span_id = spans[0].span_id
-    return template.SerializeToString()
+class OtlpLoad(Load):
+    """Spans for POST /v1/traces (--otlp): each request one new trace of `size` spans in
+    protobuf, an agent span naming its conversation, then chat and execute_tool spans
+    alternately, ~1 KB each with GenAI attributes. Not verified (the JSON load is)."""
+
+    path, content_type = "/v1/traces", "application/x-protobuf"
+
+    def __init__(self, prefix):
+        super().__init__(prefix)
+        self.templates = threading.local()  # a client thread's request, re-used with new ids
+
+    def body(self, size):
+        template = getattr(self.templates, "request", None)
+        if template is None or len(template.resource_spans[0].scope_spans[0].spans) != size:
+            template = self.templates.request = ExportTraceServiceRequest()
+            scope_spans = template.resource_spans.add().scope_spans.add()
+            template.resource_spans[0].resource.attributes.extend(
+                attributes({"service.name": "bench"}))
+            for i in range(size):
+                name, attrs = OTLP_SPANS["agent" if i == 0 else ("chat", "tool")[i % 2]]
+                scope_spans.spans.add(name=name, start_time_unix_nano=T0_NS + i * 1_000_000,
+                                      end_time_unix_nano=T0_NS + i * 1_000_000 + 842_500_000,
+                                      attributes=attributes(attrs))
+        n = next(self.sequence)
+        spans = template.resource_spans[0].scope_spans[0].spans
+        spans[0].attributes[-1].value.string_value = f"{self.prefix}-c{n}"  # the conversation
+        for i, span in enumerate(spans):
+            span.trace_id = bytes.fromhex(f"{RUN}{n:024x}")
+            span.span_id = (i + 1).to_bytes(8, "big")
+            if i:
+                span.parent_span_id = spans[0].span_id
+        return template.SerializeToString(), []
+
+    @staticmethod
+    def acknowledged(status, data, size):
+        if status != 200:
+            return None
+        return size - ExportTraceServiceResponse.FromString(data).partial_success.rejected_spans
 
 
-def ceiling(path, seconds, size=100):
-    """(a): events/s of raw stdlib sqlite3 into the product's schema, one thread."""
-    conn = db.connect(path)
-    db.migrate(conn)
-
-    def dumps(value):
-        return None if value is None else json.dumps(value)
-
-    insert = ("INSERT INTO events (event_id, session_id, event_type, ts, model, tokens_in, tokens_out,"
-              " duration_ms, input_data, output_data, tool_call, tool_name, decision_trace, source)"
-              " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'agentlens')")
-    new_session = ("INSERT INTO sessions (session_id, started_at, last_event_at, source)"
-                   " VALUES (?, ?, ?, 'agentlens') ON CONFLICT DO NOTHING")
-    done, busy = 0, 0.0
-    while busy < seconds:
-        body = make_body(size)  # made outside the timed part, as for the server
-        start = time.perf_counter()
-        rows, sessions = [], {}
-        for e in json.loads(body)["events"]:
-            ts = int(datetime.fromisoformat(e["timestamp"]).timestamp() * 1000)
-            tool = e.get("tool_call")
-            rows.append((e["event_id"], e["session_id"], e["event_type"], ts, e.get("model"),
-                         e.get("tokens_in"), e.get("tokens_out"), e.get("duration_ms"),
-                         dumps(e.get("input_data")), dumps(e.get("output_data")),
-                         dumps(tool), tool and tool["name"], dumps(e.get("decision_trace"))))
-            sessions.setdefault(e["session_id"], (e["session_id"], ts, ts))
-        with db.transaction(conn):
-            conn.executemany(new_session, sessions.values())
-            conn.executemany(insert, rows)
-        busy += time.perf_counter() - start
-        done += len(rows)
-    conn.close()
-    return done / busy
-
-
-def start_gunicorn(workers, worker_class, database, log):
-    """Start gunicorn from the repo root; returns (process, port) at once."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    sibling = Path(sys.executable).with_name("gunicorn")
-    gunicorn = str(sibling) if sibling.exists() else shutil.which("gunicorn")
-    # gunicorn >= 25 opens a control socket at one shared path: servers running at once collide.
-    flags = {flag for setting in gunicorn_config.KNOWN_SETTINGS for flag in setting.cli or ()}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTLENS_")}
-    env.update(AGENTLENS_DATABASE=database, AGENTLENS_RATE_LIMITS="off", AGENTLENS_SECRET_KEY=SECRET)
-    proc = subprocess.Popen(
-        [gunicorn, "-w", str(workers), "-k", worker_class, "--threads", "1", "-b", f"127.0.0.1:{port}"]
-        + (["--no-control-socket"] if "--no-control-socket" in flags else []) + ["wsgi:app"],
-        cwd=REPO, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-    return proc, port
-
-
-def wait_for_health(proc, port, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {proc.returncode}")
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+def post(conn, body, size, counts, load):
+    """Send one batch until it is acknowledged (at most RETRIES more times); RuntimeError if never."""
+    problem = None
+    for attempt in range(RETRIES + 1):
+        if attempt:
+            counts["retries"] += 1
+            time.sleep(0.05 * attempt)
         try:
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-        finally:
+            conn.request("POST", load.path, body, {"Content-Type": load.content_type})
+            response = conn.getresponse()
+            data = response.read()
+        except OSError as error:  # includes http.client's errors; the next request reconnects
             conn.close()
-    raise RuntimeError(f"gunicorn did not answer /health within {timeout} s")
+            problem = repr(error)
+            continue
+        if response.status in RETRY_STATUSES:
+            problem = f"{response.status}: {data[:300]!r}"
+            continue
+        processed = load.acknowledged(response.status, data, size)
+        if processed != size:
+            raise RuntimeError(f"{response.status}, processed {processed} of {size}: {data[:300]!r}")
+        return
+    raise RuntimeError(f"not acknowledged after {RETRIES} retries: {problem}")
 
 
-class Target(typing.NamedTuple):
-    """What a client posts: path, content type, a body of `size` items, and how many
-    items the answer acknowledges."""
-    path: str
-    content_type: str
-    make: typing.Callable
-    acknowledged: typing.Callable
-
-
-def otlp_acknowledged(data, size):
-    return size - ExportTraceServiceResponse.FromString(data).partial_success.rejected_spans
-
-
-EVENTS = Target("/events", "application/json", make_body,
-                lambda data, size: json.loads(data)["processed"])
-OTLP = Target("/v1/traces", "application/x-protobuf", make_otlp_body, otlp_acknowledged)
-
-
-def hammer(port, size, seconds, target=EVENTS):
-    """(b), (d): CONNECTIONS threads POST batches of `size` for `seconds`.
-
-    Returns (acknowledged events, elapsed s, latencies, errors, connections per worker)."""
-    latencies, acked, errors = [], [0], []
-    lock = threading.Lock()
-    start = time.perf_counter()
+def hammer(server, load, size, seconds):
+    """(b): CONNECTIONS client threads POST batches of `size` to `server` for `seconds`."""
+    result, lock, errors = Measurement(size), threading.Lock(), []
+    counts = {"retries": 0}
 
     def client():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine, count = [], 0
+        conn = server.connect()
+        latencies, numbers = [], []
         try:
             while time.perf_counter() - start < seconds and not errors:
-                body = target.make(size)
+                body, batch = load.body(size)
                 sent = time.perf_counter()
-                conn.request("POST", target.path, body, {"Content-Type": target.content_type})
-                response = conn.getresponse()
-                data = response.read()
-                mine.append(time.perf_counter() - sent)
-                if response.status != 200:
-                    errors.append(f"{response.status}: {data[:300]!r}")
-                    break
-                count += target.acknowledged(data, size)
+                post(conn, body, size, counts, load)
+                latencies.append(time.perf_counter() - sent)
+                numbers += batch
         except Exception as error:  # reported by the caller
             errors.append(repr(error))
         finally:
             conn.close()
             with lock:
-                latencies.extend(mine)
-                acked[0] += count
+                result.latencies += latencies
+                load.acked += numbers
 
     threads = [threading.Thread(target=client) for _ in range(CONNECTIONS)]
+    cpu_before, client_before = server.cpu_seconds(), time.process_time()
+    start = time.perf_counter()
     for thread in threads:
         thread.start()
     time.sleep(min(1.0, seconds / 2))
-    spread = connection_spread(port)
+    result.spread = connection_spread(server)
     for thread in threads:
         thread.join()
-    return acked[0], time.perf_counter() - start, sorted(latencies), errors, spread
+    result.elapsed = time.perf_counter() - start
+    cpu_after, result.client_cpu = server.cpu_seconds(), time.process_time() - client_before
+    if cpu_before is not None:
+        result.server_cpu = cpu_after - cpu_before
+    if errors:
+        raise RuntimeError(f"{server.name}, batch {size}: {len(errors)} clients failed, first: {errors[0]}")
+    result.acked, result.retries = len(result.latencies) * size, counts["retries"]
+    result.latencies.sort()
+    result.load = load_average()
+    return result
 
 
-def connection_spread(port):
-    """How many of our open connections each worker process holds (Linux `ss`)."""
-    if not shutil.which("ss"):
+def connection_spread(server):
+    """How many of the client's connections each serving process holds (Linux ``ss``)."""
+    if server.pid is None:
         return ""
-    out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+    pids = set(serving_pids(server))
+    out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{server.port} )"],
                          capture_output=True, text=True).stdout
-    pids = [part.split(",")[0] for part in out.split("pid=")[1:]]
-    return str(sorted((pids.count(p) for p in set(pids)), reverse=True))
+    holders = [int(part.split(",")[0]) for part in out.split("pid=")[1:]]
+    counts = sorted((holders.count(pid) for pid in pids if pid in holders), reverse=True)
+    return f"conns/process {counts}"
 
 
-def timed(fn, items):
-    """Mean seconds of fn(item) over items."""
-    start = time.perf_counter()
-    for item in items:
-        fn(item)
-    return (time.perf_counter() - start) / len(items)
+def verify(server, load):
+    """Every acknowledged event stored once and each session's totals as sent, read over HTTP."""
+    expected = load.expected()
+    problems, lost, doubled, extra, totals_off, failures = [], 0, 0, 0, 0, []
+    lock, queue = threading.Lock(), list(expected)
+
+    def reader():
+        nonlocal lost, doubled, extra, totals_off
+        conn = server.connect()
+        try:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    session_id = queue.pop()
+                # event_limit: the reference pages a session's events (200 by default)
+                conn.request("GET", f"/sessions/{session_id}?event_limit=1000")
+                response = conn.getresponse()
+                data = response.read()
+                ids, tokens_in, tokens_out = expected[session_id]
+                if response.status != 200:
+                    with lock:
+                        lost += len(ids)
+                        problems.append(f"{session_id}: {response.status}")
+                    continue
+                session = json.loads(data)
+                stored = [event["event_id"] for event in session["events"]]
+                with lock:
+                    lost += len(set(ids) - set(stored))
+                    doubled += len(stored) - len(set(stored))
+                    extra += len(set(stored) - set(ids))
+                    if (session["total_tokens_in"], session["total_tokens_out"]) != (tokens_in, tokens_out):
+                        totals_off += 1
+                        problems.append(f"{session_id}: tokens {session['total_tokens_in']}/"
+                                        f"{session['total_tokens_out']}, sent {tokens_in}/{tokens_out}")
+        except Exception as error:  # the sessions this reader had left are not verified
+            failures.append(repr(error))
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=reader) for _ in range(CONNECTIONS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ok = not (lost or doubled or extra or totals_off or failures)
+    print(f"verify {server.name}: {len(load.acked):,} events acknowledged in {len(expected):,} sessions: "
+          f"{lost} lost, {doubled} doubled, {extra} not sent, {totals_off} sessions with other totals"
+          + (f", {len(failures)} readers failed ({failures[0]})" if failures else "")
+          + f": {'OK' if ok else 'FAILED'}" + "".join(f"\n    {p}" for p in problems[:5]))
+    return ok
 
 
-def breakdown(tmp, ceiling_rate):
-    """(c): each part of the request path for a batch of 100, timed alone, in one thread."""
-    parsed = [json.loads(make_body(100)) for _ in range(60)]
-    loads = timed(json.loads, [make_body(100) for _ in range(60)])
-    schema = timed(lambda p: [wire.EVENT_SCHEMA.load(e) for e in p["events"]], parsed)
-    parse = timed(lambda p: wire.parse_batch(p, max_batch=1000, max_field_bytes=1 << 20), parsed)
-    normalised = [wire.parse_batch(p, max_batch=1000, max_field_bytes=1 << 20)[0] for p in parsed]
-    path = os.path.join(tmp, "breakdown.sqlite3")
-    conn = db.connect(path)
-    db.migrate(conn)
-    store = timed(lambda events: store_batch(conn, events), normalised[:30])
-    conn.close()
-
-    def per_request(events):  # a connection per request: why get_db() keeps its connection
-        fresh = db.connect(path)
-        store_batch(fresh, events)
-        fresh.close()  # the last connection to close checkpoints the WAL, with fsyncs
-
-    fresh = timed(per_request, normalised[30:])
+def breakdown(tmp, ceiling_size, ceiling_cpu, rounds=60, warm_up=10):
+    """(c): each part of the request path for a batch of 100, in one thread: the CPU time
+    of this thread (not wall time: other processes share the cores), each part in turn
+    in every round, the medians reported."""
+    load = Load(f"{RUN}-breakdown")
     logging.getLogger("agentlens").setLevel(logging.ERROR)  # no "dev mode" warning here
-    app = create_app({"DATABASE": os.path.join(tmp, "flask.sqlite3"), "RATELIMIT_ENABLED": False,
+    app = create_app({"DATABASE": os.path.join(tmp, "breakdown.sqlite3"), "RATELIMIT_ENABLED": False,
                       "SECRET_KEY": SECRET})
+    limits = {"max_batch": app.config["MAX_BATCH"], "max_field_bytes": app.config["MAX_FIELD_BYTES"]}
     client = app.test_client()
     client.get("/health")
-    request = timed(lambda body: client.post("/events", data=body, content_type="application/json"),
-                    [make_body(100) for _ in range(60)])
-    print("(c) in-process, one thread, no HTTP, per batch of 100 events:")
-    for label, seconds in [("json.loads of the body", loads),
-                           ("  marshmallow EVENT_SCHEMA.load", schema),
-                           ("parse_batch (load + normalise)", parse),
+    times = {part: [] for part in ("loads", "parse", "store", "request")}
+    with app.app_context():
+        conn = db.get_db()  # the thread's connection, which the test client's requests use too
+        for round in range(warm_up + rounds):
+            body, request_body = load.body(100)[0], load.body(100)[0]
+            start = time.thread_time()
+            parsed = jsonstrict.loads(body)
+            parsed_at = time.thread_time()
+            events, _ = wire.parse_batch(parsed, **limits)
+            validated_at = time.thread_time()
+            store_batch(conn, events)
+            stored_at = time.thread_time()
+            client.post("/events", data=request_body, content_type="application/json")
+            if round >= warm_up:
+                for part, seconds in zip(times, (parsed_at - start, validated_at - parsed_at,
+                                                 stored_at - validated_at, time.thread_time() - stored_at)):
+                    times[part].append(seconds)
+    loads, parse, store, request = (statistics.median(times[part]) for part in times)
+    print(f"(c) in-process, one thread, no HTTP, CPU time per batch of 100 events (median of {rounds}):")
+    for label, seconds in [("jsonstrict.loads of the body", loads),
+                           ("parse_batch (validate + normalise)", parse),
                            ("store_batch on an open connection", store),
-                           ("  same on a new connection, closed after", fresh),
-                           ("the rest: Flask, routing, auth, jsonify", request - loads - parse - store),
+                           ("the rest: Flask, routing, auth, metrics, response", request - loads - parse - store),
                            ("whole POST /events via the test client", request)]:
-        print(f"    {label:44s} {seconds * 1000:6.2f} ms  {seconds * 1e4:6.1f} us/event")
-    print(f"    = {100 / request:,.0f} events/s per core; the ceiling: {1e6 / ceiling_rate:.1f} us/event")
+        print(f"    {label:52s} {seconds * 1000:6.2f} ms  {seconds * 1e4:6.1f} us/event")
+    print(f"    = {100 / request:,.0f} events/s per core; the ceiling's CPU at batch {ceiling_size}: "
+          f"{ceiling_cpu * 1e6:.1f} us/event")
+
+
+def report(name, m, ceiling=None):
+    cpu = "n/a" if m.server_cpu is None else f"{m.server_cpu / m.acked * 1e6:5.1f}"
+    cores = "" if m.server_cpu is None else f" ({m.server_cpu / m.elapsed:.2f} cores)"
+    print(f"  batch {m.size:4d}  {name:10s} {m.rate:8,.0f} ev/s {len(m.latencies) / m.elapsed:6,.0f} req/s"
+          f"  p50 {m.quantile(0.5):6.2f} ms  p99 {m.quantile(0.99):6.1f} ms"
+          f"  server CPU {cpu} us/ev{cores}  client CPU {m.client_cpu / m.acked * 1e6:5.1f} us/ev"
+          + ("" if ceiling is None else f"  {m.rate / ceiling.rate:5.1%} of ceiling")
+          + f"  retries {m.retries}  {m.load}" + ("" if ceiling else f"  {m.spread}"), flush=True)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
     parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
-    parser.add_argument("--batch-sizes", default="1,10,100")
+    parser.add_argument("--batch-sizes", default="1,10,100,500")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="go through the batch sizes this many times; figures add up the rounds")
+    parser.add_argument("--gunicorn-args", default=DEFAULT_GUNICORN_ARGS,
+                        help=f"gunicorn options (default: {DEFAULT_GUNICORN_ARGS!r})")
+    parser.add_argument("--target", help="URL of another server to load the same way (POST /events)")
+    parser.add_argument("--target-pid", type=int, help="its PID for CPU (default: who listens on its port)")
+    parser.add_argument("--target-name", default="reference")
     parser.add_argument("--no-breakdown", action="store_true")
     parser.add_argument("--otlp", action="store_true",
-                        help="also POST /v1/traces (protobuf, 100 spans a request)")
+                        help="also POST /v1/traces to AgentLens at batch 100, beside /events")
     args = parser.parse_args()
     sizes = [int(s) for s in args.batch_sizes.split(",")]
     print(f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}, ~{len(make_body(1)) - 13} bytes of JSON per event")
+          f"{load_average()}, ~{len(Load('x').body(1)[0]) - 13} bytes of JSON per event, "
+          f"{CONNECTIONS} keep-alive clients, {args.seconds:g} s per measurement, {args.rounds} round(s)",
+          flush=True)
 
-    with tempfile.TemporaryDirectory(prefix="agentlens-bench-") as tmp:
-        before = ceiling(os.path.join(tmp, "ceiling-1.sqlite3"), args.seconds / 2)
-        database = os.path.join(tmp, "server.sqlite3")
-        proc, acked_total, rates, lines = None, 0, {}, []
-        with open(os.path.join(tmp, "gunicorn.log"), "w+") as log:
-            try:
-                proc, port = start_gunicorn(args.workers, args.worker_class, database, log)
-                wait_for_health(proc, port)
-                # A warm-up before each kind (every worker imports and connects): not reported.
-                runs = [(EVENTS, 10, 1.0, None)] + [(EVENTS, size, args.seconds, size) for size in sizes
-                                                     if not (args.otlp and size == 100)]
-                if args.otlp:
-                    # /events at batch 100 and /v1/traces take turns, so that neither gets the
-                    # emptier database or the quieter moment of a shared machine.
-                    runs += [(OTLP, 100, 1.0, None)] + [
-                        run for _ in range(ROUNDS) for run in (
-                            (EVENTS, 100, args.seconds / ROUNDS, 100),
-                            (OTLP, 100, args.seconds / ROUNDS, "otlp"))]
-                measured = {}  # key -> [acknowledged, elapsed, latencies, spreads, target, size]
-                for target, size, seconds, key in runs:
-                    acked, elapsed, latencies, errors, spread = hammer(port, size, seconds, target)
-                    acked_total += acked
-                    if errors:
-                        raise RuntimeError(f"{len(errors)} failed requests, first: {errors[0]}")
-                    if key is not None:
-                        totals = measured.setdefault(key, [0, 0.0, [], [], target, size])
-                        totals[0] += acked
-                        totals[1] += elapsed
-                        totals[2] += latencies
-                        totals[3].append(spread)
-                for key, (acked, elapsed, latencies, spreads, target, size) in measured.items():
-                    rates[key] = acked / elapsed
-                    latencies.sort()
-                    p50, p99 = (latencies[int(q * (len(latencies) - 1))] * 1000 for q in (0.5, 0.99))
-                    label = f"batch {size:4d}:" if target is EVENTS else "(d) POST /v1/traces, 100 spans:"
-                    unit = "events/s" if target is EVENTS else "spans/s"
-                    lines.append(f"    {label} {rates[key]:9,.0f} {unit} {len(latencies) / elapsed:6,.0f}"
-                                 f" req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
-                                 + ("  conns/worker " + " ".join(spreads) if any(spreads) else ""))
-            except BaseException:
-                log.seek(0)
-                print("gunicorn log (tail):\n" + "".join(log.readlines()[-20:]), file=sys.stderr)
-                raise
-            finally:
-                if proc is not None:
-                    proc.send_signal(signal.SIGINT)  # this PID: the master's quick shutdown of its workers
-                    try:
-                        proc.wait(timeout=15)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
-        after = ceiling(os.path.join(tmp, "ceiling-2.sqlite3"), args.seconds / 2)
-        base = (before + after) / 2
-        print(f"(a) ceiling, raw sqlite3, batch 100: {base:,.0f} events/s "
-              f"(before {before:,.0f}, after {after:,.0f})")
-        mode = "new connection per request" if args.worker_class == "sync" else "keep-alive"
-        print(f"(b) gunicorn -w {args.workers} -k {args.worker_class} --threads 1, "
-              f"{CONNECTIONS} client threads ({mode}), {args.seconds:g} s each:")
-        print("\n".join(lines))
-        with sqlite3.connect(database) as check:
-            stored = check.execute("SELECT count(*) FROM events").fetchone()[0]
-        check.close()
-        print(f"    stored events {stored:,}, acknowledged {acked_total:,}"
-              f"{' (events and spans)' if args.otlp else ''}: "
-              f"{'OK' if stored == acked_total else 'MISMATCH'}")
-        if "otlp" in rates and 100 in rates:
-            ratio = rates["otlp"] / rates[100]
-            print(f"(d)/(b) spans/s through /v1/traces against events/s through /events, batch 100: "
-                  f"{ratio:.1%} (target 100%: {'met' if ratio >= 1 else 'MISSED'})")
-        if 100 in rates:
-            ratio = rates[100] / base
-            print(f"ratio (b)/(a) at batch 100: {ratio:.1%} (target 50%: {'met' if ratio >= 0.5 else 'MISSED'})")
+    ok, servers, ceilings = True, [], {size: Ceiling() for size in sizes}
+    with tempfile.TemporaryDirectory(prefix="agentlens-bench-") as tmp, \
+            open(os.path.join(tmp, "gunicorn.log"), "w+") as log:
+        try:
+            servers.append(start_gunicorn(os.path.join(tmp, "server.sqlite3"), args.gunicorn_args, log))
+            if args.target:
+                servers.append(attach(args.target_name, args.target, args.target_pid))
+            loads = {s.name: Load(f"{RUN}-{s.name}") for s in servers}
+            results = {(s.name, size): Measurement(size) for s in servers for size in sizes}
+            for server in servers:  # every worker imports and connects; not reported, but verified
+                hammer(server, loads[server.name], 10, 1.0)
+            print("(b) POST /events: at each batch size, the ceiling, each server in turn, the ceiling again",
+                  flush=True)
+            for _, size in itertools.product(range(args.rounds), sizes):
+                ceiling(os.path.join(tmp, "ceiling.sqlite3"), args.seconds / 2, size, ceilings[size])
+                for server in servers:
+                    measurement = hammer(server, loads[server.name], size, args.seconds)
+                    report(server.name, measurement)
+                    results[server.name, size].absorb(measurement)
+                ceiling(os.path.join(tmp, "ceiling.sqlite3"), args.seconds / 2, size, ceilings[size])
+            if args.otlp:
+                otlp(servers[0], args.seconds, args.rounds, results)
+            for server in servers:
+                ok = verify(server, loads[server.name]) and ok
+        except BaseException:
+            log.seek(0)
+            print("gunicorn log (tail):\n" + "".join(log.readlines()[-20:]), file=sys.stderr)
+            raise
+        finally:
+            for server in servers:
+                stop(server)
+        print("(a) ceiling, raw sqlite3, one thread, one transaction per batch (mean, lowest, highest):")
+        for size in sizes:
+            c = ceilings[size]
+            print(f"  batch {size:4d}: {c.rate:9,.0f} events/s ({min(c.rates):,.0f} / {max(c.rates):,.0f}), "
+                  f"CPU {statistics.mean(c.cpu) * 1e6:.1f} us/event")
+        print("(b) all rounds together, beside the ceiling at the same batch size:")
+        for size in sizes:
+            for server in servers:
+                report(server.name, results[server.name, size], ceilings[size])
+        summary(servers, results, ceilings, sizes)
         if not args.no_breakdown:
-            breakdown(tmp, base)
-    sys.exit(0 if stored == acked_total else 1)
+            size = 100 if 100 in sizes else sizes[-1]
+            breakdown(tmp, size, statistics.mean(ceilings[size].cpu))
+    sys.exit(0 if ok else 1)
+
+
+def otlp(server, seconds, rounds, results):
+    """(d): spans/s through /v1/traces (protobuf, 100 spans a request) beside the
+    /events events/s of the same run at batch 100."""
+    load, total = OtlpLoad(f"{RUN}-otlp"), Measurement(100)
+    for _ in range(rounds):
+        measurement = hammer(server, load, 100, seconds)
+        report("otlp", measurement)
+        total.absorb(measurement)
+    events = results.get((server.name, 100))
+    line = f"(d) POST /v1/traces: {total.rate:,.0f} spans/s"
+    if events and events.acked:
+        line += f", {total.rate / events.rate:.0%} of /events at batch 100 ({events.rate:,.0f} events/s)"
+    print(line)
+
+
+def summary(servers, results, ceilings, sizes):
+    """The issue's targets for AgentLens, and how it stands beside the other server."""
+    ours = {size: results["agentlens", size] for size in sizes}
+    if 100 in ours:
+        ratio, m = ours[100].rate / ceilings[100].rate, ours[100]
+        print(f"agentlens at batch 100: {ratio:.1%} of the ceiling (target >= 80%: "
+              f"{'met' if ratio >= 0.8 else 'MISSED'}), server CPU {m.server_cpu / m.acked * 1e6:.1f} "
+              f"us/event (goal <= 30: {'met' if m.server_cpu / m.acked * 1e6 <= 30 else 'MISSED'})")
+    if 1 in ours:
+        p50 = ours[1].quantile(0.5)
+        print(f"agentlens at batch 1: p50 {p50:.2f} ms (target < 1.5 ms: {'met' if p50 < 1.5 else 'MISSED'})")
+    for other in servers[1:]:
+        ratios = ", ".join(f"batch {size} {ours[size].rate / results[other.name, size].rate:.2f}"
+                           for size in sizes)
+        print(f"agentlens events/s / {other.name} events/s: {ratios} (target >= 1 at every size)")
 
 
 if __name__ == "__main__":

@@ -62,7 +62,8 @@ DROP TABLE event_rollup;
 
 -- Event rollups (counted events). model is '' for events without one; hour is
 -- the event's UTC hour of day; start_day / start_hour are the UTC day / hour
--- numbers (since 1970) of the session's start, agent_name the session's.
+-- numbers (since 1970) of the session's start, agent_name the session's: by
+-- agent over all time, and by start bucket over all agents.
 CREATE TABLE session_rollup (
     session_id      TEXT NOT NULL
                     REFERENCES sessions (session_id) DEFERRABLE INITIALLY DEFERRED,
@@ -88,36 +89,43 @@ CREATE TABLE event_rollup (
     PRIMARY KEY (event_type, model, hour)
 ) WITHOUT ROWID;
 
-CREATE TABLE day_models (
-    start_day INTEGER NOT NULL, agent_name TEXT NOT NULL, event_type TEXT NOT NULL,
-    model TEXT NOT NULL,
+CREATE TABLE agent_models (
+    agent_name TEXT NOT NULL, event_type TEXT NOT NULL, model TEXT NOT NULL,
     events INTEGER NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,
     duration_us INTEGER NOT NULL, timed_events INTEGER NOT NULL, cost_nanos INTEGER NOT NULL,
     unpriced_events INTEGER NOT NULL, unpriced_tokens INTEGER NOT NULL,
-    PRIMARY KEY (start_day, agent_name, event_type, model)
+    PRIMARY KEY (agent_name, event_type, model)
 ) WITHOUT ROWID;
-CREATE INDEX day_models_by_agent ON day_models (agent_name, start_day);
+
+CREATE TABLE agent_clock (
+    agent_name TEXT NOT NULL, hour INTEGER NOT NULL, events INTEGER NOT NULL,
+    PRIMARY KEY (agent_name, hour)
+) WITHOUT ROWID;
+
+CREATE TABLE day_models (
+    start_day INTEGER NOT NULL, event_type TEXT NOT NULL, model TEXT NOT NULL,
+    events INTEGER NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,
+    duration_us INTEGER NOT NULL, timed_events INTEGER NOT NULL, cost_nanos INTEGER NOT NULL,
+    unpriced_events INTEGER NOT NULL, unpriced_tokens INTEGER NOT NULL,
+    PRIMARY KEY (start_day, event_type, model)
+) WITHOUT ROWID;
 
 CREATE TABLE day_clock (
-    start_day INTEGER NOT NULL, agent_name TEXT NOT NULL, hour INTEGER NOT NULL,
-    events INTEGER NOT NULL,
-    PRIMARY KEY (start_day, agent_name, hour)
+    start_day INTEGER NOT NULL, hour INTEGER NOT NULL, events INTEGER NOT NULL,
+    PRIMARY KEY (start_day, hour)
 ) WITHOUT ROWID;
-CREATE INDEX day_clock_by_agent ON day_clock (agent_name, start_day);
 
 CREATE TABLE hour_models (
-    start_hour INTEGER NOT NULL, agent_name TEXT NOT NULL, event_type TEXT NOT NULL,
-    model TEXT NOT NULL,
+    start_hour INTEGER NOT NULL, event_type TEXT NOT NULL, model TEXT NOT NULL,
     events INTEGER NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,
     duration_us INTEGER NOT NULL, timed_events INTEGER NOT NULL, cost_nanos INTEGER NOT NULL,
     unpriced_events INTEGER NOT NULL, unpriced_tokens INTEGER NOT NULL,
-    PRIMARY KEY (start_hour, agent_name, event_type, model)
+    PRIMARY KEY (start_hour, event_type, model)
 ) WITHOUT ROWID;
 
 CREATE TABLE hour_clock (
-    start_hour INTEGER NOT NULL, agent_name TEXT NOT NULL, hour INTEGER NOT NULL,
-    events INTEGER NOT NULL,
-    PRIMARY KEY (start_hour, agent_name, hour)
+    start_hour INTEGER NOT NULL, hour INTEGER NOT NULL, events INTEGER NOT NULL,
+    PRIMARY KEY (start_hour, hour)
 ) WITHOUT ROWID;
 
 -- Session rollups: sessions by agent and status, their events and tokens as
@@ -145,4 +153,20 @@ CREATE TABLE hour_sessions (
     tokens_out INTEGER NOT NULL, cost_nanos INTEGER NOT NULL, ended_sessions INTEGER NOT NULL,
     duration_ms INTEGER NOT NULL, min_duration_ms INTEGER, max_duration_ms INTEGER,
     PRIMARY KEY (start_hour, agent_name, status)
+) WITHOUT ROWID;
+
+CREATE TABLE day_totals (
+    start_day INTEGER NOT NULL, status TEXT NOT NULL,
+    sessions INTEGER NOT NULL, events INTEGER NOT NULL, tokens_in INTEGER NOT NULL,
+    tokens_out INTEGER NOT NULL, cost_nanos INTEGER NOT NULL, ended_sessions INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL, min_duration_ms INTEGER, max_duration_ms INTEGER,
+    PRIMARY KEY (start_day, status)
+) WITHOUT ROWID;
+
+CREATE TABLE hour_totals (
+    start_hour INTEGER NOT NULL, status TEXT NOT NULL,
+    sessions INTEGER NOT NULL, events INTEGER NOT NULL, tokens_in INTEGER NOT NULL,
+    tokens_out INTEGER NOT NULL, cost_nanos INTEGER NOT NULL, ended_sessions INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL, min_duration_ms INTEGER, max_duration_ms INTEGER,
+    PRIMARY KEY (start_hour, status)
 ) WITHOUT ROWID;

@@ -104,9 +104,13 @@ def where_sql(conditions):
     return " WHERE " + " AND ".join(conditions) if conditions else ""
 
 
-SESSION_SOURCES = {ALL: (rollups.AGENT_SESSIONS, None, None),
-                   DAY: (rollups.DAY_SESSIONS, "start_day", 1),
-                   HOUR: (rollups.HOUR_SESSIONS, "start_hour", 24)}
+# Per agent (for an agent filter, or top agents), and over all agents.
+SESSION_SOURCES = {True: {ALL: (rollups.AGENT_SESSIONS, None, None),
+                          DAY: (rollups.DAY_SESSIONS, "start_day", 1),
+                          HOUR: (rollups.HOUR_SESSIONS, "start_hour", 24)},
+                   False: {ALL: (rollups.AGENT_SESSIONS, None, None),
+                           DAY: (rollups.DAY_TOTALS, "start_day", 1),
+                           HOUR: (rollups.HOUR_TOTALS, "start_hour", 24)}}
 
 
 def session_sums(conn, lo=None, hi=None, agent_name=None, status=None, group=None):
@@ -127,7 +131,8 @@ def session_sums(conn, lo=None, hi=None, agent_name=None, status=None, group=Non
                        "agent": row["agent_name"]}[group]
                 sums[key].add(row["status"], values, duration, duration)
             continue
-        rollup, column, hours = SESSION_SOURCES[piece.level]
+        by_agent = agent_name is not None or group == "agent"
+        rollup, column, hours = SESSION_SOURCES[by_agent][piece.level]
         time, params = piece.where(column) if column else ([], [])
         # "+agent_name": grouping by the plain column makes SQLite walk the whole agent
         # index to save a sort, instead of searching the primary key by time range.
@@ -144,41 +149,54 @@ def session_sums(conn, lo=None, hi=None, agent_name=None, status=None, group=Non
 
 def event_sums(conn, lo=None, hi=None, agent_name=None):
     """Event measures of the sessions started in [lo, hi) (of one agent):
-    ``({(event_type, model): measures}, {hour of day: events})``."""
+    ``({(event_type, model): measures}, {hour of day: events})``.
+
+    Over all agents the range is read from the start-bucket rollups; one agent's
+    over all time from its own rollups; one agent's over a range from the
+    per-session rollup of its sessions in it (an index range of that agent)."""
     models = defaultdict(lambda: [0] * len(rollups.EVENT_MEASURES))
     clock = defaultdict(int)
-    measures = ", ".join(f"sum({m})" for m in rollups.EVENT_MEASURES)
-    pieces = split(lo, hi)
-    if agent_name is not None and pieces == [Piece(ALL)]:
-        pieces = [Piece(DAY)]  # the day rollups are indexed by agent
-    for piece in pieces:
-        agent, agent_params = conditions_for(agent_name, None)
+    if agent_name is not None:
+        if lo is None and hi is None:
+            read_models(conn, models, clock, "agent_models", "agent_clock",
+                        ["agent_name = ?"], [agent_name])
+        else:
+            read_sessions(conn, models, clock, Piece(EXACT, lo, hi), agent_name)
+        return models, clock
+    for piece in split(lo, hi):
         if piece.level == EXACT:
-            time, params = piece.where("s.started_at")
-            agent, agent_params = conditions_for(agent_name, None, "s.")
-            rows = conn.execute(
-                f"SELECT r.event_type, r.model, r.hour, "
-                f"{', '.join('r.' + m for m in rollups.EVENT_MEASURES)} "
-                "FROM sessions AS s JOIN session_rollup AS r ON r.session_id = s.session_id"
-                f"{where_sql(time + agent)}", params + agent_params)
-            for row in rows:
-                add(models[(row[0], row[1])], row[3:])
-                clock[row[2]] += row[3]
-            continue
-        if piece.level == ALL:
+            read_sessions(conn, models, clock, piece, None)
+        elif piece.level == ALL:
             for row in conn.execute("SELECT event_type, model, hour, "
                                     f"{', '.join(rollups.EVENT_MEASURES)} FROM event_rollup"):
                 add(models[(row[0], row[1])], row[3:])
                 clock[row[2]] += row[3]
-            continue
-        models_rollup, clock_rollup = rollups.BUCKETED_EVENT_ROLLUPS[piece.level]
-        time, params = piece.where(models_rollup.keys[0])
-        for row in conn.execute(
-                f"SELECT event_type, model, {measures} FROM {models_rollup.table}"
-                f"{where_sql(time + agent)} GROUP BY event_type, model", params + agent_params):
-            add(models[(row[0], row[1])], row[2:])
-        for row in conn.execute(
-                f"SELECT hour, sum(events) FROM {clock_rollup.table}"
-                f"{where_sql(time + agent)} GROUP BY hour", params + agent_params):
-            clock[row[0]] += row[1]
+        else:
+            time, params = piece.where(f"start_{piece.level}")
+            read_models(conn, models, clock, f"{piece.level}_models", f"{piece.level}_clock",
+                        time, params)
     return models, clock
+
+
+def read_models(conn, models, clock, models_table, clock_table, conditions, params):
+    measures = ", ".join(f"sum({m})" for m in rollups.EVENT_MEASURES)
+    for row in conn.execute(f"SELECT event_type, model, {measures} FROM {models_table}"
+                            f"{where_sql(conditions)} GROUP BY event_type, model", params):
+        add(models[(row[0], row[1])], row[2:])
+    for row in conn.execute(f"SELECT hour, sum(events) FROM {clock_table}"
+                            f"{where_sql(conditions)} GROUP BY hour", params):
+        clock[row[0]] += row[1]
+
+
+def read_sessions(conn, models, clock, piece, agent_name):
+    """The per-session rollup of the sessions started in an exact piece."""
+    time, params = piece.where("s.started_at")
+    agent, agent_params = conditions_for(agent_name, None, "s.")
+    rows = conn.execute(
+        "SELECT r.event_type, r.model, r.hour, "
+        f"{', '.join('r.' + m for m in rollups.EVENT_MEASURES)} "
+        "FROM sessions AS s JOIN session_rollup AS r ON r.session_id = s.session_id"
+        f"{where_sql(time + agent)}", params + agent_params)
+    for row in rows:
+        add(models[(row[0], row[1])], row[3:])
+        clock[row[2]] += row[3]
