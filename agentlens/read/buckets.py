@@ -82,6 +82,15 @@ class SessionSums:
         if high is not None:
             self.max_duration = high if self.max_duration is None else max(self.max_duration, high)
 
+    @classmethod
+    def total(cls, parts):
+        """The sums of several disjoint groups of sessions together."""
+        total = cls()
+        for part in parts:
+            for status, measures in part.by_status.items():
+                total.add(status, measures, part.min_duration, part.max_duration)
+        return total
+
     def __getitem__(self, measure):
         """A measure summed over every status."""
         index = rollups.SESSION_MEASURES.index(measure)
@@ -113,30 +122,35 @@ SESSION_SOURCES = {True: {ALL: (rollups.AGENT_SESSIONS, None, None),
                            HOUR: (rollups.HOUR_TOTALS, "start_hour", 24)}}
 
 
-def session_sums(conn, lo=None, hi=None, agent_name=None, status=None, group=None):
+def session_sums(conn, lo=None, hi=None, agent_name=None, status=None, group=None, edges=None):
     """Sums over the sessions started in [lo, hi) (of one agent, in one status): a
     SessionSums, or with ``group`` ("day" or "agent") a dict of them by UTC day
-    number or agent."""
+    number or agent. ``edges`` keeps the sessions read for a partial edge hour, for
+    another call over the same edge."""
     sums = defaultdict(SessionSums)
     width = len(rollups.SESSION_MEASURES)
     selected, selected_params = conditions_for(agent_name, status)
+    edges = {} if edges is None else edges
     for piece in split(lo, hi):
         if piece.level == EXACT:
             time, params = piece.where("started_at")
-            for row in conn.execute(
+            key = (piece, agent_name, status)
+            if key not in edges:
+                edges[key] = conn.execute(
                     f"SELECT {', '.join(rollups.SESSION_FACT_COLUMNS)} FROM sessions"
-                    f"{where_sql(time + selected)}", params + selected_params):
+                    f"{where_sql(time + selected)}", params + selected_params).fetchall()
+            for row in edges[key]:
                 values, duration = rollups.session_contribution(row)
-                key = {None: None, "day": rules.day_of(row["started_at"]),
-                       "agent": row["agent_name"]}[group]
-                sums[key].add(row["status"], values, duration, duration)
+                grouped = {None: None, "day": rules.day_of(row["started_at"]),
+                           "agent": row["agent_name"]}[group]
+                sums[grouped].add(row["status"], values, duration, duration)
             continue
         by_agent = agent_name is not None or group == "agent"
         rollup, column, hours = SESSION_SOURCES[by_agent][piece.level]
         time, params = piece.where(column) if column else ([], [])
-        # "+agent_name": grouping by the plain column makes SQLite walk the whole agent
-        # index to save a sort, instead of searching the primary key by time range.
-        key_column = {None: "NULL", "day": column, "agent": "+agent_name"}[group]
+        # "agent_name || ''": grouping by the plain column makes SQLite walk the whole
+        # agent index to save a sort, instead of searching the primary key by time range.
+        key_column = {None: "NULL", "day": column, "agent": "agent_name || ''"}[group]
         for row in conn.execute(
                 f"SELECT {key_column}, status, "
                 f"{', '.join(f'sum({m})' for m in rollups.SESSION_MEASURES)}, "
