@@ -35,7 +35,8 @@ def create_app(test_config=None):
         app.config.from_mapping(config.from_environment())
     else:
         app.config.from_mapping(test_config)
-    os.makedirs(os.path.dirname(os.path.abspath(app.config["DATABASE"])), exist_ok=True)
+    if not db.is_postgresql(app.config["DATABASE"]):
+        os.makedirs(os.path.dirname(os.path.abspath(app.config["DATABASE"])), exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["SECRET_KEY"] = config.instance_secret_key(app.instance_path)

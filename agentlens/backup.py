@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 from flask import current_app
 
-from .db import BUSY_TIMEOUT_MS, connect, migration_steps
+from .db import BUSY_TIMEOUT_MS, connect, is_postgresql, migration_steps
 
 PAGES_PER_STEP = 256  # 1 MiB at the default page size: a progress bar that moves
 # SQLite's unix VFS: every connection to a WAL database holds a shared lock on this
@@ -163,11 +163,20 @@ def run_with_progress(label, operation):
         return operation(progress)
 
 
+def sqlite_database():
+    database = current_app.config["DATABASE"]
+    if is_postgresql(database):
+        raise click.ClickException(
+            "backup and restore copy a SQLite file; a PostgreSQL store is backed up with "
+            "its own tools (pg_dump, or a base backup with WAL archiving).")
+    return database
+
+
 @click.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False))
 def backup_command(path):
     """Copy the database to PATH (a new file) while the server runs."""
-    database = current_app.config["DATABASE"]
+    database = sqlite_database()
     sessions, events = run_with_progress(
         f"Backing up {database}", lambda progress: backup(database, path, progress))
     click.echo(f"Backed up {sessions} sessions and {events} events to {path} "
@@ -180,7 +189,7 @@ def backup_command(path):
               help="Restore even though another process has the database open.")
 def restore_command(path, force):
     """Replace the database with the backup at PATH."""
-    database = current_app.config["DATABASE"]
+    database = sqlite_database()
     sessions, events = run_with_progress(
         f"Restoring {path}", lambda progress: restore(path, database, force, progress))
     click.echo(f"Restored {sessions} sessions and {events} events into {database}.")

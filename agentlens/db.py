@@ -1,6 +1,12 @@
-"""SQLite connections, transactions and the migration runner.
+"""Connections, transactions and the migration runner.
 
-The schema is ``schema.sql`` (step 1) followed by ``migrations/NNNN_*.sql``
+SQLite is the store unless ``DATABASE`` is a ``postgresql://`` URL (then
+:mod:`agentlens.postgresql`). Both connections have the same interface:
+``execute``/``executemany``, rows by index and by name, ``transaction()`` (the one
+serialised writer), ``snapshot()`` (consistent reads), ``migrate()``,
+``duration_us_sql`` and the storage figures. The code above them writes its SQL once.
+
+SQLite's schema is ``schema.sql`` (step 1) followed by ``migrations/NNNN_*.sql``
 (step NNNN) and the steps of ``OUTSIDE_TRANSACTION``. ``PRAGMA user_version``
 records the last step applied; steps run at the first connection of a process,
 each inside one write transaction, except those of OUTSIDE_TRANSACTION (VACUUM
@@ -8,6 +14,8 @@ cannot run inside one).
 """
 import contextlib
 import functools
+import os
+import re
 import sqlite3
 import tempfile
 import threading
@@ -15,7 +23,7 @@ import time
 from importlib import resources
 
 import click
-from flask import current_app
+from flask import current_app, g
 
 BUSY_TIMEOUT_MS = 10_000
 # Another process may be migrating a large database (minutes for tens of
@@ -26,15 +34,77 @@ MIGRATION_WAIT_MS = 30 * 60_000
 WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
 
 
-def connect(path):
-    """Open a connection with the per-connection pragmas set in one place.
+class SqliteConnection(sqlite3.Connection):
+    dialect = "sqlite"
+    # How a duration in float milliseconds becomes integer microseconds (the SQL form
+    # of rules.duration_us): SQLite's round() of a non-negative value is floor(x + 0.5).
+    duration_us_sql = "CAST(round(duration_ms * 1000) AS INTEGER)"
+    reclaims_space_itself = False  # pages freed by deletes stay in the file until a vacuum
+    max_key_bytes = None  # an id or name of any length can be a key
 
-    ``isolation_level=None`` leaves transactions to :func:`transaction`;
-    a streamed response may be read on another thread than the one that
-    opened its connection, hence ``check_same_thread=False``.
+    @contextlib.contextmanager
+    def transaction(self):
+        """A write transaction: ``BEGIN IMMEDIATE``, commit, or roll back on any error."""
+        self.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+            self.execute("COMMIT")  # may fail too (a deferred foreign key): then roll back
+        except BaseException:
+            if self.in_transaction:
+                self.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def snapshot(self):
+        """A read transaction, so that several queries see the same data."""
+        self.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self.execute("COMMIT")
+
+    def migrate(self):
+        return migrate_sqlite(self)
+
+    def path(self):
+        return self.execute("PRAGMA database_list").fetchone()["file"]
+
+    def size_bytes(self):
+        """``(database file, write-ahead log)`` sizes in bytes."""
+        path = self.path()
+        return tuple(os.path.getsize(p) if p and os.path.exists(p) else 0
+                     for p in (path, f"{path}-wal"))
+
+    def used_bytes(self):
+        pages, free, size = (self.execute(f"PRAGMA {name}").fetchone()[0]
+                             for name in ("page_count", "freelist_count", "page_size"))
+        return (pages - free) * size
+
+
+def is_postgresql(database):
+    """Whether ``database`` names a PostgreSQL database (psycopg, an extra, is only
+    imported then)."""
+    return database.startswith(("postgresql://", "postgres://"))
+
+
+def shown(database):
+    """``database`` as it may be printed: a URL without its password."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", database)
+
+
+def connect(database):
+    """Open a connection to ``database``: a SQLite file (with the per-connection
+    pragmas set here), or a ``postgresql://`` URL.
+
+    For SQLite, ``isolation_level=None`` leaves transactions to
+    ``transaction()``; a streamed response may be read on another thread than the
+    one that opened its connection, hence ``check_same_thread=False``.
     """
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                           check_same_thread=False)
+    if is_postgresql(database):
+        from . import postgresql
+        return postgresql.connect(database)
+    conn = sqlite3.connect(database, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False, factory=SqliteConnection)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA synchronous = NORMAL")
@@ -43,27 +113,19 @@ def connect(path):
     return conn
 
 
-@contextlib.contextmanager
 def transaction(conn):
-    """A write transaction: ``BEGIN IMMEDIATE``, commit, or roll back on any error."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-        conn.execute("COMMIT")  # may fail too (a deferred foreign key): then roll back
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    """The store's write transaction: commit, or roll back on any error."""
+    return conn.transaction()
 
 
-@contextlib.contextmanager
 def snapshot(conn):
     """A read transaction, so that several queries see the same data."""
-    conn.execute("BEGIN")
-    try:
-        yield conn
-    finally:
-        conn.execute("COMMIT")
+    return conn.snapshot()
+
+
+def migrate(conn):
+    """Bring the schema up to date; return the version reached."""
+    return conn.migrate()
 
 
 @functools.cache
@@ -109,7 +171,7 @@ def use_wal(conn):
             time.sleep(0.01)
 
 
-def migrate(conn):
+def migrate_sqlite(conn):
     """Apply every step newer than ``user_version``; return the version reached.
 
     Safe when several processes start at once: the version is read again
@@ -195,40 +257,81 @@ def apply_steps(conn):
 
 
 def get_db():
-    """This thread's connection to the app's database, opened (and the schema
-    migrated) on first use, then kept for the thread's next requests.
+    """The connection of this request (or CLI command) to the app's database; the
+    schema is migrated on first use."""
+    return current_app.extensions["agentlens_store"].connection()
+
+
+class KeptConnections:
+    """SQLite: each thread's connection, opened (and the schema migrated) on first
+    use, then kept for the thread's next requests.
 
     Kept rather than closed after each request: closing the last connection
     to a WAL database checkpoints the log and syncs the file, which would cost
     every request several fsyncs (measured: the write path ran 2-10x slower).
-    Keyed by thread id, not thread-local, so that :func:`close_all` can reach
+    Keyed by thread id, not thread-local, so that :meth:`close` can reach
     them; a new thread that reuses a finished one's id reuses its connection.
     """
-    connections = current_app.extensions["agentlens_connections"]
-    thread = threading.get_ident()
-    if thread not in connections:
-        conn = connect(current_app.config["DATABASE"])
-        migrate(conn)
-        connections[thread] = conn  # only once migrated: a failed attempt is retried
-    return connections[thread]
+
+    def __init__(self, path):
+        self.path = path
+        self.connections = {}
+
+    def connection(self):
+        thread = threading.get_ident()
+        if thread not in self.connections:
+            conn = connect(self.path)
+            migrate(conn)
+            self.connections[thread] = conn  # only once migrated: a failed attempt is retried
+        return self.connections[thread]
+
+    def release(self):
+        pass
+
+    def close(self):
+        while self.connections:
+            self.connections.popitem()[1].close()
+
+
+class PooledConnections:
+    """PostgreSQL: a connection from the process's pool for each app context (a
+    request, a CLI command), given back when the context ends."""
+
+    def __init__(self, url):
+        from . import postgresql
+        self.pool = postgresql.Pool(url)
+
+    def connection(self):
+        if "agentlens_db" not in g:
+            g.agentlens_db = self.pool.get()
+        return g.agentlens_db
+
+    def release(self):
+        conn = g.pop("agentlens_db", None)
+        if conn is not None:
+            conn.close()
+
+    def close(self):
+        self.pool.close()
 
 
 def close_all(app):
-    """Close every kept connection of ``app`` (at worker exit, after a test)."""
-    connections = app.extensions["agentlens_connections"]
-    while connections:
-        connections.popitem()[1].close()
+    """Close every connection of ``app`` (at worker exit, after a test)."""
+    app.extensions["agentlens_store"].close()
 
 
 @click.command("init-db")
 def init_db_command():
     """Create or upgrade the database (also done automatically on first use)."""
     version = migrate(get_db())
-    click.echo(f"Database {current_app.config['DATABASE']} is at schema version {version}.")
+    click.echo(f"Database {shown(current_app.config['DATABASE'])} is at schema version {version}.")
 
 
 def init_app(app):
-    app.extensions["agentlens_connections"] = {}
+    database = app.config["DATABASE"]
+    app.extensions["agentlens_store"] = (PooledConnections(database) if is_postgresql(database)
+                                         else KeptConnections(database))
+    app.teardown_appcontext(lambda error: app.extensions["agentlens_store"].release())
     app.cli.add_command(init_db_command)
 
 

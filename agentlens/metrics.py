@@ -90,13 +90,6 @@ def init_app(app):
         count_ingest(format)
 
 
-def file_size(path):
-    try:
-        return os.path.getsize(path)
-    except FileNotFoundError:
-        return 0
-
-
 def store_counts(conn):
     """``(sessions, counted events)`` stored, from the all-time rollups (a few hundred
     rows whatever the size of the store)."""
@@ -108,16 +101,17 @@ def store_counts(conn):
 class StoreCollector:
     """The database's figures, read when scraped."""
 
-    def __init__(self, conn, path):
-        self.conn, self.path = conn, path
+    def __init__(self, conn):
+        self.conn = conn
 
     def collect(self):
         sessions, events = store_counts(self.conn)
+        size, wal_size = self.conn.size_bytes()
         figures = (
-            ("agentlens_database_size_bytes", "Size of the SQLite database file.",
-             file_size(self.path)),
-            ("agentlens_database_wal_size_bytes", "Size of the database's write-ahead log.",
-             file_size(f"{self.path}-wal")),
+            ("agentlens_database_size_bytes",
+             "Size of the database (the SQLite file, or PostgreSQL's pg_database_size).", size),
+            ("agentlens_database_wal_size_bytes",
+             "Size of the SQLite database's write-ahead log (0 on PostgreSQL).", wal_size),
             ("agentlens_sessions_stored", "Sessions in the store.", sessions),
             ("agentlens_events_in_store",
              "Events in the store (session_start and session_end not counted).", events),
@@ -140,7 +134,7 @@ class WorkerFiles:
         return multiprocess.MultiProcessCollector.merge(files, accumulate=True)
 
 
-def exposition(conn, path):
+def exposition(conn):
     """``(body, content type)`` of ``GET /metrics``: every worker's counters
     (or this process's) and the store's figures."""
     registry = CollectorRegistry()
@@ -148,7 +142,7 @@ def exposition(conn, path):
         registry.register(WorkerFiles(os.environ[MULTIPROCESS_DIRECTORY]))
     else:
         registry.register(REGISTRY)
-    registry.register(StoreCollector(conn, path))
+    registry.register(StoreCollector(conn))
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 

@@ -17,7 +17,6 @@ VACUUM_PAGES (``PRAGMA incremental_vacuum``: the database is in
 ``auto_vacuum = INCREMENTAL`` since step 8), with the same rests.
 """
 import dataclasses
-import os
 import re
 import time
 
@@ -25,7 +24,7 @@ import click
 from flask import current_app
 
 from .backup import run_with_progress
-from .db import get_db, snapshot, transaction
+from .db import get_db, shown, snapshot, transaction
 from .ingest import store
 from .timestamps import MAX_MS, MIN_MS, now_ms
 
@@ -107,7 +106,7 @@ def estimate(conn, policy):
             ).fetchone()
         all_sessions, all_events = conn.execute(
             "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM events)").fetchone()
-        used = used_bytes(conn)
+        used = conn.used_bytes()
     rows = all_sessions + all_events
     return Estimate(sessions, events, round(used * (sessions + events) / rows) if rows else 0)
 
@@ -146,13 +145,15 @@ def prune(conn, policy, *, guard=None, progress=None):
 
 def free_pages(conn, *, guard=None, progress=None):
     """Give the database's free pages back to the file system, VACUUM_PAGES per write
-    transaction; returns how many were freed. ``guard`` and ``progress(pages)`` as
+    transaction (SQLite; PostgreSQL reclaims space itself); returns how many were freed. ``guard`` and ``progress(pages)`` as
     for :func:`prune` (the guard in a transaction of its own before each step).
 
     A passive checkpoint then copies the result into the file, which shrinks once
     the whole write-ahead log is copied (at once unless a reader holds it back;
     else at a later checkpoint).
     """
+    if conn.reclaims_space_itself:
+        return 0
     freed, free = 0, free_page_count(conn)
     while free:
         started = time.monotonic()
@@ -189,18 +190,9 @@ def rest(started):
 
 
 def free_page_count(conn):
+    if conn.reclaims_space_itself:
+        return 0
     return conn.execute("PRAGMA freelist_count").fetchone()[0]
-
-
-def used_bytes(conn):
-    pages, free, size = (conn.execute(f"PRAGMA {name}").fetchone()[0]
-                         for name in ("page_count", "freelist_count", "page_size"))
-    return (pages - free) * size
-
-
-def file_bytes(path):
-    """``(database file, write-ahead log)`` sizes in bytes."""
-    return tuple(os.path.getsize(p) if os.path.exists(p) else 0 for p in (path, f"{path}-wal"))
 
 
 class Duration(click.ParamType):
@@ -235,19 +227,19 @@ def prune_command(older_than, keep_sessions, dry_run):
     if older_than is None and keep_sessions is None:
         raise click.UsageError("Say what to delete: --older-than, --keep-sessions, or both.")
     policy = Policy(cutoff=None if older_than is None else cutoff(older_than), keep=keep_sessions)
-    conn, database = get_db(), current_app.config["DATABASE"]
+    conn, database = get_db(), shown(current_app.config["DATABASE"])
     planned = estimate(conn, policy)
     if dry_run:
         click.echo(f"Would delete {planned.sessions:,} sessions and {planned.events:,} events, "
                    f"about {megabytes(planned.bytes)} of {database}. Nothing was changed.")
         return
-    before = file_bytes(database)
+    before = conn.size_bytes()
     pruned = run_with_progress("Deleting sessions", lambda progress: prune(
         conn, policy, progress=lambda done: progress(done, max(done, planned.sessions))))
     pages = free_page_count(conn)
     freed = run_with_progress("Freeing pages", lambda progress: free_pages(
         conn, progress=lambda done: progress(done, max(done, pages))))
-    after = file_bytes(database)
+    after = conn.size_bytes()
     batches = f"{pruned.batches:,} batch{'es' if pruned.batches != 1 else ''}"
     click.echo(f"Deleted {pruned.sessions:,} sessions and {pruned.events:,} events in "
                f"{batches}; freed {freed:,} pages. {database}: "

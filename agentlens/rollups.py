@@ -220,10 +220,11 @@ def upsert_sql(rollup, with_extremes=False):
     updates = [f"{m} = {rollup.table}.{m} + excluded.{m}" for m in rollup.measures]
     if with_extremes:
         updates += [
-            f"min_duration_ms = coalesce(min({rollup.table}.min_duration_ms, "
-            "excluded.min_duration_ms), excluded.min_duration_ms, min_duration_ms)",
-            f"max_duration_ms = coalesce(max({rollup.table}.max_duration_ms, "
-            "excluded.max_duration_ms), excluded.max_duration_ms, max_duration_ms)",
+            *(f"{extreme}_duration_ms = CASE WHEN excluded.{extreme}_duration_ms {better} "
+              f"{rollup.table}.{extreme}_duration_ms OR {rollup.table}.{extreme}_duration_ms "
+              f"IS NULL THEN excluded.{extreme}_duration_ms "
+              f"ELSE {rollup.table}.{extreme}_duration_ms END"
+              for extreme, better in (("min", "<"), ("max", ">"))),
         ]
     return (f"INSERT INTO {rollup.table} ({', '.join(columns)}) "
             f"VALUES ({', '.join('?' * len(columns))}) "

@@ -58,9 +58,8 @@ def duration_us(duration_ms):
     return None if duration_ms is None else math.floor(duration_ms * 1000 + 0.5)
 
 
-# The same rule in SQL, for sums over one session's events (a test checks that both
-# forms agree): SQLite's round() of a non-negative value is floor(x + 0.5).
-DURATION_US_SQL = "CAST(round(duration_ms * 1000) AS INTEGER)"
+# Its SQL form, for sums over one session's events, is each store's
+# ``duration_us_sql`` (a test checks that the forms agree).
 
 
 def session_tokens(summed, stated):

@@ -13,7 +13,7 @@ bp = Blueprint("operations", __name__)
                    "Operations", auth=openapi.API_KEY, ok={"text/plain": {"type": "string"}})
 @require_api_key
 def get_metrics():
-    body, content_type = metrics.exposition(get_db(), current_app.config["DATABASE"])
+    body, content_type = metrics.exposition(get_db())
     return Response(body, content_type=content_type)
 
 

@@ -118,13 +118,18 @@ def make_event(*, session_id, event_type, source, max_field_bytes, event_id=None
 
 
 def check_sizes(record, max_field_bytes):
-    """Refuse the record if one of its text fields is over the cap or not valid
-    Unicode, or its duration is out of range."""
+    """Refuse the record if one of its text fields is over the cap, not valid
+    Unicode or holds U+0000 (PostgreSQL cannot keep it in text, so neither store
+    takes it: JSON fields carry it escaped), or its duration is out of range."""
     for field, value in record.items():
+        if type(value) is not str:
+            continue
         # Most text is short ASCII, whose size is its length: measured only otherwise.
-        if type(value) is str and not (value.isascii() and len(value) <= max_field_bytes):
+        if not (value.isascii() and len(value) <= max_field_bytes):
             if text_size(field, value) > max_field_bytes:
                 raise EventError(f"{field}: larger than the {max_field_bytes}-byte field limit")
+        if "\x00" in value:
+            raise EventError(f"{field}: contains U+0000 (NUL), which a text field cannot hold")
     if (record.get("duration_ms") or 0) > MAX_DURATION_MS:
         raise EventError(f"duration_ms: more than {MAX_DURATION_MS} ms")
     return record

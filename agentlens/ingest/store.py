@@ -52,6 +52,23 @@ def first_occurrences(events):
     return unique
 
 
+# The fields that are keys of indexes, which PostgreSQL caps (a B-tree entry is at
+# most about a third of a page); SQLite has no such limit (conn.max_key_bytes None).
+KEY_FIELDS = ("session_id", "event_id", "trace_id", "event_type", "model", "agent_name")
+
+
+def key_problem(event, max_key_bytes):
+    """Why the store cannot keep this event's keys, or None."""
+    if max_key_bytes is None:
+        return None
+    for name in KEY_FIELDS:
+        value = event.get(name)
+        if (type(value) is str and len(value) * 4 > max_key_bytes
+                and len(value.encode("utf-8", "surrogatepass")) > max_key_bytes):
+            return f"{name}: larger than the {max_key_bytes}-byte limit of this store for names and ids"
+    return None
+
+
 def store_batch(conn, events, session_updates=(), trace_claims=(), *,
                 max_metadata_bytes=DEFAULT_MAX_METADATA_BYTES):
     """Store normalised events once each and apply session updates; one transaction.
@@ -62,7 +79,8 @@ def store_batch(conn, events, session_updates=(), trace_claims=(), *,
     alone (reported in ``rejected``), the rest stored; a session update that
     would is an EventError for the whole call.
     """
-    refused = {}
+    refused = {position: problem for position, event in enumerate(events)
+               if (problem := key_problem(event, conn.max_key_bytes))}
     while True:
         kept = [(position, event) for position, event in enumerate(events)
                 if position not in refused]
@@ -129,24 +147,40 @@ UPDATE events SET
     model = coalesce(:model, model),
     tokens_in = coalesce(:tokens_in, tokens_in),
     tokens_out = coalesce(:tokens_out, tokens_out),
-    duration_ms = coalesce(max(:end_ts - ts, 0), duration_ms),
+    duration_ms = CASE WHEN CAST(:end_ts AS BIGINT) IS NULL THEN duration_ms
+                       WHEN :end_ts > ts THEN :end_ts - ts ELSE 0 END,
     input_data = coalesce(:input_data, input_data),
     output_data = coalesce(:output_data, CASE WHEN tool_call IS NULL THEN :returns END, output_data),
-    tool_call = CASE WHEN tool_call IS NOT NULL AND :returns IS NOT NULL
-                     THEN json_set(tool_call, '$.output', json(:returns)) ELSE tool_call END,
+    tool_call = coalesce(:tool_call, tool_call),
     cost_nanos = coalesce(:cost_nanos, cost_nanos),
-    cost_source = CASE WHEN :cost_nanos IS NOT NULL THEN 'client' ELSE cost_source END
+    cost_source = CASE WHEN CAST(:cost_nanos AS BIGINT) IS NOT NULL THEN 'client'
+                       ELSE cost_source END
 WHERE id = :id
 RETURNING {', '.join(AMENDED)}
 """
+
+
+def with_output(tool_call, returns):
+    """A stored tool call (JSON text) with ``returns`` (JSON text) as its output, or
+    None when there is nothing to set."""
+    if tool_call is None or returns is None:
+        return None
+    call = jsonstrict.loads(tool_call)
+    if not isinstance(call, dict):
+        return None
+    call["output"] = jsonstrict.Fragment(returns)
+    return jsonstrict.dumps(call)
+
+
 SET_COST = (f"UPDATE events SET cost_nanos = ?, cost_source = ? WHERE id = ? "
             f"RETURNING {', '.join(RETURNED)}")
 # A new cost for an event, only if nothing its cost is computed from changed since
 # it was read (then the row before differs from the one returned by its cost alone).
 REPRICE_EVENT = f"""
 UPDATE events SET cost_nanos = :cost_nanos, cost_source = :cost_source
-WHERE id = :id AND cost_nanos IS :old_cost_nanos AND cost_source IS :old_cost_source
-  AND {' AND '.join(f"{column} IS :{column}" for column in PRICED_FROM)}
+WHERE id = :id AND cost_nanos IS NOT DISTINCT FROM :old_cost_nanos
+  AND cost_source IS NOT DISTINCT FROM :old_cost_source
+  AND {' AND '.join(f"{column} IS NOT DISTINCT FROM :{column}" for column in PRICED_FROM)}
 RETURNING {', '.join(RETURNED)}
 """
 
@@ -208,7 +242,8 @@ class Change:
         missing = []
         for amendment in amendments:
             old = self.conn.execute(
-                f"SELECT id, {', '.join(RETURNED)} FROM events WHERE session_id = ? AND event_id = ?",
+                f"SELECT id, tool_call, {', '.join(RETURNED)} FROM events "
+                "WHERE session_id = ? AND event_id = ?",
                 (session_id, amendment["event_id"])).fetchone()
             if old is None:
                 missing.append(amendment["event_id"])
@@ -216,7 +251,9 @@ class Change:
             if (amendment["end_ts"] or old["ts"]) - old["ts"] > MAX_DURATION_MS:
                 raise EventError(f"end_timestamp: more than {MAX_DURATION_MS} ms after the "
                                  f"start of event {amendment['event_id']!r}")
-            new = self.conn.execute(AMEND_EVENT, {**amendment, "id": old["id"]}).fetchone()
+            new = self.conn.execute(AMEND_EVENT, {
+                **amendment, "id": old["id"],
+                "tool_call": with_output(old["tool_call"], amendment["returns"])}).fetchone()
             if new["cost_source"] != "client" and rules.is_counted(new["event_type"]):
                 cost = self.book.cost(new)
                 if cost != (new["cost_nanos"], new["cost_source"]):

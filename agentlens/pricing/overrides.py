@@ -146,7 +146,7 @@ def delete(conn, model, valid_from=ANY_DATE):
     every-date one); returns how many were removed."""
     where, params = "model = ?", [model]
     if valid_from is not ANY_DATE:
-        where += " AND valid_from IS ?"
+        where += " AND valid_from IS NOT DISTINCT FROM ?"
         params.append(valid_from)
     with transaction(conn):
         removed = conn.execute(f"DELETE FROM price_overrides WHERE {where}", params).rowcount

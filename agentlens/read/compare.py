@@ -1,6 +1,6 @@
 """POST /sessions/compare: two sessions' metrics side by side, B relative to A."""
 from ..pricing.money import usd
-from ..rules import COUNTED, DURATION_US_SQL, session_duration_ms
+from ..rules import COUNTED, session_duration_ms
 from ..timestamps import format_ms, now_ms
 from .numbers import exact, milliseconds, ratio, round_half_up
 from .sessions import session_metadata
@@ -24,7 +24,7 @@ def session_metrics(conn, session_id):
     model_costs = model_cost_usd(conn, session_id)
     totals = conn.execute(f"""
         SELECT count(*) AS events, coalesce(sum(is_error), 0) AS errors,
-               coalesce(sum({DURATION_US_SQL}), 0) AS duration_us, count(duration_ms) AS timed
+               coalesce(sum({conn.duration_us_sql}), 0) AS duration_us, count(duration_ms) AS timed
         FROM events WHERE session_id = ? AND {COUNTED}""", (session_id,)).fetchone()
     return {
         "session_id": session["session_id"],
@@ -62,7 +62,7 @@ def session_metrics(conn, session_id):
             row["tool"]: {"calls": row["calls"], "total_duration": milliseconds(row["duration_us"])}
             for row in conn.execute(f"""
                 SELECT coalesce(tool_name, 'unknown') AS tool, count(*) AS calls,
-                       coalesce(sum({DURATION_US_SQL}), 0) AS duration_us
+                       coalesce(sum({conn.duration_us_sql}), 0) AS duration_us
                 FROM events WHERE session_id = ? AND {COUNTED} AND tool_call IS NOT NULL
                 GROUP BY tool {FIRST_SEEN}""", (session_id,))
         },

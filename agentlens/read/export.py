@@ -5,7 +5,7 @@ import itertools
 
 from .. import jsonstrict
 from ..ingest.events import tool_field, tool_name
-from ..rules import COUNTED, DURATION_US_SQL
+from ..rules import COUNTED
 from ..timestamps import format_ms, now_ms
 from .numbers import milliseconds
 from .sessions import as_stored, get_session, iter_events, json_with_events, loads, raw
@@ -29,7 +29,7 @@ def export_session(session):
 def summary(conn, session):
     """Counted events only; names in order of first appearance."""
     totals = conn.execute(
-        f"SELECT count(*) AS events, coalesce(sum({DURATION_US_SQL}), 0) AS duration_us "
+        f"SELECT count(*) AS events, coalesce(sum({conn.duration_us_sql}), 0) AS duration_us "
         f"FROM events WHERE session_id = ? AND {COUNTED}", (session["session_id"],)).fetchone()
     models = conn.execute(
         f"SELECT model FROM events WHERE session_id = ? AND {COUNTED} AND model IS NOT NULL "
