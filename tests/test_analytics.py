@@ -7,7 +7,6 @@ over the data sent; nothing is computed by the code under test.
 """
 import math
 import random
-import sqlite3
 import time
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
@@ -16,6 +15,8 @@ from fractions import Fraction
 from urllib.parse import urlencode
 
 import pytest
+
+from agentlens import db as store
 from helpers import assert_error
 
 DAY_MS = 86_400_000
@@ -799,17 +800,17 @@ def test_brute_force_random_sessions(app, seed):
     assert get_analytics(client, agent_name=AGENTS[0], **params) == brute_force(both, now)
 
     # the raw tables agree with the data sent
-    db = sqlite3.connect(app.config["DATABASE"])
+    db = store.connect(app.config["DATABASE"])
     try:
         counted = [e for s in everything for e in s["counted"]]
         rows = db.execute("""
             SELECT event_type, count(*) FROM events
             WHERE event_type NOT IN ('session_start', 'session_end') GROUP BY event_type""").fetchall()
-        assert dict(rows) == dict(Counter(e["type"] for e in counted))
+        assert dict(map(tuple, rows)) == dict(Counter(e["type"] for e in counted))
         rows = db.execute("""
             SELECT (ts / 3600000) % 24, count(*) FROM events
             WHERE event_type NOT IN ('session_start', 'session_end') GROUP BY 1""").fetchall()
-        assert dict(rows) == dict(Counter(e["hour"] for e in counted))
+        assert dict(map(tuple, rows)) == dict(Counter(e["hour"] for e in counted))
         assert db.execute("SELECT count(*) FROM events").fetchone()[0] == len(wire)
         rows = db.execute("SELECT session_id, started_at, ended_at, status FROM sessions").fetchall()
         assert {r[0]: r[1:] for r in rows} == {

@@ -1,11 +1,13 @@
 """The real server under concurrent, interleaved, retried ingest.
 
-gunicorn (4 gthread workers, so 4 processes writing one SQLite file) is started
-from the repo root on a temporary database; 8 client threads (half on keep-alive
-connections, half reconnecting per request) send ~200 sessions' events
-shuffled across batches (events before their session_start,
+On SQLite, one gunicorn (4 gthread workers, so 4 processes writing one file); on
+PostgreSQL, two gunicorns (2 workers each) on two ports over one database, as two
+hosts would be. Started from the repo root on a new database; 8 client threads
+(half on keep-alive connections, half reconnecting per request, spread over the
+hosts) send ~200 sessions' events shuffled across batches (events before their session_start,
 session_end before the last events, ~4% of batches sent twice); then every
-session is checked by value, over HTTP and in the database file itself.
+session is checked by value, over HTTP from every host and in the database
+itself, and every total and rollup must equal a rebuild from the stored events.
 """
 import json
 import os
@@ -14,7 +16,6 @@ import random
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -26,6 +27,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from agentlens import db, recount
 
 REPO = Path(__file__).resolve().parent.parent
 WORKERS = 4
@@ -64,11 +67,8 @@ def iso(moment):
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-@pytest.fixture
-def server(tmp_path):
-    """``(base_url, database_path, log_path)`` of a gunicorn started for this test."""
-    database = tmp_path / "concurrency.sqlite3"
-    log_path = tmp_path / "gunicorn.log"
+def start_gunicorn(database, workers, log_path):
+    """``(process, base_url)`` of a gunicorn on a free port, once /health answers."""
     port = free_port()
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("AGENTLENS_") and not key.lower().endswith("_proxy")}
@@ -76,31 +76,54 @@ def server(tmp_path):
                AGENTLENS_SECRET_KEY="concurrency-test-secret")  # no instance/secret_key written
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            gunicorn_command() + ["-w", str(WORKERS), "-k", "gthread", "--threads", "1",
+            gunicorn_command() + ["-w", str(workers), "-k", "gthread", "--threads", "1",
                                   "-b", f"127.0.0.1:{port}", "wsgi:app"],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    with local_session() as http:
+        while True:
+            if proc.poll() is not None:
+                return proc, None
+            if time.monotonic() > deadline:
+                return proc, None
+            try:
+                if http.get(f"{base}/health", timeout=2).status_code == 200:
+                    return proc, base
+            except (requests.ConnectionError, requests.Timeout):  # still starting
+                pass
+            time.sleep(0.1)
+
+
+def stop_gunicorn(proc):
+    proc.send_signal(signal.SIGINT)  # this PID only: gunicorn's quick shutdown of its workers
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        with local_session() as http:
-            while True:
-                assert proc.poll() is None, f"gunicorn exited early:\n{log_path.read_text()}"
-                assert time.monotonic() < deadline, f"no /health after 30 s:\n{log_path.read_text()}"
-                try:
-                    if http.get(f"{base}/health", timeout=2).status_code == 200:
-                        break
-                except (requests.ConnectionError, requests.Timeout):  # still starting
-                    pass
-                time.sleep(0.1)
-        yield base, database, log_path
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def servers(store, new_database, tmp_path):
+    """``(base_urls, database, log_paths)``: one gunicorn with 4 workers on SQLite, two
+    with 2 workers each (two hosts) on PostgreSQL."""
+    database = new_database()
+    layout = [4] if store == "sqlite" else [2, 2]
+    started, bases, logs = [], [], []
+    try:
+        for number, workers in enumerate(layout):
+            log_path = tmp_path / f"gunicorn-{number}.log"
+            proc, base = start_gunicorn(database, workers, log_path)
+            started.append(proc)
+            assert base is not None, f"gunicorn did not start:\n{log_path.read_text()}"
+            bases.append(base)
+            logs.append(log_path)
+        yield bases, database, logs
     finally:
-        proc.send_signal(signal.SIGINT)  # this PID only: gunicorn's quick shutdown of its workers
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in started:
+            stop_gunicorn(proc)
 
 
 def make_sessions(rng):
@@ -159,14 +182,14 @@ def make_batches(rng, sessions):
     return batches, plan, sum(len(batches[i]) for i in resent)
 
 
-def send_all(base, plan):
+def send_all(bases, plan):
     """POST every batch from CLIENT_THREADS threads; returns [(batch, status, body text)]."""
     work = queue.Queue()
     for batch in plan:
         work.put(batch)
     results, errors = [], []
 
-    def client(keep_alive):
+    def client(keep_alive, base):
         # Keep-alive connections stay with the worker that accepted them (and gthread
         # workers accept unevenly), so half the threads reconnect for every request:
         # that spreads batches over all worker processes, whatever the kernel does.
@@ -184,7 +207,8 @@ def send_all(base, plan):
                 except Exception as error:  # reported by the test, not lost in a thread
                     errors.append(repr(error))
 
-    threads = [threading.Thread(target=client, args=(n % 2 == 0,)) for n in range(CLIENT_THREADS)]
+    threads = [threading.Thread(target=client, args=(n % 2 == 0, bases[n % len(bases)]))
+               for n in range(CLIENT_THREADS)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -193,8 +217,8 @@ def send_all(base, plan):
     return results
 
 
-def test_concurrent_interleaved_retried_ingest_is_exact(server):
-    base, database, log_path = server
+def test_concurrent_interleaved_retried_ingest_is_exact(servers):
+    bases, database, log_paths = servers
     rng = random.Random(20260301)
     sessions = make_sessions(rng)
     batches, plan, resent_events = make_batches(rng, sessions)
@@ -211,7 +235,7 @@ def test_concurrent_interleaved_retried_ingest_is_exact(server):
         late_events += max(calls) > end
     assert early_events > 20 and late_events > 20
 
-    results = send_all(base, plan)
+    results = send_all(bases, plan)
 
     assert len(results) == len(plan)
     statuses = Counter(status for _, status, _ in results)
@@ -226,11 +250,13 @@ def test_concurrent_interleaved_retried_ingest_is_exact(server):
         duplicates += body.get("duplicates", 0)
     assert duplicates == resent_events
 
-    # In the database file: each event exactly once, nothing else.
+    # In the database: each event exactly once, nothing else, and every total and
+    # rollup what a rebuild from the stored events gives.
     expected_ids = {i for s in sessions.values() for i in s["event_ids"]}
-    with closing(sqlite3.connect(database)) as conn:
-        rows = conn.execute("SELECT event_id, session_id FROM events").fetchall()
+    with closing(db.connect(str(database))) as conn:
+        rows = [tuple(row) for row in conn.execute("SELECT event_id, session_id FROM events")]
         stored_sessions = conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
+        assert recount.check(conn) == []
     assert len(rows) == len(expected_ids) == sum(len(b) for b in batches)
     assert {event_id for event_id, _ in rows} == expected_ids
     per_session = defaultdict(int)
@@ -239,7 +265,15 @@ def test_concurrent_interleaved_retried_ingest_is_exact(server):
     assert per_session == {sid: len(s["events"]) for sid, s in sessions.items()}
     assert stored_sessions == SESSIONS
 
-    # Over HTTP: every session by value.
+    # Over HTTP, from every host: every session by value.
+    for base in bases:
+        check_over_http(base, sessions)
+    for log_path in log_paths:
+        log = log_path.read_text(errors="replace")
+        assert "database is locked" not in log and "Traceback" not in log, log[-3000:]
+
+
+def check_over_http(base, sessions):
     with local_session() as http:
         listed = http.get(f"{base}/sessions", params={"limit": 1}, timeout=30)
         assert listed.status_code == 200 and listed.json()["total"] == SESSIONS
@@ -254,6 +288,3 @@ def test_concurrent_interleaved_retried_ingest_is_exact(server):
             assert got["metadata"] == {"run": int(sid.rsplit("-", 1)[1])}, sid
             assert got["status"] == s["status"], sid
             assert (got["started_at"], got["ended_at"]) == (s["started_at"], s["ended_at"]), sid
-
-    log = log_path.read_text(errors="replace")
-    assert "database is locked" not in log and "Traceback" not in log, log[-3000:]

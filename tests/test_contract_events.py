@@ -523,12 +523,12 @@ def test_field_over_max_field_bytes_refuses_that_event(make_app, field, value):
 
 def test_default_field_cap_is_1_mib(client):
     limit = 1024 * 1024
-    events = [{"session_id": "s", "event_id": "at-cap", "model": "m" * limit},
-              {"session_id": "s", "event_id": "over", "model": "m" * (limit + 1)}]
-    assert_partial(post_events(client, events), 1, [(1, "model")])
+    events = [{"session_id": "s", "event_id": "at-cap", "parent_id": "p" * limit},
+              {"session_id": "s", "event_id": "over", "parent_id": "p" * (limit + 1)}]
+    assert_partial(post_events(client, events), 1, [(1, "parent_id")])
     body = get_session(client, "s")
     assert [e["event_id"] for e in body["events"]] == ["at-cap"]
-    assert body["events"][0]["model"] == "m" * limit
+    assert body["events"][0]["parent_id"] == "p" * limit
 
 
 # ---------------------------------------------------------------------------

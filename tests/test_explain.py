@@ -304,7 +304,8 @@ def collapsed(text, limit):
     return text if len(text) <= limit else text[:limit].rstrip() + "…"
 
 
-NAMES = st.text(min_size=1, max_size=40).filter(
+NAMES = st.text(st.characters(codec="utf-8", exclude_characters="\x00"),
+                min_size=1, max_size=40).filter(
     lambda text: text not in ("session_start", "session_end"))
 
 

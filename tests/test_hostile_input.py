@@ -5,6 +5,7 @@ import socket
 import sqlite3
 from urllib.parse import quote
 
+import psycopg
 import pytest
 
 from agentlens import db
@@ -253,7 +254,7 @@ def test_two_create_agent_calls_keep_both_agents_and_the_first_name(client, agen
 def test_a_failing_commit_rolls_back_and_the_connection_stays_usable(app):
     with app.app_context():
         conn = db.get_db()
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
             with db.transaction(conn):
                 # A deferred foreign key: checked only at COMMIT.
                 conn.execute("INSERT INTO events (session_id, event_id, event_type, ts, source) "
@@ -329,3 +330,39 @@ def test_a_malformed_chunk_is_a_400(live):
 def test_quoting_in_paths_still_reaches_sessions(client):
     client.post("/events", json={"events": [good_event("a/b c")]})
     assert read_json(client, "/sessions/" + quote("a/b c"))["session_id"] == "a/b c"
+
+
+# --- U+0000 in text: neither store keeps it (PostgreSQL cannot) ------------------
+
+@pytest.mark.parametrize("field", ["session_id", "event_id", "event_type", "model", "agent_name",
+                                   "parent_id"])
+def test_nul_in_a_text_field_refuses_that_event_alone(client, field):
+    bad = {**good_event("good", "bad"), "agent_name": "a", field: "a\x00b"}
+    response = client.post("/events", json={"events": [good_event(), bad]})
+    assert response.status_code == 200
+    assert response.get_json()["rejected"] == [
+        {"index": 1, "error": f"{field}: contains U+0000 (NUL), which a text field cannot hold"}]
+    assert [e["event_id"] for e in read_session(client, "good")["events"]] == ["ok"]
+
+
+def test_nul_inside_json_fields_is_kept(client):
+    event = {**good_event(), "input_data": {"prompt": "a\x00b"}, "metadata": {"k\x00": "v"}}
+    assert client.post("/events", json={"events": [event]}).get_json() == {
+        "status": "ok", "processed": 1}
+    stored = read_session(client, "good")["events"][0]
+    assert stored["input_data"] == {"prompt": "a\x00b"}
+
+
+@pytest.mark.parametrize("path", ["/sessions/good%00", "/sessions?agent_name=a%00",
+                                  "/sessions/good%00/export", "/analytics?agent_name=a%00"])
+def test_a_lookup_by_text_with_nul_finds_nothing(client, path):
+    assert client.post("/events", json={"events": [good_event()]}).status_code == 200
+    response = client.get(path)
+    assert response.status_code in (200, 404), response.get_data(as_text=True)
+    body = response.get_json()
+    if response.status_code == 404:
+        assert body == {"error": "Session not found"}
+    elif "sessions" in body:
+        assert body == {"sessions": [], "total": 0}
+    else:
+        assert body["overview"]["total_sessions"] == 0

@@ -157,6 +157,7 @@ def test_the_per_worker_warning_only_when_limits_are_per_worker(config, workers,
         assert f"one client may make {workers} times each limit" in warning
 
 
+@pytest.mark.sqlite_only
 def test_close_all_closes_the_connection_of_every_thread(app):
     opened = []
 

@@ -71,17 +71,22 @@ def test_after_a_prune_every_figure_equals_a_store_loaded_with_the_kept_sessions
         assert_same_as_fresh(client, conn, make_app, kept)
 
 
+def stored_rows(conn):
+    return [tuple(row) for table in ("sessions", "events", "session_rollup", "agent_sessions")
+            for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3")]
+
+
 def test_a_dry_run_says_what_would_go_and_changes_nothing(app, client, conn, runner):
     load(client, sorted(SESSIONS))
     database = app.config["DATABASE"]
-    before = figures(client, conn), conn.total_changes, os.path.getsize(database)
+    before = figures(client, conn), stored_rows(conn)
     result = runner.invoke(args=["prune", "--older-than", "20d", "--dry-run"])
     gone = sorted(set(SESSIONS) - set(expected_kept(older_than_days=20)))
     assert result.exit_code == 0, result.output
     assert result.output.startswith(
         f"Would delete {len(gone)} sessions and {stored_events(gone)} events, about ")
     assert result.output.endswith(f" MB of {database}. Nothing was changed.\n")
-    assert (figures(client, conn), conn.total_changes, os.path.getsize(database)) == before
+    assert (figures(client, conn), stored_rows(conn)) == before
 
 
 def test_prune_on_the_command_line(client, conn, runner):
@@ -174,6 +179,7 @@ def load_bulk(client):
         assert client.post("/events", json={"events": events[start:start + 1000]}).status_code == 200
 
 
+@pytest.mark.sqlite_only
 def test_the_file_shrinks_by_about_what_was_removed(app, client, conn, runner):
     load_bulk(client)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -198,6 +204,7 @@ def test_the_file_shrinks_by_about_what_was_removed(app, client, conn, runner):
     assert f"{size_before / 1e6:,.1f} MB before, {size_after / 1e6:,.1f} MB after" in result.output
 
 
+@pytest.mark.sqlite_only
 def test_new_databases_are_in_incremental_auto_vacuum(conn):
     assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
 

@@ -2,9 +2,10 @@
 import sqlite3
 from contextlib import closing
 
-from hypothesis import given, settings, strategies as st
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from agentlens import rules
+from agentlens import db, rules
 from agentlens.read import buckets
 from agentlens.read.analytics import analytics
 from helpers import read_json
@@ -44,13 +45,20 @@ def test_split_covers_the_range_exactly_once(lo, hi):
     assert sum(p.level == buckets.HOUR for p in pieces) <= 2
 
 
-@settings(max_examples=300)
+@pytest.fixture
+def store_conn(new_database):
+    """A connection to a new database of the test's store, for SQL without an app."""
+    with closing(db.connect(new_database())) as conn:
+        yield conn
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(duration=st.floats(0, 1e9, allow_nan=False) | st.integers(0, 10**9)
        | st.sampled_from([0.0005, 0.0015, 2.5e-4, 1.0005, 841.9995, 0.1 + 0.2]))
-def test_the_duration_rule_is_the_same_in_python_and_sql(duration):
-    with closing(sqlite3.connect(":memory:")) as conn:
-        (in_sql,) = conn.execute(f"SELECT {rules.DURATION_US_SQL} FROM (SELECT ? AS duration_ms)",
-                                 (duration,)).fetchone()
+def test_the_duration_rule_is_the_same_in_python_and_sql(store_conn, duration):
+    (in_sql,) = store_conn.execute(
+        f"SELECT {store_conn.duration_us_sql} "
+        "FROM (SELECT CAST(? AS DOUBLE PRECISION) AS duration_ms) AS given", (duration,)).fetchone()
     assert in_sql == rules.duration_us(duration)
 
 
@@ -72,7 +80,7 @@ def test_check_finds_nothing_on_a_consistent_store_and_a_changed_total(app, runn
     result = runner.invoke(args=["check"])
     assert result.exit_code == 0, result.output
     assert "All totals of 1 sessions match" in result.output
-    with closing(sqlite3.connect(app.config["DATABASE"])) as conn, conn:
+    with closing(db.connect(app.config["DATABASE"])) as conn, db.transaction(conn):
         conn.execute("UPDATE day_models SET tokens_in = tokens_in + 1")
         conn.execute("UPDATE sessions SET event_count = 5")
     result = runner.invoke(args=["check"])
@@ -82,6 +90,7 @@ def test_check_finds_nothing_on_a_consistent_store_and_a_changed_total(app, runn
     assert "2 totals differ from a recount" in result.output
 
 
+@pytest.mark.sqlite_only
 def test_analytics_reads_rollups_by_their_keys_and_never_scans_sessions_or_events(app, client):
     client.post("/events", json={"events": [
         {"event_type": "session_start", "session_id": "s", "agent_name": "a",
@@ -89,8 +98,7 @@ def test_analytics_reads_rollups_by_their_keys_and_never_scans_sessions_or_event
         {"session_id": "s", "event_id": "e", "model": "m", "tokens_in": 7,
          "timestamp": "2026-03-01T10:00:01Z"}]})
     recorded = []
-    with closing(sqlite3.connect(app.config["DATABASE"])) as conn:
-        conn.row_factory = sqlite3.Row
+    with closing(db.connect(app.config["DATABASE"])) as conn:
         conn.set_trace_callback(recorded.append)
         day = rules.DAY_MS
         analytics(conn, now=1772400000000)
