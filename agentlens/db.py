@@ -66,6 +66,10 @@ class SqliteConnection(sqlite3.Connection):
     def migrate(self):
         return migrate_sqlite(self)
 
+    def pipeline(self):
+        """Nothing to gain in-process: PostgreSQL's sends statements without waiting."""
+        return contextlib.nullcontext()
+
     def path(self):
         return self.execute("PRAGMA database_list").fetchone()["file"]
 

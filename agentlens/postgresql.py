@@ -5,8 +5,9 @@ connection that behaves like the SQLite one (:class:`Connection`). What differs
 lives here, one place per concern:
 
 - placeholders: ``?`` and ``:name`` become psycopg's ``%s`` and ``%(name)s``
-  (:func:`translate`), parameters are bound on the client (no type guessing), and
-  values come back as SQLite gives them: rows by index and by name, sums as ``int``;
+  (:func:`translate`, :func:`numbered_insert`); parameters are bound on the server
+  for inserts and on the client otherwise (:meth:`Connection.cursor`); values come back as SQLite gives
+  them: rows by index and by name, sums as ``int``;
 - locking: every write transaction takes one advisory lock first
   (:data:`WRITE_LOCK`), so writers are serialised as SQLite serialises them, on
   every host at once. That is what keeps the totals exact: a change reads the
@@ -22,6 +23,7 @@ lives here, one place per concern:
 """
 import contextlib
 import functools
+import itertools
 import re
 import threading
 import time
@@ -64,6 +66,25 @@ def translate(statement):
             return f"%({token[1:]})s"
         return token
     return _TOKENS.sub(replace, statement)
+
+
+@functools.lru_cache(maxsize=STATEMENT_CACHE)
+def numbered_insert(statement):
+    """An INSERT whose placeholders are all ``?``, with ``$1``, ``$2``... instead;
+    None for any other statement."""
+    if statement.lstrip()[:6].upper() != "INSERT":
+        return None
+    numbers = itertools.count(1)
+
+    def replace(match):
+        token = match[0]
+        if token[0] == ":" and token != "::":
+            raise LookupError(token)
+        return f"${next(numbers)}" if token == "?" else token
+    try:
+        return _TOKENS.sub(replace, statement)
+    except LookupError:  # a named placeholder: bound on the client
+        return None
 
 
 # psycopg refuses text with U+0000 before sending anything (nothing is stored with one:
@@ -172,18 +193,35 @@ class Connection:
         self.raw = raw
         self._release = release
 
+    def cursor(self, statement):
+        """``(cursor, statement for it)``. An INSERT with ``?`` placeholders binds on
+        the server, numbered ``$1``... (its values go to typed columns; psycopg would
+        parse a long statement of ``%s`` again at every call, and quoting rows of text
+        on the client costs as much); anything else binds on the client, where a bare
+        ``? IS NULL`` needs no type."""
+        numbered = numbered_insert(statement)
+        if numbered is not None:
+            return psycopg.RawCursor(self.raw, row_factory=row_factory), numbered
+        return self.raw.cursor(), translate(statement)
+
     def execute(self, statement, parameters=()):
+        cursor, sent = self.cursor(statement)
         try:
-            return self.raw.execute(translate(statement), parameters)
+            return cursor.execute(sent, parameters)
         except psycopg.DataError as error:
             if NUL_REFUSED not in str(error):
                 raise
-            return self.raw.execute(translate(statement), without_nul(parameters))
+            return cursor.execute(sent, without_nul(parameters))
 
     def executemany(self, statement, rows):
-        cursor = self.raw.cursor()
-        cursor.executemany(translate(statement), rows)
+        cursor, sent = self.cursor(statement)
+        cursor.executemany(sent, rows)
         return cursor
+
+    def pipeline(self):
+        """Statements sent without waiting for each one's answer (errors are raised at
+        the end of the block)."""
+        return self.raw.pipeline()
 
     @property
     def in_transaction(self):

@@ -184,6 +184,10 @@ class Deltas:
                     extremes[0], extremes[1] = min(extremes[0], new[1]), max(extremes[1], new[1])
 
     def apply(self, conn):
+        with conn.pipeline():  # on PostgreSQL, the statements go without waiting for each answer
+            self.write(conn)
+
+    def write(self, conn):
         for rollup in ALL:
             changes = {key: measures for key, measures in self.rows[rollup].items() if any(measures)}
             extremes = self.extremes.get(rollup, {})
