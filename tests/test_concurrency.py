@@ -288,3 +288,79 @@ def check_over_http(base, sessions):
             assert got["metadata"] == {"run": int(sid.rsplit("-", 1)[1])}, sid
             assert got["status"] == s["status"], sid
             assert (got["started_at"], got["ended_at"]) == (s["started_at"], s["ended_at"]), sid
+
+
+def kill_tree(proc):
+    """SIGKILL a gunicorn master and its workers, by PID: a host that dies."""
+    workers = [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and parent_of(pid) == proc.pid]
+    for pid in [proc.pid, *workers]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+
+
+def parent_of(pid):
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError):
+        return None
+
+
+def test_a_host_killed_mid_load_loses_nothing_acknowledged(postgresql_database, tmp_path):
+    """Two hosts over one PostgreSQL; one is SIGKILLed while 8 clients write to both.
+    A client whose request fails sends it again to the other host, as a load balancer
+    would: every event ends up stored once and every total equals a recount."""
+    database = postgresql_database.new_schema()
+    procs = [start_gunicorn(database, 2, tmp_path / f"host-{n}.log") for n in range(2)]
+    try:
+        assert all(base for _, base in procs), [p.read_text() for p in tmp_path.glob("*.log")]
+        (doomed, first), (_, second) = procs
+        rng = random.Random(20261202)
+        sessions = make_sessions(rng)
+        _, plan, _ = make_batches(rng, sessions)
+        work, errors, sent = queue.Queue(), [], []
+        for batch in plan:
+            work.put(batch)
+
+        def client(number):
+            preferred = [first, second] if number % 2 else [second, first]
+            with local_session() as http:
+                while True:
+                    try:
+                        batch = work.get_nowait()
+                    except queue.Empty:
+                        return
+                    for attempt in range(6):
+                        base = preferred[attempt % 2]
+                        try:
+                            response = http.post(f"{base}/events", json={"events": batch},
+                                                 headers={"Connection": "close"}, timeout=30)
+                        except requests.RequestException:
+                            continue
+                        if response.status_code == 200:
+                            sent.append(len(batch))
+                            break
+                    else:
+                        errors.append(batch)
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENT_THREADS)]
+        for thread in threads:
+            thread.start()
+        while len(sent) < len(plan) // 3:
+            time.sleep(0.01)
+        kill_tree(doomed)
+        for thread in threads:
+            thread.join()
+        assert errors == [] and len(sent) == len(plan)
+        with closing(db.connect(database)) as conn:
+            stored = {row[0] for row in conn.execute("SELECT event_id FROM events")}
+            assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == len(stored)
+            assert recount.check(conn) == []
+        assert stored == {i for s in sessions.values() for i in s["event_ids"]}
+        check_over_http(second, sessions)
+    finally:
+        for proc, _ in procs:
+            if proc.poll() is None:
+                stop_gunicorn(proc)
