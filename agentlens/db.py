@@ -41,6 +41,7 @@ class SqliteConnection(sqlite3.Connection):
     duration_us_sql = "CAST(round(duration_ms * 1000) AS INTEGER)"
     reclaims_space_itself = False  # pages freed by deletes stay in the file until a vacuum
     max_key_bytes = None  # an id or name of any length can be a key
+    null_safe_equal = "IS"  # IS NOT DISTINCT FROM needs SQLite 3.39
 
     @contextlib.contextmanager
     def transaction(self):

@@ -33,16 +33,23 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import pq, sql
 from psycopg.adapt import Dumper, Loader
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from .errors import APIError
 
 # Advisory lock keys (any two distinct 64-bit numbers no other application uses).
 WRITE_LOCK = 0x4147_4C57_5249_5445  # "AGLWRITE"
 MIGRATION_LOCK = 0x4147_4C4D_4947_5241  # "AGLMIGRA"
 # Ids and names that are index keys (session, event, trace, type, model, agent): a
-# B-tree entry is at most a third of a page, so longer ones are refused, per event.
-MAX_KEY_BYTES = 2048
-BEGIN_WRITING = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
-POOL_SIZE = 16  # connections per process: gunicorn's threads, the retention thread, CLI
+# B-tree entry is at most 2,704 bytes, and the widest holds four of them (session,
+# type, model and hour), so each is at most 640 bytes; longer ones are refused, per event.
+MAX_KEY_BYTES = 640
+# READ COMMITTED whatever the server's default: each statement after the lock sees
+# every write committed before it.
+BEGIN_WRITING = f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+# Connections per process (a request holds one while it waits for the write lock); a
+# request that waits POOL_TIMEOUT_SECONDS for one is a 503.
+POOL_SIZE = 16
 POOL_TIMEOUT_SECONDS = 30
 STATEMENT_CACHE = 4096
 # How a duration in float milliseconds becomes integer microseconds (rules.duration_us):
@@ -88,8 +95,8 @@ def numbered_insert(statement):
 
 
 # psycopg refuses text with U+0000 before sending anything (nothing is stored with one:
-# ingest refuses it), so a lookup by such text is sent again with a stand-in that
-# matches nothing stored either, and finds nothing, as on SQLite.
+# every write path refuses it), so a lookup (a SELECT) by such text is sent again with
+# a stand-in that matches nothing stored either, and finds nothing, as on SQLite.
 NUL_REFUSED = "cannot contain NUL"
 NUL_STAND_IN = "\uffff"
 
@@ -164,7 +171,7 @@ def open_raw(url):
     try:
         raw = psycopg.connect(url, **options)
     except psycopg.OperationalError as error:
-        if "does not exist" not in str(error):
+        if not re.search(r'database ".*" does not exist', str(error)):
             raise
         create_database(url)
         raw = psycopg.connect(url, **options)
@@ -188,6 +195,7 @@ class Connection:
     duration_us_sql = DURATION_US_SQL
     reclaims_space_itself = True  # autovacuum makes deleted rows' space reusable
     max_key_bytes = MAX_KEY_BYTES
+    null_safe_equal = "IS NOT DISTINCT FROM"
 
     def __init__(self, raw, release=None):
         self.raw = raw
@@ -209,7 +217,7 @@ class Connection:
         try:
             return cursor.execute(sent, parameters)
         except psycopg.DataError as error:
-            if NUL_REFUSED not in str(error):
+            if NUL_REFUSED not in str(error) or not sent.lstrip()[:6].upper() == "SELECT":
                 raise
             return cursor.execute(sent, without_nul(parameters))
 
@@ -328,12 +336,17 @@ class Pool:
                     self.url, min_size=1, max_size=POOL_SIZE, timeout=POOL_TIMEOUT_SECONDS,
                     kwargs=dict(autocommit=True, row_factory=row_factory,
                                 cursor_factory=psycopg.ClientCursor),
-                    configure=configure, open=True, name="agentlens")
+                    configure=configure, check=ConnectionPool.check_connection,
+                    open=True, name="agentlens")
         return self.pool
 
     def get(self):
         pool = self.pool or self._open()
-        return Connection(pool.getconn(), release=pool.putconn)
+        try:
+            return Connection(pool.getconn(), release=pool.putconn)
+        except PoolTimeout:
+            raise APIError(503, f"No database connection free after {POOL_TIMEOUT_SECONDS} s: "
+                                "the server is overloaded, try again later") from None
 
     def close(self):
         if self.pool is not None:

@@ -1,6 +1,8 @@
 """What only PostgreSQL has: a database created on first use, migrations recorded in
 ``schema_migrations`` and applied once however many processes start together, the
 limit on the length of keys, and the commands that are about a SQLite file."""
+import random
+import string
 import threading
 import uuid
 from contextlib import closing
@@ -81,6 +83,34 @@ def test_a_key_longer_than_the_store_keeps_refuses_that_event_alone(make_app, st
         f"{field}: larger than the {MAX_KEY_BYTES}-byte limit of this store for names and ids")}]}
     stored = client.get("/sessions/s").get_json()["events"]
     assert sorted(e["event_id"] for e in stored) == ["at-limit", "ok"]
+
+
+def test_keys_at_the_limit_together_fit_in_one_index_entry(make_app):
+    """Every key field at the limit at once, of text that does not compress: stored."""
+    rng = random.Random(640)
+
+    def key():
+        return "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(MAX_KEY_BYTES))
+    client = make_app().test_client()
+    session_id = key()
+    events = [{"event_type": "session_start", "session_id": session_id, "event_id": key(),
+               "agent_name": key()},
+              {"event_type": key(), "session_id": session_id, "event_id": key(), "model": key(),
+               "tokens_in": 3}]
+    assert client.post("/events", json={"events": events}).get_json() == {
+        "status": "ok", "processed": 2}
+    assert client.get("/analytics").get_json()["overview"]["total_tokens_in"] == 3
+
+
+def test_a_session_update_with_a_key_over_the_limit_is_refused(make_app, store):
+    client = make_app().test_client()
+    response = client.post("/events", json={"events": [
+        {"event_type": "session_start", "session_id": "s", "agent_name": "a" * (MAX_KEY_BYTES + 1)}]})
+    if store == "sqlite":
+        assert response.get_json() == {"status": "ok", "processed": 1}
+    else:
+        assert response.status_code == 400
+        assert response.get_json()["rejected"][0]["error"].startswith("agent_name: larger than")
 
 
 @pytest.mark.parametrize("command", [["backup", "copy.sqlite3"], ["restore", "tests/conftest.py"]])

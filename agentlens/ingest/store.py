@@ -13,6 +13,7 @@ Exactness under retries and reordering comes from two rules:
 Work that need not hold the write lock (parsing, validation, JSON) is done by
 the formats before; this module only reads and writes.
 """
+import functools
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
@@ -52,17 +53,26 @@ def first_occurrences(events):
     return unique
 
 
-# The fields that are keys of indexes, which PostgreSQL caps (a B-tree entry is at
-# most about a third of a page); SQLite has no such limit (conn.max_key_bytes None).
+# The fields that are keys of indexes, which PostgreSQL caps (an index entry, several
+# of these together, is at most about a third of a page); SQLite has no such limit
+# (conn.max_key_bytes None).
 KEY_FIELDS = ("session_id", "event_id", "trace_id", "event_type", "model", "agent_name")
 
 
-def key_problem(event, max_key_bytes):
-    """Why the store cannot keep this event's keys, or None."""
+def check_keys(conn, records):
+    """EventError if one of ``records`` (session updates, trace claims, amendments)
+    has a key the store cannot keep."""
+    for record in records:
+        if problem := key_problem(record, conn.max_key_bytes):
+            raise EventError(problem)
+
+
+def key_problem(record, max_key_bytes):
+    """Why the store cannot keep this event's (or update's) keys, or None."""
     if max_key_bytes is None:
         return None
     for name in KEY_FIELDS:
-        value = event.get(name)
+        value = record.get(name)
         if (type(value) is str and len(value) * 4 > max_key_bytes
                 and len(value.encode("utf-8", "surrogatepass")) > max_key_bytes):
             return f"{name}: larger than the {max_key_bytes}-byte limit of this store for names and ids"
@@ -79,6 +89,7 @@ def store_batch(conn, events, session_updates=(), trace_claims=(), *,
     alone (reported in ``rejected``), the rest stored; a session update that
     would is an EventError for the whole call.
     """
+    check_keys(conn, chain(session_updates, trace_claims))
     refused = {position: problem for position, event in enumerate(events)
                if (problem := key_problem(event, conn.max_key_bytes))}
     while True:
@@ -106,13 +117,14 @@ def amend_events(conn, session_id, amendments, book):
     merged with the stored row, so this is the one pricing done under the lock.
     Returns the ids of the events that were not found.
     """
+    check_keys(conn, amendments)
     with transaction(conn):
         return Change(conn, book=book).amend(session_id, amendments)
 
 
 def reprice_events(conn, changes):
     """Give stored events a new cost; every total follows exactly. Each change has
-    the parameters of ``REPRICE_EVENT``. Returns how many events were repriced."""
+    the parameters of ``reprice_sql``. Returns how many events were repriced."""
     with transaction(conn):
         return Change(conn).reprice(changes)
 
@@ -174,13 +186,17 @@ def with_output(tool_call, returns):
 
 SET_COST = (f"UPDATE events SET cost_nanos = ?, cost_source = ? WHERE id = ? "
             f"RETURNING {', '.join(RETURNED)}")
-# A new cost for an event, only if nothing its cost is computed from changed since
-# it was read (then the row before differs from the one returned by its cost alone).
-REPRICE_EVENT = f"""
+
+
+@functools.cache
+def reprice_sql(same):
+    """A new cost for an event, only if nothing its cost is computed from changed since
+    it was read (then the row before differs from the one returned by its cost alone).
+    ``same``: the store's null-safe equality (``conn.null_safe_equal``)."""
+    return f"""
 UPDATE events SET cost_nanos = :cost_nanos, cost_source = :cost_source
-WHERE id = :id AND cost_nanos IS NOT DISTINCT FROM :old_cost_nanos
-  AND cost_source IS NOT DISTINCT FROM :old_cost_source
-  AND {' AND '.join(f"{column} IS NOT DISTINCT FROM :{column}" for column in PRICED_FROM)}
+WHERE id = :id AND cost_nanos {same} :old_cost_nanos AND cost_source {same} :old_cost_source
+  AND {' AND '.join(f"{column} {same} :{column}" for column in PRICED_FROM)}
 RETURNING {', '.join(RETURNED)}
 """
 
@@ -267,7 +283,7 @@ class Change:
         self.load({change["session_id"] for change in changes})
         repriced = 0
         for change in changes:
-            new = self.conn.execute(REPRICE_EVENT, change).fetchone()
+            new = self.conn.execute(reprice_sql(self.conn.null_safe_equal), change).fetchone()
             if new is None:  # amended since it was read: the amendment priced it
                 continue
             # It matched the row as read, so the row before is this one at its old cost.

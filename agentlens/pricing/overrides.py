@@ -68,6 +68,8 @@ class Override:
 def check_model(model):
     if not model or len(model) > MAX_MODEL_CHARS:
         raise ValidationError(f"Must be 1 to {MAX_MODEL_CHARS} characters.", "model")
+    if "\x00" in model:
+        raise ValidationError("Must not contain U+0000 (NUL).", "model")
     return model
 
 
@@ -145,8 +147,10 @@ def delete(conn, model, valid_from=ANY_DATE):
     """Remove a model's overrides (only the one for ``valid_from`` if given: None is the
     every-date one); returns how many were removed."""
     where, params = "model = ?", [model]
-    if valid_from is not ANY_DATE:
-        where += " AND valid_from IS NOT DISTINCT FROM ?"
+    if valid_from is None:
+        where += " AND valid_from IS NULL"
+    elif valid_from is not ANY_DATE:
+        where += " AND valid_from = ?"
         params.append(valid_from)
     with transaction(conn):
         removed = conn.execute(f"DELETE FROM price_overrides WHERE {where}", params).rowcount

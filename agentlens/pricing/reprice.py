@@ -51,7 +51,7 @@ class ModelChange:
 
 def selection(model, since):
     """``(where, params)``: the events a reprice looks at."""
-    where = [rules.COUNTED, "model IS NOT NULL", "cost_source IS DISTINCT FROM ?"]
+    where = [rules.COUNTED, "model IS NOT NULL", "(cost_source IS NULL OR cost_source != ?)"]
     params = [CLIENT]
     if model is not None:
         where.append("model = ?")
