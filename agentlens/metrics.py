@@ -44,9 +44,9 @@ REJECTED = Counter("agentlens_events_rejected", "Events refused as invalid, by w
 
 def count_ingest(format, stored=0, duplicates=0, rejected=0):
     """Count what one ingest request did with its events."""
-    STORED.labels(format).inc(stored)
-    DUPLICATES.labels(format).inc(duplicates)
-    REJECTED.labels(format).inc(rejected)
+    for counter, count in ((STORED, stored), (DUPLICATES, duplicates), (REJECTED, rejected)):
+        if count:
+            counter.labels(format).inc(count)
 
 
 def counts_refused_event(format):
@@ -87,7 +87,8 @@ def init_app(app):
     if os.environ.get(MULTIPROCESS_DIRECTORY):
         os.makedirs(os.environ[MULTIPROCESS_DIRECTORY], exist_ok=True)
     for format in FORMATS:
-        count_ingest(format)
+        for counter in (STORED, DUPLICATES, REJECTED):
+            counter.labels(format)
 
 
 def store_counts(conn):

@@ -37,7 +37,7 @@ EXTREMES = ("min_duration_ms", "max_duration_ms")
 GROUP_KEYS = ("session_id", "event_type", "model", "hour")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: cheap dict keys
 class Rollup:
     table: str
     place: tuple     # keys taken from where the session is filed

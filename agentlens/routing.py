@@ -1,5 +1,7 @@
-"""The Flask app class: URLs are taken as sent, and OPTIONS answers JSON like the rest."""
+"""The Flask app class: URLs are taken as sent, OPTIONS answers JSON like the rest,
+and the session cookie costs nothing to the requests that carry none."""
 from flask import Flask, jsonify
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.routing import PathConverter
 
 
@@ -10,7 +12,19 @@ class AnyPath(PathConverter):
     regex = "[^/](?s:.*?)"
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie session (the pages' login), without building its signer
+    for a request that has no such cookie: every API call."""
+
+    def open_session(self, app, request):
+        if app.secret_key and self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 class AgentLens(Flask):
+    session_interface = CookieSessions()
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # No 308 (with an HTML body) from ``//`` to ``/``: it would turn /sessions/a//b
