@@ -13,6 +13,7 @@ each inside one write transaction, except those of OUTSIDE_TRANSACTION (VACUUM
 cannot run inside one).
 """
 import contextlib
+import fcntl
 import functools
 import os
 import re
@@ -43,17 +44,21 @@ class SqliteConnection(sqlite3.Connection):
     max_key_bytes = None  # an id or name of any length can be a key
     null_safe_equal = "IS"  # IS NOT DISTINCT FROM needs SQLite 3.39
 
+    writers = None  # set by connect(): the Writers of its file
+
     @contextlib.contextmanager
     def transaction(self):
-        """A write transaction: ``BEGIN IMMEDIATE``, commit, or roll back on any error."""
-        self.execute("BEGIN IMMEDIATE")
-        try:
-            yield self
-            self.execute("COMMIT")  # may fail too (a deferred foreign key): then roll back
-        except BaseException:
-            if self.in_transaction:
-                self.execute("ROLLBACK")
-            raise
+        """A write transaction: ``BEGIN IMMEDIATE`` in turn (Writers), commit, or roll
+        back on any error."""
+        with self.writers.turn():
+            self.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+                self.execute("COMMIT")  # may fail too (a deferred foreign key): then roll back
+            except BaseException:
+                if self.in_transaction:
+                    self.execute("ROLLBACK")
+                raise
 
     @contextlib.contextmanager
     def snapshot(self):
@@ -92,6 +97,83 @@ def is_postgresql(database):
     return database.startswith(("postgresql://", "postgres://"))
 
 
+class Writers:
+    """Where the writers of one SQLite file queue, before ``BEGIN IMMEDIATE``.
+
+    SQLite alone makes a writer that finds its lock taken sleep and try again,
+    backing off to 100 ms between tries: under load, writers slept long after the
+    lock was free (p99 of 42 ms at batch 1, 0.9 s at batch 500, each write taking
+    a few milliseconds). Here a process's threads wait on one lock, which the
+    next takes as soon as it is released, and processes on an flock of a file
+    beside the database (``<database>-writers``), tried again every millisecond
+    at most. This is only a queue: SQLite's own lock still makes writes safe,
+    also against a writer that does not queue here. A wait longer than the busy
+    timeout fails as SQLite's would ("database is locked").
+    """
+
+    def __init__(self, path):
+        self.path = path  # None: no file to lock (an in-memory database)
+        self.pid = None
+
+    def turn(self):
+        if self.pid != os.getpid():  # new, or inherited by fork: a lock and file of its own
+            with WRITERS_LOCK:
+                if self.pid != os.getpid():
+                    self.threads, self.fd = threading.Lock(), self.open_file()
+                    self.pid = os.getpid()
+        return self.held()
+
+    def open_file(self):
+        if self.path is None:
+            return None
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:  # a read-only folder: then only SQLite's own lock
+            return None
+
+    @contextlib.contextmanager
+    def held(self):
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        if not self.threads.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+            raise sqlite3.OperationalError("database is locked")
+        try:
+            if self.fd is not None:
+                self.lock_file(deadline)
+            try:
+                yield
+            finally:
+                if self.fd is not None:
+                    fcntl.flock(self.fd, fcntl.LOCK_UN)
+        finally:
+            self.threads.release()
+
+    def lock_file(self, deadline):
+        pause = 0.00005
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError("database is locked")
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
+
+
+WRITERS = {}
+WRITERS_LOCK = threading.Lock()
+
+
+def writers_of(database):
+    """The one Writers of a SQLite database in this process."""
+    memory = database == ":memory:" or database.startswith("file:")
+    key = database if memory else os.path.realpath(database)
+    with WRITERS_LOCK:
+        if key not in WRITERS:
+            WRITERS[key] = Writers(None if memory else key + "-writers")
+        return WRITERS[key]
+
+
 def shown(database):
     """``database`` as it may be printed: a URL without its password."""
     return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", database)
@@ -111,6 +193,7 @@ def connect(database):
     conn = sqlite3.connect(database, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                            check_same_thread=False, factory=SqliteConnection)
     conn.row_factory = sqlite3.Row
+    conn.writers = writers_of(database)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")

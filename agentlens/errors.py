@@ -1,10 +1,12 @@
 """The one error shape: every 4xx and 5xx is ``{"error": "..."}``."""
 import logging
+import sqlite3
 
 from flask import current_app, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
+from .db import BUSY_TIMEOUT_MS
 from .ingest.events import EventError
 
 logger = logging.getLogger(__name__)
@@ -75,6 +77,16 @@ def register_error_handlers(app):
         allowed = getattr(error, "valid_methods", None)
         if allowed:
             response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def handle_database_error(error):
+        if "locked" not in str(error):
+            return handle_unexpected(error)
+        # Another writer held the database past the busy timeout: a client may retry.
+        response = error_response(503, f"The database stayed busy for {BUSY_TIMEOUT_MS // 1000} s "
+                                       "(another writer): try again later")
+        response.headers["Retry-After"] = "1"
         return response
 
     @app.errorhandler(Exception)

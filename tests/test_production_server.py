@@ -111,6 +111,55 @@ def test_stalled_clients_neither_block_health_nor_keep_a_thread(live):
     assert "counted per worker" not in live.log()  # rate limits are off here
 
 
+def read_responses(sock, count):
+    """``[(status line, body)]`` of the next ``count`` responses (each with a Content-Length)."""
+    sock.settimeout(10)
+    buffer, responses = b"", []
+    while len(responses) < count:
+        head, separator, rest = buffer.partition(b"\r\n\r\n")
+        if separator:
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:")))
+            if len(rest) >= length:
+                responses.append((head.split(b"\r\n")[0], json.loads(rest[:length])))
+                buffer = rest[length:]
+                continue
+        chunk = sock.recv(1 << 16)
+        assert chunk, f"closed after {len(responses)} responses"
+        buffer += chunk
+    return responses
+
+
+def post_request(session_id, event_id):
+    body = json.dumps({"events": [{"session_id": session_id, "event_id": event_id,
+                                   "event_type": "llm_call", "tokens_in": 3}]}).encode()
+    return (b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+def test_requests_on_one_kept_alive_connection_are_all_answered_in_order(live):
+    # Sent together, back to back as answers come, and after pauses longer than a
+    # thread waits for the next request (then the worker's main loop takes it).
+    port = int(live.url.rsplit(":", 1)[1])
+    with closing(socket.create_connection(("127.0.0.1", port))) as sock:
+        sock.sendall(post_request("keep", "e1") + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                     + post_request("keep", "e2"))
+        answers = read_responses(sock, 3)
+        for n in range(3, 7):
+            sock.sendall(post_request("keep", f"e{n}"))
+            answers += read_responses(sock, 1)
+        for pause, n in ((0.05, 7), (0.3, 8)):
+            time.sleep(pause)
+            sock.sendall(post_request("keep", f"e{n}"))
+            answers += read_responses(sock, 1)
+    assert [status for status, _ in answers] == [b"HTTP/1.1 200 OK"] * 9
+    assert answers[1][1]["status"] == "ok"
+    assert [body.get("processed") for _, body in answers] == [1, None] + [1] * 7
+    session = live.get_json("/sessions/keep")
+    assert sorted(e["event_id"] for e in session["events"]) == [f"e{n}" for n in range(1, 9)]
+    assert session["total_tokens_in"] == 24
+
+
 def test_a_client_that_stops_reading_an_export_is_cut_off(live):
     # 8 MB of CSV: more than the server's socket buffers hold (4 MiB here at most).
     big = "x" * 100_000

@@ -37,6 +37,9 @@ class Usage(NamedTuple):
 def problem(tokens_in, tokens_out, cache_read_tokens, cache_write_tokens, reasoning_tokens):
     """``"field: problem"`` when the buckets are negative or do not fit in one
     another, else None."""
+    if cache_read_tokens is None and cache_write_tokens is None and reasoning_tokens is None:
+        if (tokens_in or 0) >= 0 and (tokens_out or 0) >= 0:  # most events: nothing to fit
+            return None
     given = dict(zip(BUCKETS, (tokens_in, tokens_out, cache_read_tokens, cache_write_tokens,
                                reasoning_tokens)))
     usage = Usage(*(value or 0 for value in given.values()))

@@ -11,7 +11,8 @@ which stays the judge of everything else and writes the error message.
 """
 from marshmallow import ValidationError, fields, validate
 
-from .shared import JSONValue, Number
+from ...timestamps import parse_iso
+from .shared import JSONValue, Number, Timestamp
 
 UNSURE = object()
 
@@ -40,6 +41,8 @@ def certain(field):
     if type(field) is fields.Integer and field.strict and not lengths:
         return lambda value: (value if type(value) is int and (low is None or value >= low)
                               and (high is None or value <= high) else UNSURE)
+    if type(field) is Timestamp and not field.validators:
+        return _timestamp
     if type(field) is Number and not lengths:
         # A float from the parser is always finite (jsonstrict marks the rest); an
         # integer past 2**53 is left to marshmallow, which knows when float() overflows.
@@ -47,6 +50,15 @@ def certain(field):
             type(value) is int and -2**53 <= value <= 2**53))
             and (low is None or value >= low) and (high is None or value <= high) else UNSURE)
     return None
+
+
+def _timestamp(value):
+    if type(value) is not str:
+        return UNSURE
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return UNSURE
 
 
 class FieldLoader:
