@@ -74,7 +74,7 @@ class ThreadWorker(gthread.ThreadWorker):
 
     def handle(self, conn):
         keepalive = super().handle(conn)
-        while keepalive is True and self.alive and next_request_comes(conn):
+        while keepalive is True and self.alive and not conn.is_http2 and next_request_comes(conn):
             keepalive = super().handle(conn)
         return keepalive
 

@@ -6,8 +6,9 @@ Exactness under retries and reordering comes from two rules:
   DO NOTHING ... RETURNING``, so a repeated event is not stored again (within
   one batch, the first occurrence is the one kept);
 - every total moves only by what a statement reports it really changed: the
-  rows its RETURNING clause gives back, and a session's row after the change
-  minus before it (session_state.py). No count relies on who else writes or on
+  rows its RETURNING clause gives back (for an insert, the keys of the events
+  really inserted, whose figures are the ones sent), and a session's row after
+  the change minus before it (session_state.py). No count relies on who else writes or on
   row ids, so the rule holds when events are deleted and with several writers
   (each session row is read and written back inside the transaction).
 Work that need not hold the write lock (parsing, validation, JSON) is done by
@@ -23,7 +24,9 @@ from ..db import transaction
 from . import session_state
 from .events import EVENT_COLUMNS, MAX_DURATION_MS, EventError
 
-# What each inserted, amended or deleted row reports back.
+# What identifies an event (UNIQUE in the store).
+EVENT_KEY = ("session_id", "event_id", "trace_id")
+# What each amended, moved or deleted row reports back.
 RETURNED = ("event_id", "trace_id", "source", *rollups.EVENT_FACT_COLUMNS)
 # What an event's cost is computed from (pricing.book.PriceBook.cost).
 PRICED_FROM = ("model", "provider", "ts", "tokens_in", "tokens_out", "cache_read_tokens",
@@ -202,9 +205,11 @@ RETURNING {', '.join(RETURNED)}
 
 
 def insert_sql(rows):
+    """Insert ``rows`` events; the statement returns ``(id, *EVENT_KEY)`` of those it
+    inserted (the others were there already)."""
     return (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES "
             + ", ".join([f"({', '.join('?' * len(EVENT_COLUMNS))})"] * rows)
-            + f" ON CONFLICT (session_id, event_id, trace_id) DO NOTHING RETURNING id, {', '.join(RETURNED)}")
+            + f" ON CONFLICT ({', '.join(EVENT_KEY)}) DO NOTHING RETURNING id, {', '.join(EVENT_KEY)}")
 
 
 INSERT_EVENTS = {rows: insert_sql(rows) for rows in INSERT_CHUNKS}
@@ -238,12 +243,13 @@ class Change:
         unique = first_occurrences([event for _, event in kept])
         self.load({event["session_id"] for _, event in unique}
                   | {update["session_id"] for update in session_updates})
-        inserted = self.insert([event for _, event in unique])
-        for row in inserted:
-            self.count_in(row)
         by_key = {(e["session_id"], e["event_id"], e["trace_id"]): (i, e) for i, e in unique}
-        for row in sorted(inserted, key=lambda row: row["id"]):
-            position, event = by_key[(row["session_id"], row["event_id"], row["trace_id"])]
+        # (id, position, event) of each event inserted, in the order of insertion
+        inserted = sorted((row[0], *by_key[(row[1], row[2], row[3])])
+                          for row in self.insert([event for _, event in unique]))
+        for _, _, event in inserted:
+            self.count_in(event)
+        for _, position, event in inserted:
             if event["event_type"] == "session_start":
                 self.start(event, position)
             elif event["event_type"] == "session_end":
@@ -413,6 +419,7 @@ class Change:
             self.sessions[session_id] = None if row is None else dict(row)
 
     def insert(self, events):
+        """``[(id, *EVENT_KEY)]`` of the events really inserted."""
         inserted, done = [], 0
         for rows in INSERT_CHUNKS:
             while len(events) - done >= rows:
@@ -428,7 +435,8 @@ class Change:
         return session
 
     def count_in(self, row):
-        """An event row this change added (its totals are summed in :meth:`settle`)."""
+        """An event this change added (a mapping with rollups.EVENT_FACT_COLUMNS and
+        ``source``; its totals are summed in :meth:`settle`)."""
         session_state.include_time(self.session(row["session_id"], row["ts"], row["source"]),
                                    row["ts"])
         self.added_rows.append(row)
