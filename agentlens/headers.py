@@ -7,19 +7,23 @@ with a policy that loads nothing and may not be framed, and is never cached.
 
 STRICT_CSP = "default-src 'none'; frame-ancestors 'none'"
 
-ALWAYS = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+ALWAYS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+)
+# Added with the strict policy, unless the view set its own Content-Security-Policy.
+FOR_DATA = (("Content-Security-Policy", STRICT_CSP), ("X-Frame-Options", "DENY"))
 
 
 def add_security_headers(response):
-    for name, value in ALWAYS.items():
-        response.headers.setdefault(name, value)
-    if "Content-Security-Policy" not in response.headers:
-        response.headers["Content-Security-Policy"] = STRICT_CSP
-        response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Cache-Control", "no-store")
+    # One pass over the headers the view set (werkzeug's setdefault scans them for each).
+    present = {name.lower() for name, _ in response.headers.items()}
+    added = list(ALWAYS)
+    if "content-security-policy" not in present:
+        added += FOR_DATA
+    added.append(("Cache-Control", "no-store"))
+    response.headers.extend([(name, value) for name, value in added
+                             if name.lower() not in present])
     return response
 
 

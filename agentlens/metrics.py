@@ -46,7 +46,7 @@ def count_ingest(format, stored=0, duplicates=0, rejected=0):
     """Count what one ingest request did with its events."""
     for counter, count in ((STORED, stored), (DUPLICATES, duplicates), (REJECTED, rejected)):
         if count:
-            counter.labels(format).inc(count)
+            series(counter, format).inc(count)
 
 
 def counts_refused_event(format):
@@ -65,6 +65,13 @@ def counts_refused_event(format):
     return decorate
 
 
+@functools.cache  # a few hundred series at most: routes x methods x statuses
+def series(metric, *labels):
+    """The child of ``metric`` for these label values (prometheus_client checks and
+    looks them up under a lock at every ``labels()``)."""
+    return metric.labels(*labels)
+
+
 def _start_timer(app, **extra):
     g.metrics_started = time.perf_counter()
 
@@ -72,10 +79,10 @@ def _start_timer(app, **extra):
 def _count_request(app, response, **extra):
     route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
     method = request.method if request.method in METHODS else "other"
-    REQUESTS.labels(route, method, str(response.status_code)).inc()
+    series(REQUESTS, route, method, str(response.status_code)).inc()
     started = g.get("metrics_started")
     if started is not None:
-        LATENCY.labels(route, method).observe(time.perf_counter() - started)
+        series(LATENCY, route, method).observe(time.perf_counter() - started)
 
 
 def init_app(app):

@@ -17,7 +17,8 @@ class CookieSessions(SecureCookieSessionInterface):
     for a request that has no such cookie: every API call."""
 
     def open_session(self, app, request):
-        if app.secret_key and self.get_cookie_name(app) not in request.cookies:
+        if app.secret_key and ("HTTP_COOKIE" not in request.environ
+                               or self.get_cookie_name(app) not in request.cookies):
             return self.session_class()
         return super().open_session(app, request)
 
