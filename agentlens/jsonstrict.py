@@ -55,12 +55,41 @@ def loads(data):
     :func:`dumps` refuses; JSONProblem when the text is not JSON at all."""
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")
-    if LONG_RUN not in data.translate(DIGITS):
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError as error:
-            if "depth" in str(error):  # the same limit whichever Python reads it again
-                raise JSONProblem(TOO_DEEP)
+    value = _fast_loads(data)
+    return _slow_loads(data) if value is _NOT_FAST else value
+
+
+def loads_strict(text):
+    """Parse a JSON text whose whole value must be strict JSON (one that :func:`dumps`
+    writes); JSONProblem otherwise."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    value = _fast_loads(data)
+    if value is _NOT_FAST:
+        value = _slow_loads(data)
+    # orjson refuses what strict JSON refuses, except nesting between MAX_DEPTH and
+    # its own limit: only a text with that many brackets can be so deep.
+    elif data.count(b"[") + data.count(b"{") < MAX_DEPTH:
+        return value
+    dump_bytes(value)
+    return value
+
+
+_NOT_FAST = object()
+
+
+def _fast_loads(data):
+    """orjson's reading of bytes, or _NOT_FAST when the standard library must read them."""
+    if LONG_RUN in data.translate(DIGITS):
+        return _NOT_FAST
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        if "depth" in str(error):  # the same limit whichever Python reads it again
+            raise JSONProblem(TOO_DEEP)
+        return _NOT_FAST
+
+
+def _slow_loads(data):
     try:
         return json.loads(data.decode("utf-8", "surrogatepass"),
                           parse_constant=_bad_number, parse_float=_number)

@@ -95,9 +95,7 @@ def decode(value):
         return None
     if isinstance(value, str) and value.lstrip()[:1] in JSON_STARTS:
         try:
-            decoded = jsonstrict.loads(value)
-            jsonstrict.dump_bytes(decoded)  # e.g. "NaN": not strict JSON, so kept as text
-            return decoded
+            return jsonstrict.loads_strict(value)  # e.g. "NaN" is not: then kept as text
         except jsonstrict.JSONProblem:
             return value
     return value
