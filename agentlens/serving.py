@@ -49,21 +49,25 @@ class ClientTimeout:
 
 
 # How long a thread that answered a request on a kept-alive connection waits for
-# the next one there before it gives the connection back to the worker's main loop.
+# the next one there before it gives the connection back to the worker's main loop,
+# and how many it answers in a row at most (then the connection queues again behind
+# the others, so that clients that never pause cannot keep every thread).
 NEXT_REQUEST_WAIT_SECONDS = 0.002
+REQUESTS_IN_A_ROW = 32
 
 
 class ThreadWorker(gthread.ThreadWorker):
     """gunicorn's gthread worker, except that
 
     - a thread that answered a request on a kept-alive connection serves the next
-      one itself when it comes within NEXT_REQUEST_WAIT_SECONDS. gunicorn hands every
-      request from its main loop to a pool thread and the connection back when
-      answered: two thread switches and four wake-ups a request, which cost more
-      CPU than the request itself for small ones (a client sending batch after
-      batch made the server spend 2.4 ms of CPU per batch of one event, 1 ms of it
-      in the kernel switching threads). A client that pauses longer waits in the
-      main loop as before, holding no thread;
+      one itself when it comes within NEXT_REQUEST_WAIT_SECONDS (up to
+      REQUESTS_IN_A_ROW requests). gunicorn hands every request from its main loop
+      to a pool thread and the connection back when answered: two thread switches
+      and four wake-ups a request, which cost more CPU than the request itself for
+      small ones (a client sending batch after batch made the server spend 2.4 ms
+      of CPU per batch of one event, 1 ms of it in the kernel switching threads).
+      A client that pauses longer waits in the main loop as before, holding no
+      thread;
     - the connections it closes are closed on a pool thread instead of on the
       worker's main thread. gunicorn closes a connection gracefully: it waits up to
       2 s for the client to close its side first. On the main thread, which also
@@ -74,7 +78,10 @@ class ThreadWorker(gthread.ThreadWorker):
 
     def handle(self, conn):
         keepalive = super().handle(conn)
-        while keepalive is True and self.alive and not conn.is_http2 and next_request_comes(conn):
+        for _ in range(REQUESTS_IN_A_ROW - 1):
+            if not (keepalive is True and self.alive and not conn.is_http2
+                    and next_request_comes(conn)):
+                break
             keepalive = super().handle(conn)
         return keepalive
 

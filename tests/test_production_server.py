@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import time
 from contextlib import closing
+from pathlib import Path
 
 import pytest
 
@@ -158,6 +159,31 @@ def test_requests_on_one_kept_alive_connection_are_all_answered_in_order(live):
     session = live.get_json("/sessions/keep")
     assert sorted(e["event_id"] for e in session["events"]) == [f"e{n}" for n in range(1, 9)]
     assert session["total_tokens_in"] == 24
+
+
+def test_clients_that_never_pause_take_turns_for_the_threads(tmp_path):
+    # 2 workers of 2 threads, 8 clients each sending request after request on its
+    # kept-alive connection: a thread serves a connection a bounded number of
+    # requests in a row, so every client is answered, none waits for the others.
+    server = start_server(tmp_path, config=Path(__file__).with_name("few_threads_gunicorn_conf.py"))
+    port, counts, start = int(server.url.rsplit(":", 1)[1]), [0] * 8, time.monotonic()
+
+    def client(n):
+        with closing(socket.create_connection(("127.0.0.1", port))) as sock:
+            while time.monotonic() - start < 3:
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert read_responses(sock, 1)[0][0] == b"HTTP/1.1 200 OK"
+                counts[n] += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        server.stop()
+    assert min(counts) >= 100, counts
 
 
 def test_a_client_that_stops_reading_an_export_is_cut_off(live):
