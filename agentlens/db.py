@@ -268,8 +268,11 @@ def migrate_sqlite(conn):
     """
     # Only a database without tables takes this at once (a new one: the mode must be
     # set before its first table, and before WAL, which writes the header); an
-    # older one is converted by step 8.
-    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    # older one is converted by step 8. Not asked of one with tables: the pragma
+    # waits for the write lock even when it changes nothing, so each new connection
+    # (a new thread's) waited for the writer of the moment.
+    if conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is None:
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     use_wal(conn)
     latest = max(step for step, _ in migration_steps())
     version = conn.execute("PRAGMA user_version").fetchone()[0]

@@ -29,9 +29,10 @@ def handoff_delay(app):
             committed.append(time.monotonic())
 
     def second():
-        holding.wait()
         with app.app_context():
-            with transaction(get_db()):
+            conn = get_db()  # opened before, so that only its turn is timed
+            holding.wait()
+            with transaction(conn):
                 started.append(time.monotonic())
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
@@ -47,6 +48,32 @@ def test_a_waiting_writer_starts_as_soon_as_the_lock_is_free(app):
     # 0.26 s held, it would start 0.07 s after the commit.
     delays = [handoff_delay(app) for _ in range(3)]
     assert statistics.median(delays) < 0.03, delays
+
+
+def test_a_connection_opens_at_once_while_another_writes(app):
+    # A new thread's connection used to wait for the writer of the moment (setting
+    # auto_vacuum on a database that has tables, a no-op, waits for the write lock).
+    holding, done = threading.Event(), threading.Event()
+
+    def writer():
+        with app.app_context():
+            with transaction(get_db()):
+                holding.set()
+                done.wait(5)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        holding.wait()
+        started = time.monotonic()
+        conn = db.connect(app.config["DATABASE"])
+        db.migrate(conn)
+        assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
+        assert time.monotonic() - started < 1
+        conn.close()
+    finally:
+        done.set()
+        thread.join()
 
 
 def test_writers_of_other_processes_queue_on_a_file_beside_the_database(app, client, monkeypatch):
