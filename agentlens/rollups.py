@@ -24,7 +24,8 @@ has them recomputed from the level below (sessions → hours → days → agents
 """
 import functools
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import add, itemgetter
 
 from . import rules
 
@@ -37,12 +38,28 @@ EXTREMES = ("min_duration_ms", "max_duration_ms")
 GROUP_KEYS = ("session_id", "event_type", "model", "hour")
 
 
+def picker(names):
+    """A function of a mapping (or sequence) -> the tuple of its values at ``names``."""
+    if not names:
+        return lambda _: ()
+    if len(names) == 1:
+        return lambda mapping, name=names[0]: (mapping[name],)
+    return itemgetter(*names)
+
+
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: cheap dict keys
 class Rollup:
     table: str
     place: tuple     # keys taken from where the session is filed
     own: tuple       # keys taken from the event group (event rollups only)
     measures: tuple
+    # the key's parts from a place (a mapping) and from an event group (a tuple of GROUP_KEYS)
+    from_place: object = field(init=False, repr=False)
+    from_group: object = field(init=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "from_place", picker(self.place))
+        object.__setattr__(self, "from_group", picker([GROUP_KEYS.index(k) for k in self.own]))
 
     @property
     def keys(self):
@@ -140,24 +157,21 @@ class Deltas:
 
     def add(self, rollup, key, measures):
         """Add ``measures`` (its first ones, for a rollup that keeps fewer) at ``key``."""
-        row = self.rows[rollup][key]
-        for i in range(len(row)):
-            row[i] += measures[i]
+        rows = self.rows[rollup]
+        rows[key] = list(map(add, rows[key], measures))
 
     def add_events(self, groups, places):
         """``groups`` from :func:`event_groups`, each filed where ``places[session_id]`` says."""
         for group, measures in groups.items():
-            own = dict(zip(GROUP_KEYS, group))
             place = places[group[0]]
             for rollup in EVENT_ROLLUPS:
-                self.add(rollup, key_of(rollup, place, own), measures)
+                self.add(rollup, key_of(rollup, place, group), measures)
 
     def move_events(self, groups, old_place, new_place):
         """A session's stored events, filed again after its agent or start changed."""
         for group, measures in groups.items():
-            own = dict(zip(GROUP_KEYS, group))
             for rollup in EVENT_ROLLUPS:
-                old, new = key_of(rollup, old_place, own), key_of(rollup, new_place, own)
+                old, new = key_of(rollup, old_place, group), key_of(rollup, new_place, group)
                 if old != new:
                     self.add(rollup, old, [-m for m in measures])
                     self.add(rollup, new, measures)
@@ -190,16 +204,17 @@ class Deltas:
     def write(self, conn):
         for rollup in ALL:
             changes = {key: measures for key, measures in self.rows[rollup].items() if any(measures)}
-            extremes = self.extremes.get(rollup, {})
-            for key in extremes.keys() - changes.keys():
-                changes[key] = [0] * len(rollup.measures)
+            with_extremes = rollup in SESSION_ROLLUPS
+            if with_extremes:
+                extremes = self.extremes.get(rollup, {})
+                for key in extremes.keys() - changes.keys():
+                    changes[key] = [0] * len(rollup.measures)
             if not changes:
                 continue
-            conn.executemany(upsert_sql(rollup, with_extremes=rollup in SESSION_ROLLUPS), [
-                (*key, *measures, *extremes.get(key, (None, None)))
-                if rollup in SESSION_ROLLUPS else (*key, *measures)
-                for key, measures in changes.items()])
-            emptied = [key for key, measures in changes.items() if any(m < 0 for m in measures)]
+            conn.executemany(upsert_sql(rollup, with_extremes), [
+                (*key, *measures, *extremes.get(key, (None, None))) if with_extremes
+                else key + tuple(measures) for key, measures in changes.items()])
+            emptied = [key for key, measures in changes.items() if min(measures) < 0]
             if emptied:
                 conn.executemany(delete_empty_sql(rollup), emptied)
         for rollup in SESSION_ROLLUPS:  # finest first: each is recomputed from the one before
@@ -208,9 +223,10 @@ class Deltas:
                     extremes_params(rollup, key) for key in self.dirty[rollup]])
 
 
-def key_of(rollup, place, own=None):
-    """A rollup's key for a session filed at ``place`` (and an event group's ``own`` keys)."""
-    return (*(place[k] for k in rollup.place), *(own[k] for k in rollup.own))
+def key_of(rollup, place, group=()):
+    """A rollup's key for a session filed at ``place`` (and an event group: a tuple of
+    GROUP_KEYS, as :func:`event_groups` keys them)."""
+    return rollup.from_place(place) + rollup.from_group(group)
 
 
 @functools.cache
