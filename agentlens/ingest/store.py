@@ -15,6 +15,7 @@ Work that need not hold the write lock (parsing, validation, JSON) is done by
 the formats before; this module only reads and writes.
 """
 import functools
+from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
@@ -498,7 +499,7 @@ class Change:
         self.deltas.apply(self.conn)
 
     def write_sessions(self):
-        new, changed, gone = [], [], []
+        new, changed, gone = [], defaultdict(list), []
         for session_id, session in self.sessions.items():
             before = self.before[session_id]
             if session is None:
@@ -507,16 +508,19 @@ class Change:
             elif before is None:
                 new.append(session)
             elif session != before:
-                changed.append(session)
+                # Only the columns that changed: SQLite rewrites the entry of every index
+                # on a column an UPDATE sets, changed or not.
+                changed[tuple(c for c in session_state.COLUMNS if session[c] != before[c])].append(
+                    session)
         columns = session_state.COLUMNS
         if new:
             self.conn.executemany(
                 f"INSERT INTO sessions ({', '.join(columns)}) "
                 f"VALUES ({', '.join(':' + c for c in columns)})", new)
-        if changed:
+        for setting, sessions in changed.items():
             self.conn.executemany(
-                f"UPDATE sessions SET {', '.join(f'{c} = :{c}' for c in columns[1:])} "
-                "WHERE session_id = :session_id", changed)
+                f"UPDATE sessions SET {', '.join(f'{c} = :{c}' for c in setting)} "
+                "WHERE session_id = :session_id", sessions)
         for session_id, metadata in self.metadata.items():
             texts = metadata.texts(self.max_metadata_bytes)
             self.conn.execute("UPDATE sessions SET metadata = ?, start_metadata = ? "
