@@ -45,12 +45,18 @@ class SqliteConnection(sqlite3.Connection):
     null_safe_equal = "IS"  # IS NOT DISTINCT FROM needs SQLite 3.39
 
     writers = None  # set by connect(): the Writers of its file
+    busy_timeout_ms = BUSY_TIMEOUT_MS  # what PRAGMA busy_timeout was last set to (set_busy_timeout)
+
+    def set_busy_timeout(self, milliseconds):
+        """How long a writer waits for its turn, in the queue and then for SQLite's lock."""
+        self.execute(f"PRAGMA busy_timeout = {int(milliseconds)}")
+        self.busy_timeout_ms = milliseconds
 
     @contextlib.contextmanager
     def transaction(self):
         """A write transaction: ``BEGIN IMMEDIATE`` in turn (Writers), commit, or roll
         back on any error."""
-        with self.writers.turn():
+        with self.writers.turn(self.busy_timeout_ms / 1000):
             self.execute("BEGIN IMMEDIATE")
             try:
                 yield self
@@ -115,13 +121,13 @@ class Writers:
         self.path = path  # None: no file to lock (an in-memory database)
         self.pid = None
 
-    def turn(self):
+    def turn(self, timeout):
         if self.pid != os.getpid():  # new, or inherited by fork: a lock and file of its own
             with WRITERS_LOCK:
                 if self.pid != os.getpid():
                     self.threads, self.fd = threading.Lock(), self.open_file()
                     self.pid = os.getpid()
-        return self.held()
+        return self.held(timeout)
 
     def open_file(self):
         if self.path is None:
@@ -131,10 +137,18 @@ class Writers:
         except OSError:  # a read-only folder: then only SQLite's own lock
             return None
 
+    def close(self):
+        """Close this process's lock file (a writer after this opens it again)."""
+        if self.pid == os.getpid() and self.fd is not None:
+            with self.threads:  # not while a writer of this process holds it
+                os.close(self.fd)
+                self.fd = None
+        self.pid = None
+
     @contextlib.contextmanager
-    def held(self):
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-        if not self.threads.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+    def held(self, timeout):
+        deadline = time.monotonic() + timeout
+        if not self.threads.acquire(timeout=timeout):
             raise sqlite3.OperationalError("database is locked")
         try:
             if self.fd is not None:
@@ -164,14 +178,30 @@ WRITERS = {}
 WRITERS_LOCK = threading.Lock()
 
 
+def writers_key(database):
+    """``(key, lock file or None)``: "" and ":memory:" give each connection a
+    database of its own, nothing to share with another process."""
+    if database in ("", ":memory:"):
+        return database, None
+    path = os.path.realpath(database)
+    return path, path + "-writers"
+
+
 def writers_of(database):
     """The one Writers of a SQLite database in this process."""
-    memory = database == ":memory:" or database.startswith("file:")
-    key = database if memory else os.path.realpath(database)
+    key, lock_file = writers_key(database)
     with WRITERS_LOCK:
         if key not in WRITERS:
-            WRITERS[key] = Writers(None if memory else key + "-writers")
+            WRITERS[key] = Writers(lock_file)
         return WRITERS[key]
+
+
+def close_writers(database):
+    """Forget the database's Writers in this process, closing its lock file."""
+    with WRITERS_LOCK:
+        writers = WRITERS.pop(writers_key(database)[0], None)
+    if writers is not None:
+        writers.close()
 
 
 def shown(database):
@@ -194,7 +224,7 @@ def connect(database):
                            check_same_thread=False, factory=SqliteConnection)
     conn.row_factory = sqlite3.Row
     conn.writers = writers_of(database)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.set_busy_timeout(BUSY_TIMEOUT_MS)
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
@@ -278,11 +308,11 @@ def migrate_sqlite(conn):
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version >= latest:
         return version
-    conn.execute(f"PRAGMA busy_timeout = {MIGRATION_WAIT_MS}")
+    conn.set_busy_timeout(MIGRATION_WAIT_MS)
     try:
         return apply_steps(conn)
     finally:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
 
 
 def recount_totals(conn):
@@ -382,6 +412,7 @@ class KeptConnections:
     def close(self):
         while self.connections:
             self.connections.popitem()[1].close()
+        close_writers(self.path)
 
 
 class PooledConnections:

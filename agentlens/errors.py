@@ -81,7 +81,7 @@ def register_error_handlers(app):
 
     @app.errorhandler(sqlite3.OperationalError)
     def handle_database_error(error):
-        if "locked" not in str(error):
+        if str(error) != "database is locked":  # SQLITE_BUSY; not "database table is locked"
             return handle_unexpected(error)
         # Another writer held the database past the busy timeout: a client may retry.
         response = error_response(503, f"The database stayed busy for {BUSY_TIMEOUT_MS // 1000} s "

@@ -98,3 +98,53 @@ def test_writers_of_other_processes_queue_on_a_file_beside_the_database(app, cli
     response = client.post("/events", json={"events": [{"session_id": "s", "event_id": "e"}]})
     assert response.get_json() == {"status": "ok", "processed": 1}
     assert [e["event_id"] for e in client.get("/sessions/s").get_json()["events"]] == ["e"]
+
+
+def test_a_writer_waits_its_turn_as_long_as_its_connection_waits_for_sqlite(app, monkeypatch):
+    # A migration raises its connection's busy timeout to wait out another process's;
+    # its turn in the queue is bounded by the same timeout, not the default one.
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 200)
+    holding, done = threading.Event(), threading.Event()
+
+    def writer():
+        with app.app_context():
+            with transaction(get_db()):
+                holding.set()
+                done.wait(0.8)
+
+    conn = db.connect(app.config["DATABASE"])
+    conn.set_busy_timeout(5000)
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        holding.wait()
+        started = time.monotonic()
+        with transaction(conn):
+            waited = time.monotonic() - started
+        assert 0.5 < waited < 3
+    finally:
+        done.set()
+        thread.join()
+        conn.close()
+
+
+def lock_files_open(database):
+    target = os.path.realpath(database) + "-writers"
+    return sum(os.path.realpath(f"/proc/self/fd/{fd}") == target
+               for fd in os.listdir("/proc/self/fd") if os.path.exists(f"/proc/self/fd/{fd}"))
+
+
+def test_closing_an_app_closes_its_lock_file(make_app, tmp_path):
+    database = str(tmp_path / "closed.sqlite3")
+    app = make_app(DATABASE=database)
+    with app.app_context():
+        with transaction(get_db()):
+            pass
+    assert lock_files_open(database) == 1
+    db.close_all(app)
+    assert lock_files_open(database) == 0
+    with app.app_context():  # used again: opened again
+        with transaction(get_db()):
+            pass
+    assert lock_files_open(database) == 1
+    db.close_all(app)
