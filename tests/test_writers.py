@@ -1,5 +1,6 @@
 """SQLite writers queue (db.Writers) before BEGIN IMMEDIATE: a writer starts as soon as
 the one before it commits, and one kept waiting past the busy timeout is a 503."""
+import contextlib
 import fcntl
 import os
 import statistics
@@ -50,30 +51,38 @@ def test_a_waiting_writer_starts_as_soon_as_the_lock_is_free(app):
     assert statistics.median(delays) < 0.03, delays
 
 
-def test_a_connection_opens_at_once_while_another_writes(app):
-    # A new thread's connection used to wait for the writer of the moment (setting
-    # auto_vacuum on a database that has tables, a no-op, waits for the write lock).
+@contextlib.contextmanager
+def another_writer(app, seconds):
+    """Another thread in a write transaction meanwhile: entered once it holds the write
+    lock; it commits after ``seconds`` or when the block ends, whichever comes first."""
     holding, done = threading.Event(), threading.Event()
 
     def writer():
         with app.app_context():
             with transaction(get_db()):
                 holding.set()
-                done.wait(5)
+                done.wait(seconds)
 
     thread = threading.Thread(target=writer)
     thread.start()
     try:
         holding.wait()
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def test_a_connection_opens_at_once_while_another_writes(app):
+    # A new thread's connection used to wait for the writer of the moment (setting
+    # auto_vacuum on a database that has tables, a no-op, waits for the write lock).
+    with another_writer(app, 5):
         started = time.monotonic()
         conn = db.connect(app.config["DATABASE"])
         db.migrate(conn)
         assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
         assert time.monotonic() - started < 1
         conn.close()
-    finally:
-        done.set()
-        thread.join()
 
 
 def test_writers_of_other_processes_queue_on_a_file_beside_the_database(app, client, monkeypatch):
@@ -104,27 +113,15 @@ def test_a_writer_waits_its_turn_as_long_as_its_connection_waits_for_sqlite(app,
     # A migration raises its connection's busy timeout to wait out another process's;
     # its turn in the queue is bounded by the same timeout, not the default one.
     monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 200)
-    holding, done = threading.Event(), threading.Event()
-
-    def writer():
-        with app.app_context():
-            with transaction(get_db()):
-                holding.set()
-                done.wait(0.8)
-
     conn = db.connect(app.config["DATABASE"])
     conn.set_busy_timeout(5000)
-    thread = threading.Thread(target=writer)
-    thread.start()
     try:
-        holding.wait()
-        started = time.monotonic()
-        with transaction(conn):
-            waited = time.monotonic() - started
+        with another_writer(app, 0.8):
+            started = time.monotonic()
+            with transaction(conn):
+                waited = time.monotonic() - started
         assert 0.5 < waited < 3
     finally:
-        done.set()
-        thread.join()
         conn.close()
 
 
