@@ -1,6 +1,7 @@
 """Times are stored as integer milliseconds since the Unix epoch (UTC) and
 returned as ISO 8601 strings with milliseconds: ``2026-02-14T10:30:00.000Z``."""
 from datetime import datetime, timedelta, timezone
+import functools
 import time
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -27,14 +28,21 @@ def check_epoch_ms(ms):
     return ms
 
 
-ISO_MS = "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ"
+MINUTE = "%04d-%02d-%02dT%02d:%02d:"
+
+
+@functools.lru_cache(maxsize=4096)
+def format_minute(minute):
+    """``2026-02-14T10:30:`` for a minute since the epoch; gmtime and a format string are
+    4x faster than datetime, and a response's timestamps mostly share their minutes."""
+    return MINUTE % time.gmtime(minute * 60)[:5]
 
 
 def format_ms(ms):
     if ms is None:
         return None
-    moment = time.gmtime(ms // 1000)  # C and a format string: 4x faster than datetime
-    return ISO_MS % (*moment[:6], ms % 1000)
+    minute, rest = divmod(ms, 60_000)
+    return f"{format_minute(minute)}{rest // 1000:02d}.{rest % 1000:03d}Z"
 
 
 def format_day(day_number):
