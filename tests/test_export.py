@@ -13,6 +13,9 @@ from urllib.parse import quote
 
 import pytest
 from helpers import assert_error
+from hypothesis import given, strategies as st
+
+from agentlens.read.export import csv_line
 
 CSV_COLUMNS = [
     "event_id", "event_type", "timestamp", "model", "tokens_in", "tokens_out", "cost_usd",
@@ -207,6 +210,22 @@ def test_json_export_summary_half_float_sum_and_no_events(client):
                                "total_duration_ms": 0.3}               # 0.1 + 0.2, 3 decimals
 
 
+def test_summary_names_in_the_order_the_events_are_listed(client):
+    # Arrival order differs from time order: "late" arrives first but is listed last.
+    post_events(client, [
+        {"event_type": "llm_call", "session_id": "order", "event_id": "late", "model": "model-a",
+         "timestamp": "2025-04-02T00:00:09Z"},
+        {"event_type": "tool_call", "session_id": "order", "event_id": "first",
+         "model": "model-b", "timestamp": "2025-04-02T00:00:05Z"},
+        {"event_type": "llm_call", "session_id": "order", "event_id": "tie", "model": "model-a",
+         "timestamp": "2025-04-02T00:00:05Z"},
+    ])
+    body = json.loads(export(client, "order").get_data())
+    assert [e["event_id"] for e in body["events"]] == ["first", "tie", "late"]
+    assert body["summary"]["models_used"] == ["model-b", "model-a"]
+    assert body["summary"]["event_types"] == ["tool_call", "llm_call"]
+
+
 def test_json_export_unchanged_by_retries(exp_client):
     before = json.loads(export(exp_client, S).get_data())
     post_events(exp_client, list(reversed(EVENTS)))
@@ -274,6 +293,14 @@ def test_csv_quotes_commas_quotes_and_newlines(exp_client):
     assert '"Because, ""quoted""\nand newline"' in text
     assert '"plain string, with comma"' in text
     assert '"{""q"":""a,b""}"' in text
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from('ab ,"\r\n\t\'=é'), max_size=6), min_size=2,
+                max_size=14))
+def test_a_csv_line_is_what_csv_writer_writes(cells):
+    written = io.StringIO()
+    csv.writer(written).writerow(cells)
+    assert csv_line(cells) == written.getvalue()
 
 
 def test_csv_formula_cells_are_neutralised(client):

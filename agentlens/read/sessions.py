@@ -21,11 +21,6 @@ def loads(text):
     return None if text is None else jsonstrict.loads(text)
 
 
-def as_stored(text):
-    """Stored JSON text as it is (None stays None), for a reader that decodes what it needs."""
-    return text
-
-
 def raw(text):
     """Stored JSON text, passed into a response as it is (no parsing, no depth added)."""
     return None if text is None else jsonstrict.Fragment(text)
@@ -55,27 +50,32 @@ def session_dict(row):
 
 
 def event_dict(row, decode=loads):
-    """An event as the API returns it; ``decode=raw`` keeps its JSON fields as stored text."""
+    """An event as the API returns it; ``decode=raw`` keeps its JSON fields as stored text.
+    The row holds EVENT_COLUMNS in their order (unpacked: a third of the cost of reading
+    nineteen columns by name)."""
+    (event_id, session_id, event_type, ts, parent_id, model, tokens_in, tokens_out,
+     duration_ms, input_data, output_data, tool_call, decision_trace, metadata,
+     provider, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nanos) = row
     return {
-        "event_id": row["event_id"],
-        "session_id": row["session_id"],
-        "event_type": row["event_type"],
-        "timestamp": format_ms(row["ts"]),
-        "parent_id": row["parent_id"],
-        "model": row["model"],
-        "provider": row["provider"],
-        "tokens_in": row["tokens_in"],
-        "tokens_out": row["tokens_out"],
-        "cache_read_tokens": row["cache_read_tokens"],
-        "cache_write_tokens": row["cache_write_tokens"],
-        "reasoning_tokens": row["reasoning_tokens"],
-        "cost_usd": usd(row["cost_nanos"]),  # null when unpriced
-        "duration_ms": row["duration_ms"],
-        "input_data": decode(row["input_data"]),
-        "output_data": decode(row["output_data"]),
-        "tool_call": decode(row["tool_call"]),
-        "decision_trace": decode(row["decision_trace"]),
-        "metadata": decode(row["metadata"]),
+        "event_id": event_id,
+        "session_id": session_id,
+        "event_type": event_type,
+        "timestamp": format_ms(ts),
+        "parent_id": parent_id,
+        "model": model,
+        "provider": provider,
+        "tokens_in": tokens_in,
+        "tokens_out": tokens_out,
+        "cache_read_tokens": cache_read_tokens,
+        "cache_write_tokens": cache_write_tokens,
+        "reasoning_tokens": reasoning_tokens,
+        "cost_usd": usd(cost_nanos),  # null when unpriced
+        "duration_ms": duration_ms,
+        "input_data": decode(input_data),
+        "output_data": decode(output_data),
+        "tool_call": decode(tool_call),
+        "decision_trace": decode(decision_trace),
+        "metadata": decode(metadata),
     }
 
 
@@ -141,13 +141,15 @@ def get_session(conn, session_id):
     return None if row is None else session_dict(row)
 
 
+def event_rows(conn, session_id, columns=EVENT_COLUMNS):
+    """A cursor over the session's events, oldest first (ties in arrival order)."""
+    return conn.execute(
+        f"SELECT {columns} FROM events WHERE session_id = ? ORDER BY ts, id", (session_id,))
+
+
 def iter_events(conn, session_id, decode=loads):
-    """The session's events, oldest first (ties in arrival order), from a cursor."""
-    cursor = conn.execute(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ? ORDER BY ts, id",
-        (session_id,),
-    )
-    for row in cursor:
+    """The session's events, as the API returns them, from a cursor."""
+    for row in event_rows(conn, session_id):
         yield event_dict(row, decode)
 
 
@@ -186,14 +188,14 @@ def events_by_id(conn, session_id, event_ids):
 
 
 def json_with_events(head, events, tail=None):
-    """``head`` as a JSON object with an ``events`` array (and ``tail``'s keys
-    after it), as text pieces: the events are serialised one at a time."""
+    """``head`` as a JSON object with an ``events`` array, as text pieces: the events are
+    serialised one at a time. ``tail()``, called once they are, gives keys to add after."""
     yield compact(head)[:-1] + ',"events":['
     separator = ""
     for event in events:
         yield separator + compact(event)
         separator = ","
-    yield "]" + ("," + compact(tail)[1:] if tail else "}")
+    yield "]" + ("," + compact(tail())[1:] if tail else "}")
 
 
 def compact(value):
