@@ -75,9 +75,9 @@ SMALL_SESSION_MARKDOWN = """\
 1. Session started
 2. **LLM call** gpt-4o (100 in / 20 out tokens, 150 ms) — prompt: `Plan a trip`; \
 response: `Search flights first.`; reasoning: `Flights constrain the dates.`
-   - **Tool call** search\\_flights (1180.5 ms) — input: `{"to": "Lisbon"}`; output: `{"found": 3}`
-     - **Tool call** fetch\\_prices (80.25 ms) — input: `{"flight": "TP123"}`; output: `EUR 120`
-   - **Tool call** book\\_hotel (30 ms) — input: `{"city": "Lisbon"}`; failed: `no rooms left`
+   - **Tool call** search\\_flights (1180.5 ms) — input: `{"to":"Lisbon"}`; output: `{"found":3}`
+     - **Tool call** fetch\\_prices (80.25 ms) — input: `{"flight":"TP123"}`; output: `EUR 120`
+   - **Tool call** book\\_hotel (30 ms) — input: `{"city":"Lisbon"}`; failed: `no rooms left`
 3. **Error** — `Could not book a hotel`
 4. Session ended — error
 
@@ -143,8 +143,8 @@ def test_other_event_types_and_picked_fields(client, conn):
     ])
     assert timeline_of(explain_session(conn, "o")) == [
         "1. Session started",
-        '2. **decision** — input: `[{"role": "user", "content": "go"}]`; output: `went`; '
-        'reasoning: `{"alternatives": ["stay"]}`',
+        '2. **decision** — input: `[{"role":"user","content":"go"}]`; output: `went`; '
+        'reasoning: `{"alternatives":["stay"]}`',
         "3. **tool\\_error** — `quota exceeded`; input: `q`",
         "4. **custom** — input: `plain text`; output: `42`",
         "5. **empty**",
@@ -347,7 +347,7 @@ def test_number_formats():
 def test_code_span_fences():
     assert explain.excerpt("`x`") == "`` `x` ``"
     assert explain.excerpt("a ``` b") == "````a ``` b````"
-    assert explain.excerpt({"k": "v"}) == '`{"k": "v"}`'
+    assert explain.excerpt({"k": "v"}) == '`{"k":"v"}`'
     assert explain.excerpt("  \n ") == "(empty)"
 
 

@@ -5,8 +5,10 @@ collapsed, excerpts go into code spans whose backtick fence is longer than any
 backtick run inside (CommonMark), and names (agent, model, tool, event type)
 have their inline Markdown punctuation backslash-escaped.
 """
-import json
+import functools
 import re
+
+from .. import jsonstrict
 from ..db import snapshot
 from ..ingest.events import tool_field, tool_name
 from ..pricing.money import usd_text
@@ -70,7 +72,7 @@ def timeline(conn, session, max_items):
         chunk = [row_id for row_id, _ in order[start:start + 500]]
         for row in conn.execute(f"SELECT id, {DETAIL_COLUMNS} FROM events "
                                 f"WHERE id IN ({', '.join('?' * len(chunk))})", chunk):
-            described[row["id"]] = describe_safely(Event(row), session)
+            described[row[0]] = describe_safely(Event(row), session)
     lines = [" " * indent + marker + described[row_id] for row_id, (indent, marker) in order]
     total = conn.execute(
         "SELECT count(*) FROM events WHERE session_id = ?", (session_id,)
@@ -81,20 +83,21 @@ def timeline(conn, session, max_items):
     return lines
 
 
-DETAIL_COLUMNS = ("event_type, model, tokens_in, tokens_out, duration_ms, input_data, "
-                  "output_data, tool_call, decision_trace, metadata")
+PLAIN_COLUMNS = ("event_type", "model", "tokens_in", "tokens_out", "duration_ms")
 JSON_COLUMNS = ("input_data", "output_data", "tool_call", "decision_trace", "metadata")
+DETAIL_COLUMNS = ", ".join(PLAIN_COLUMNS + JSON_COLUMNS)
+JSON_POSITIONS = {key: 1 + len(PLAIN_COLUMNS) + n for n, key in enumerate(JSON_COLUMNS)}
 
 
 class Event(dict):
-    """An event row whose JSON fields are decoded when first read."""
+    """An event row (``id, DETAIL_COLUMNS``) whose JSON fields are decoded when first read."""
 
     def __init__(self, row):
-        super().__init__((key, row[key]) for key in row.keys() if key not in JSON_COLUMNS)
+        super().__init__(zip(PLAIN_COLUMNS, row[1:]))
         self.row = row
 
     def __missing__(self, key):
-        value = self[key] = loads(self.row[key])
+        value = self[key] = loads(self.row[JSON_POSITIONS[key]])
         return value
 
 
@@ -274,18 +277,19 @@ def shorten(text, limit):
         size *= 4
 
 
+@functools.lru_cache(maxsize=1024)  # the same few agents, models, tools and types
 def name(text):
     text = shorten(str(text), NAME_CHARS)
     return INLINE_PUNCTUATION.sub(r"\\\1", text) if text else "(blank)"
 
 
 def excerpt(value):
-    """A code span holding the value (JSON unless a string), collapsed and shortened."""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    """A code span holding the value (compact JSON unless a string), collapsed and shortened."""
+    text = value if isinstance(value, str) else jsonstrict.encode(value)
     text = shorten(text, EXCERPT_CHARS)
     if not text:
         return "(empty)"
-    fence = "`" * (max(map(len, BACKTICK_RUN.findall(text)), default=0) + 1)
+    fence = "`" * (max(map(len, BACKTICK_RUN.findall(text)), default=0) + 1) if "`" in text else "`"
     # A space on each side is stripped again by CommonMark; it keeps an edge
     # backtick of the text from merging with the fence.
     pad = " " if text[0] == "`" or text[-1] == "`" else ""
