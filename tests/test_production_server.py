@@ -297,3 +297,17 @@ def test_the_client_timeout_is_a_positive_number_of_seconds(value, seconds):
 def test_a_client_timeout_that_is_not_one_stops_the_start(value):
     with pytest.raises(SystemExit, match="AGENTLENS_CLIENT_TIMEOUT"):
         config.from_environment({"AGENTLENS_CLIENT_TIMEOUT": value})
+
+
+def test_a_worker_reads_each_gunicorn_setting_once_and_keeps_it():
+    from gunicorn.config import Config
+
+    settings = Config()
+    settings.set("keepalive", 7)
+    settled = serving.SettledConfig(settings)
+    assert (settled.keepalive, settled.limit_request_fields) == (7, 100)
+    assert not settled.is_ssl
+    settings.set("keepalive", 9)
+    assert settled.keepalive == 7
+    with pytest.raises(AttributeError):
+        settled.no_such_setting
