@@ -27,14 +27,18 @@ class EventError(ValueError):
         return str(self)
 
 
-def to_json(value, field):
-    """Strict JSON text of a field's value (None stays None); EventError naming the field."""
+def to_json(value, field, max_field_bytes=None):
+    """Strict JSON text of a field's value (None stays None); EventError naming the field,
+    also when the text is over ``max_field_bytes`` (measured on the bytes written)."""
     if value is None:
         return None
     try:
-        return jsonstrict.dumps(value)
+        data = jsonstrict.dump_bytes(value)
     except jsonstrict.JSONProblem as problem:
         raise EventError(f"{field}: {problem}")
+    if max_field_bytes is not None and len(data) > max_field_bytes:
+        raise EventError(f"{field}: larger than the {max_field_bytes}-byte field limit")
+    return data.decode()
 
 
 def tool_field(tool_call, key):
@@ -101,12 +105,12 @@ def make_event(*, session_id, event_type, source, max_field_bytes, event_id=None
         "cost_nanos": cost_nanos,
         "cost_source": None if cost_nanos is None else "client",
         "duration_ms": duration_ms,
-        "input_data": to_json(input_data, "input_data"),
-        "output_data": to_json(output_data, "output_data"),
-        "tool_call": to_json(tool_call, "tool_call"),
+        "input_data": to_json(input_data, "input_data", max_field_bytes),
+        "output_data": to_json(output_data, "output_data", max_field_bytes),
+        "tool_call": to_json(tool_call, "tool_call", max_field_bytes),
         "tool_name": tool_name(tool_call),
-        "decision_trace": to_json(decision_trace, "decision_trace"),
-        "metadata": to_json(metadata, "metadata"),
+        "decision_trace": to_json(decision_trace, "decision_trace", max_field_bytes),
+        "metadata": to_json(metadata, "metadata", max_field_bytes),
         "is_error": rules.is_error(event_type, tool_call),
         "source": source,
         "agent_name": agent_name,
@@ -114,14 +118,21 @@ def make_event(*, session_id, event_type, source, max_field_bytes, event_id=None
         "final_tokens_in": final_tokens_in,
         "final_tokens_out": final_tokens_out,
     }
-    return check_sizes(event, max_field_bytes)
+    return check_sizes(event, max_field_bytes, PLAIN_TEXT_FIELDS)
 
 
-def check_sizes(record, max_field_bytes):
-    """Refuse the record if one of its text fields is over the cap, not valid
-    Unicode or holds U+0000 (PostgreSQL cannot keep it in text, so neither store
-    takes it: JSON fields carry it escaped), or its duration is out of range."""
-    for field, value in record.items():
+# An event's text fields besides its JSON ones, which to_json has measured (and whose
+# text cannot hold a raw U+0000: JSON writes it escaped).
+PLAIN_TEXT_FIELDS = ("session_id", "trace_id", "event_id", "event_type", "parent_id", "model",
+                     "provider", "tool_name", "source", "agent_name", "status")
+
+
+def check_sizes(record, max_field_bytes, fields=None):
+    """Refuse the record if one of its text fields (all, or those of ``fields``) is over
+    the cap, not valid Unicode or holds U+0000 (PostgreSQL cannot keep it in text, so
+    neither store takes it: JSON fields carry it escaped), or its duration is out of range."""
+    for field in record if fields is None else fields:
+        value = record[field]
         if type(value) is not str:
             continue
         # Most text is short ASCII, whose size is its length: measured only otherwise.
