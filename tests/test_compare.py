@@ -465,6 +465,25 @@ def test_active_session_duration_and_late_and_early_events(client):
 # request errors
 
 
+def test_names_in_the_order_the_events_are_listed_as_the_export_gives_them(client):
+    # Arrival order differs from time order: "late" arrives first but is listed last.
+    post_events(client, [
+        {"event_type": "llm_call", "session_id": "order", "event_id": "late", "model": "model-a",
+         "timestamp": "2025-04-02T00:00:09Z", "tool_call": {"name": "tool-a"}},
+        {"event_type": "tool_call", "session_id": "order", "event_id": "first",
+         "model": "model-b", "timestamp": "2025-04-02T00:00:05Z", "tool_call": {"name": "tool-b"}},
+        {"event_type": "llm_call", "session_id": "order", "event_id": "tie", "model": "model-a",
+         "timestamp": "2025-04-02T00:00:05Z", "tool_call": {"name": "tool-a"}},
+    ])
+    side = compare(client, "order", "order")["session_a"]
+    assert list(side["models"]) == ["model-b", "model-a"]
+    assert list(side["event_types"]) == ["tool_call", "llm_call"]
+    assert list(side["tools"]) == ["tool-b", "tool-a"]
+    summary = client.get("/sessions/order/export").get_json()["summary"]
+    assert (summary["models_used"], summary["event_types"]) == (
+        ["model-b", "model-a"], ["tool_call", "llm_call"])
+
+
 def test_missing_fields_are_400_naming_the_field(reference_client):
     for body, field in (({"session_b": "ref-b"}, "session_a"),
                         ({"session_a": "ref-a"}, "session_b")):

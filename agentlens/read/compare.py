@@ -5,8 +5,12 @@ from ..timestamps import format_ms, now_ms
 from .numbers import exact, milliseconds, ratio, round_half_up
 from .sessions import session_metadata
 
-# Names in order of first appearance in the session.
-FIRST_SEEN = "ORDER BY min(ts), min(id)"
+# The session's counted events, each with its place in the order the session lists
+# them (by time, then arrival), so that names come in order of first appearance:
+# ORDER BY min(place). (min(ts), min(id) is not that when two names share a time.)
+LISTED = f"""(SELECT *, row_number() OVER (ORDER BY ts, id) AS place FROM events
+             WHERE session_id = ? AND {COUNTED}) AS listed"""
+FIRST_SEEN = "ORDER BY min(place)"
 DELTA_METRICS = ("total_tokens", "tokens_in", "tokens_out", "event_count", "error_count",
                  "total_processing_ms", "avg_event_duration_ms", "cost_usd")
 PLACES = {"cost_usd": 6}  # decimals of an absolute delta that is not an integer (else 3)
@@ -48,14 +52,13 @@ def session_metrics(conn, session_id):
             for row in conn.execute(f"""
                 SELECT model, count(*) AS calls, coalesce(sum(tokens_in), 0) AS tokens_in,
                        coalesce(sum(tokens_out), 0) AS tokens_out
-                FROM events WHERE session_id = ? AND {COUNTED} AND model IS NOT NULL
+                FROM {LISTED} WHERE model IS NOT NULL
                 GROUP BY model {FIRST_SEEN}""", (session_id,))
         },
         "event_types": {
             row["event_type"]: row["count"]
             for row in conn.execute(f"""
-                SELECT event_type, count(*) AS count FROM events
-                WHERE session_id = ? AND {COUNTED}
+                SELECT event_type, count(*) AS count FROM {LISTED}
                 GROUP BY event_type {FIRST_SEEN}""", (session_id,))
         },
         "tools": {
@@ -63,7 +66,7 @@ def session_metrics(conn, session_id):
             for row in conn.execute(f"""
                 SELECT coalesce(tool_name, 'unknown') AS tool, count(*) AS calls,
                        coalesce(sum({conn.duration_us_sql}), 0) AS duration_us
-                FROM events WHERE session_id = ? AND {COUNTED} AND tool_call IS NOT NULL
+                FROM {LISTED} WHERE tool_call IS NOT NULL
                 GROUP BY tool {FIRST_SEEN}""", (session_id,))
         },
         "metadata": session_metadata(session),
