@@ -107,6 +107,8 @@ class SettledConfig:
         self._cfg = cfg
 
     def __getattr__(self, name):
+        if name.startswith("_"):  # _cfg itself, before __init__ (copy, pickle), and dunders
+            raise AttributeError(name)
         value = getattr(self._cfg, name)
         setattr(self, name, value)
         return value

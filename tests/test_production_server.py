@@ -1,5 +1,6 @@
 """The production setup (gunicorn.conf.py) on a real gunicorn: stalled clients neither
 block the others nor keep a thread; what it says at start-up; connections closed."""
+import copy
 import http.client
 import json
 import selectors
@@ -311,3 +312,4 @@ def test_a_worker_reads_each_gunicorn_setting_once_and_keeps_it():
     assert settled.keepalive == 7
     with pytest.raises(AttributeError):
         settled.no_such_setting
+    assert copy.copy(settled).keepalive == 7
