@@ -5,12 +5,6 @@ from ..timestamps import format_ms, now_ms
 from .numbers import exact, milliseconds, ratio, round_half_up
 from .sessions import session_metadata
 
-# The session's counted events, each with its place in the order the session lists
-# them (by time, then arrival), so that names come in order of first appearance:
-# ORDER BY min(place). (min(ts), min(id) is not that when two names share a time.)
-LISTED = f"""(SELECT *, row_number() OVER (ORDER BY ts, id) AS place FROM events
-             WHERE session_id = ? AND {COUNTED}) AS listed"""
-FIRST_SEEN = "ORDER BY min(place)"
 DELTA_METRICS = ("total_tokens", "tokens_in", "tokens_out", "event_count", "error_count",
                  "total_processing_ms", "avg_event_duration_ms", "cost_usd")
 PLACES = {"cost_usd": 6}  # decimals of an absolute delta that is not an integer (else 3)
@@ -26,6 +20,7 @@ def session_metrics(conn, session_id):
     if session is None:
         return None
     model_costs = model_cost_usd(conn, session_id)
+    models, event_types, tools = first_seen(conn, session_id)
     totals = conn.execute(f"""
         SELECT count(*) AS events, coalesce(sum(is_error), 0) AS errors,
                coalesce(sum({conn.duration_us_sql}), 0) AS duration_us, count(duration_ms) AS timed
@@ -45,32 +40,55 @@ def session_metrics(conn, session_id):
         "avg_event_duration_ms": ratio(totals["duration_us"], totals["timed"] * 1000),
         "session_duration_ms": session_duration_ms(
             session["started_at"], session["ended_at"], session["last_event_at"]),
-        "models": {
+        "models": in_order(models, {
             row["model"]: {"calls": row["calls"], "tokens_in": row["tokens_in"],
                            "tokens_out": row["tokens_out"],
                            "cost_usd": model_costs.get(row["model"])}
             for row in conn.execute(f"""
                 SELECT model, count(*) AS calls, coalesce(sum(tokens_in), 0) AS tokens_in,
                        coalesce(sum(tokens_out), 0) AS tokens_out
-                FROM {LISTED} WHERE model IS NOT NULL
-                GROUP BY model {FIRST_SEEN}""", (session_id,))
-        },
-        "event_types": {
+                FROM events WHERE session_id = ? AND {COUNTED} AND model IS NOT NULL
+                GROUP BY model""", (session_id,))
+        }),
+        "event_types": in_order(event_types, {
             row["event_type"]: row["count"]
             for row in conn.execute(f"""
-                SELECT event_type, count(*) AS count FROM {LISTED}
-                GROUP BY event_type {FIRST_SEEN}""", (session_id,))
-        },
-        "tools": {
+                SELECT event_type, count(*) AS count FROM events
+                WHERE session_id = ? AND {COUNTED}
+                GROUP BY event_type""", (session_id,))
+        }),
+        "tools": in_order(tools, {
             row["tool"]: {"calls": row["calls"], "total_duration": milliseconds(row["duration_us"])}
             for row in conn.execute(f"""
-                SELECT coalesce(tool_name, 'unknown') AS tool, count(*) AS calls,
+                SELECT {TOOL} AS tool, count(*) AS calls,
                        coalesce(sum({conn.duration_us_sql}), 0) AS duration_us
-                FROM {LISTED} WHERE tool_call IS NOT NULL
-                GROUP BY tool {FIRST_SEEN}""", (session_id,))
-        },
+                FROM events WHERE session_id = ? AND {COUNTED} AND tool_call IS NOT NULL
+                GROUP BY tool""", (session_id,))
+        }),
         "metadata": session_metadata(session),
     }
+
+
+TOOL = "coalesce(tool_name, 'unknown')"  # a tool call's name in compare's tools
+
+
+def first_seen(conn, session_id):
+    """The session's models, event types and tools (counted events only), each in order
+    of first appearance: the order in which the session lists its events (by time,
+    then arrival). Only the names are read here; the figures are summed in SQL."""
+    models, event_types, tools = {}, {}, {}
+    for model, event_type, tool in conn.execute(
+            f"SELECT model, event_type, CASE WHEN tool_call IS NOT NULL THEN {TOOL} END "
+            f"FROM events WHERE session_id = ? AND {COUNTED} ORDER BY ts, id", (session_id,)):
+        models.setdefault(model)
+        event_types.setdefault(event_type)
+        tools.setdefault(tool)
+    return models, event_types, tools
+
+
+def in_order(names, figures):
+    """``figures`` keyed by name, in the order of ``names`` (which holds every key)."""
+    return {name: figures[name] for name in names if name in figures}
 
 
 def model_cost_usd(conn, session_id):
