@@ -99,7 +99,7 @@ def test_explain_compare_and_analytics(runs):
     assert [line.split(" (")[0].split(" — ")[0] for line in timeline] == [
         "1. **session**", "   - **agent\\_call**", "     - **task**",
         "       - **Tool call** calculator", "2. **log**"]
-    assert timeline[3].endswith(' — input: `{"args": [2, 3], "kwargs": {}}`; output: `5`')
+    assert timeline[3].endswith(' — input: `{"args":[2,3],"kwargs":{}}`; output: `5`')
     assert timeline[4].startswith("2. **log** — output: `")
     assert timeline[4].endswith(" - INFO - drafting a haiku about autumn`")
     assert "- **Events:** 5 (1 agent\\_call, 1 log, 1 session, 1 task, 1 tool\\_call)" in explanation

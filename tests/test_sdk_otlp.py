@@ -140,7 +140,7 @@ def test_a_trace_exported_span_by_span_root_last_is_the_same_session(runs):
 
 
 def test_explain_nests_agent_llm_and_tool(runs):
-    out = json.dumps({"messages": OUTPUT}, ensure_ascii=False)
+    out = json.dumps({"messages": OUTPUT}, ensure_ascii=False, separators=(",", ":"))
     assert runs.server.get_json("/sessions/trip-batch/explain")["explanation"] == "\n".join([
         "## Agent Session: planner",
         "**Duration:** 60.0s",
@@ -151,9 +151,9 @@ def test_explain_nests_agent_llm_and_tool(runs):
         "",
         "1. **agent\\_call** (2000 ms)",
         "   - **LLM call** gpt-4o-2024-08-06 (120 in / 30 out tokens, 1500 ms) — prompt: "
-        f"`{json.dumps(INPUT)}`; response: `{out[:120]}…`",
-        "   - **Tool call** get\\_weather (250 ms) — input: `{\"city\": \"Rome\"}`; "
-        "output: `{\"temp\": 25}`",
+        f"`{json.dumps(INPUT, separators=(',', ':'))}`; response: `{out[:120]}…`",
+        "   - **Tool call** get\\_weather (250 ms) — input: `{\"city\":\"Rome\"}`; "
+        "output: `{\"temp\":25}`",
         "   - **llm\\_call\\_error** gpt-4o (15 in / 0 out tokens, 50 ms) — `upstream timeout`",
         "2. **LLM call** gpt-4o (200 in / 40 out tokens, 400 ms)",
         "",
