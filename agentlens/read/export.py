@@ -67,10 +67,9 @@ def cell(value):
     """A CSV cell: JSON for structured values, neutralised against formula injection."""
     if value is None:
         return ""
-    if isinstance(value, (dict, list, bool)):
-        value = jsonstrict.dumps(value)
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+    if type(value) is not str:
+        value = jsonstrict.dumps(value) if isinstance(value, (dict, list, bool)) else str(value)
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
 
 
 def reasoning(decision_trace):
@@ -88,7 +87,7 @@ def json_cell(text):
     """A cell for a stored JSON field: an object or array is already the compact JSON
     the cell shows, so it is used as stored; anything else is decoded."""
     if text is not None and text[:1] in ("{", "["):
-        return cell(text)
+        return text  # no formula starts so
     return cell(loads(text))
 
 
@@ -97,23 +96,23 @@ CSV_SOURCE_COLUMNS = ("event_id, event_type, ts, model, tokens_in, tokens_out, c
 
 
 def csv_row(row):
-    """A CSV row of an event read as CSV_SOURCE_COLUMNS."""
+    """The CSV line of an event read as CSV_SOURCE_COLUMNS."""
     (event_id, event_type, ts, model, tokens_in, tokens_out, cost_nanos, duration_ms,
      input_data, output_data, tool_call, decision_trace) = row
     tool_call = loads(tool_call)
-    return [
+    return csv_line([
         *map(cell, (event_id, event_type, format_ms(ts), model, tokens_in, tokens_out,
                     fixed_usd(cost_nanos), duration_ms)),
         json_cell(input_data), json_cell(output_data),
         *map(cell, (tool_name(tool_call), tool_field(tool_call, "input"),
                     tool_field(tool_call, "output"), reasoning(loads(decision_trace)))),
-    ]
+    ])
 
 
 def export_csv(conn, session_id, rows_per_piece=100):
     """CSV text, a hundred rows at a time."""
-    rows = map(csv_row, event_rows(conn, session_id, CSV_SOURCE_COLUMNS))
-    for piece in batched(map(csv_line, itertools.chain([CSV_COLUMNS], rows)), rows_per_piece):
+    lines = map(csv_row, event_rows(conn, session_id, CSV_SOURCE_COLUMNS))
+    for piece in batched(itertools.chain([csv_line(CSV_COLUMNS)], lines), rows_per_piece):
         yield "".join(piece)
 
 
