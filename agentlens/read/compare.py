@@ -1,9 +1,9 @@
 """POST /sessions/compare: two sessions' metrics side by side, B relative to A."""
 from ..pricing.money import usd
-from ..rules import COUNTED, session_duration_ms
+from ..rules import COUNTED, is_counted, session_duration_ms
 from ..timestamps import format_ms, now_ms
 from .numbers import exact, milliseconds, ratio, round_half_up
-from .sessions import session_metadata
+from .sessions import event_rows, session_metadata
 
 DELTA_METRICS = ("total_tokens", "tokens_in", "tokens_out", "event_count", "error_count",
                  "total_processing_ms", "avg_event_duration_ms", "cost_usd")
@@ -77,9 +77,10 @@ def first_seen(conn, session_id):
     of first appearance: the order in which the session lists its events (by time,
     then arrival). Only the names are read here; the figures are summed in SQL."""
     models, event_types, tools = {}, {}, {}
-    for model, event_type, tool in conn.execute(
-            f"SELECT model, event_type, CASE WHEN tool_call IS NOT NULL THEN {TOOL} END "
-            f"FROM events WHERE session_id = ? AND {COUNTED} ORDER BY ts, id", (session_id,)):
+    for model, event_type, tool in event_rows(
+            conn, session_id, f"model, event_type, CASE WHEN tool_call IS NOT NULL THEN {TOOL} END"):
+        if not is_counted(event_type):
+            continue
         models.setdefault(model)
         event_types.setdefault(event_type)
         tools.setdefault(tool)
