@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import genai_prices
 from genai_prices.data_snapshot import DataSnapshot, get_snapshot
+from genai_prices.types import ModelPrice
 
 from ..timestamps import EPOCH
 from .rates import Rate
@@ -56,7 +57,10 @@ def rate_at(model, provider, ts):
     info = model_info(model, provider)
     if info is None:
         return None
-    model_price = info.get_prices(EPOCH + timedelta(milliseconds=ts))
+    # One price for all time (most models) is what get_prices returns whatever the
+    # time: the datetime it needs is not built.
+    model_price = (info.prices if isinstance(info.prices, ModelPrice)
+                   else info.get_prices(EPOCH + timedelta(milliseconds=ts)))
     kept = _rates.get(id(model_price))
     if kept is None:
         kept = _rates[id(model_price)] = (model_price, Rate(model_price))
