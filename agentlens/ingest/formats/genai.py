@@ -45,6 +45,7 @@ TOKEN_KEYS = {
     "reasoning_tokens": ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
                          "llm.token_count.completion_details.reasoning"),
 }
+ALL_TOKEN_KEYS = frozenset(key for keys in TOKEN_KEYS.values() for key in keys)
 # What a decorated function (traceloop's and AgentOps' @tool, @task, ...) was called
 # with and returned, and its name.
 AGENTOPS_KINDS = ("entity", "tool", "task", "agent", "workflow", "session", "operation", "llm")
@@ -75,6 +76,8 @@ def event_type(attrs):
 
 def take_text(attrs, keys):
     """The first of keys whose value is a non-empty string, taken out; None if none."""
+    if attrs.keys().isdisjoint(keys):  # most spans carry none of them: one look in C
+        return None
     for key in keys:
         value = attrs.get(key)
         if isinstance(value, str) and value:
@@ -83,6 +86,8 @@ def take_text(attrs, keys):
 
 
 def take_value(attrs, keys):
+    if attrs.keys().isdisjoint(keys):
+        return None
     for key in keys:
         if attrs.get(key) is not None:
             return attrs.pop(key)
@@ -111,7 +116,11 @@ def tokens(attrs):
     when the cache parts do not fit in the input, they are added to it, so that the
     span is stored with every token rather than refused."""
     found = {}
+    if attrs.keys().isdisjoint(ALL_TOKEN_KEYS):
+        return found
     for field, keys in TOKEN_KEYS.items():
+        if attrs.keys().isdisjoint(keys):
+            continue
         for key in keys:
             if key in attrs:
                 value = count(attrs[key])
