@@ -216,6 +216,21 @@ def test_cache_reported_beside_the_input_is_added_to_it(client, conn):
     assert stored_event["cost_usd"] == 0.000885
 
 
+def test_reasoning_reported_beside_the_output_is_added_to_it(client, conn):
+    """Gemini counts thoughts outside its output tokens: the span is stored with both,
+    not refused for a reasoning count larger than the output."""
+    post(client, span(TRACE, CHAT, "chat gemini", attrs={
+        "gen_ai.operation.name": "chat", "session.id": "gemini-1",
+        "gen_ai.request.model": "gemini-2.5-pro", "gen_ai.usage.input_tokens": 10,
+        "gen_ai.usage.output_tokens": 5, "gen_ai.usage.reasoning.output_tokens": 20}),
+         span(TRACE, TOOL, "chat gemini", start_ms=20, attrs={
+        "gen_ai.operation.name": "chat", "gen_ai.usage.reasoning_tokens": 7}))
+    found = read_session(client, "gemini-1")
+    assert [(e["tokens_in"], e["tokens_out"], e["reasoning_tokens"]) for e in found["events"]] == [
+        (10, 25, 20), (None, 7, 7)]
+    assert (found["total_tokens_in"], found["total_tokens_out"]) == (10, 32)
+
+
 def test_agentops_spans(client):
     """AgentOps 0.4: ``<name>.<kind>`` spans under a ``<trace name>.session`` root; the
     agent names the session, the root's tags and end state describe it."""
@@ -262,6 +277,64 @@ def test_agentops_end_states(client, end_state, status, ended):
 
 # ---------------------------------------------------------------------------
 # OpenInference.
+
+def test_agentops_trace_ended_without_a_state(client):
+    """The SDK's ``end_trace(trace)`` and ``with start_trace(...)`` give enums as the end
+    state, which OpenTelemetry drops: the root span comes with none. Ended, it succeeded,
+    unless its status says it failed."""
+    post(client, span(TRACE, ROOT, "run.session", duration_ms=50, attrs={
+        "agentops.span.kind": "session"}),
+         span(OTHER * 2, ROOT, "failed-run.session", duration_ms=70, status=(ERROR, "boom"),
+              attrs={"agentops.span.kind": "session"}))
+    found, failed = read_session(client, TRACE), read_session(client, OTHER * 2)
+    assert (found["agent_name"], found["status"], found["ended_at"]) == (
+        "run", "completed", f"{T0}.050Z")
+    assert (failed["agent_name"], failed["status"], failed["ended_at"]) == (
+        "failed-run", "error", f"{T0}.070Z")
+    assert [e["event_type"] for e in failed["events"]] == ["session_error"]
+
+
+def test_openllmetry_association_property_names_the_session(client):
+    post(client, span(TRACE, ROOT, "workflow.workflow", attrs={
+        "traceloop.span.kind": "workflow",
+        "traceloop.association.properties.session_id": "chat-42"}),
+         span(TRACE, CHAT, "openai.chat", parent=ROOT, start_ms=1, attrs={
+        "llm.request.type": "chat", "gen_ai.usage.prompt_tokens": 3}))
+    found = read_session(client, "chat-42")
+    assert [(e["event_id"], e["event_type"]) for e in found["events"]] == [
+        (ROOT, "workflow"), (CHAT, "llm_call")]
+    assert found["total_tokens_in"] == 3
+    assert "attributes" not in found["events"][0]["metadata"]
+
+
+@pytest.mark.parametrize("output_attrs, output", [
+    ({"output.value": "4"}, 4),
+    ({"output.value": "4", "output.mime_type": "text/plain"}, "4"),
+    ({"output.value": "four"}, "four")])
+def test_a_tools_openinference_values_are_json_unless_their_type_says_otherwise(
+        client, output_attrs, output):
+    post(client, span(TRACE, TOOL, "add", attrs={
+        "openinference.span.kind": "TOOL", "session.id": "oi-tool", "tool.name": "add",
+        "input.value": '{"a": 1, "b": 3}', **output_attrs}))
+    (found,) = read_session(client, "oi-tool")["events"]
+    assert found["tool_call"] == {"name": "add", "input": {"a": 1, "b": 3}, "output": output}
+    assert found["metadata"].get("attributes") == (
+        {"output.mime_type": "text/plain"} if "output.mime_type" in output_attrs else None)
+
+
+def test_spans_of_one_export_are_listed_in_the_order_they_started(client):
+    """An exporter sends spans as they end, children first; a trace whose spans all start
+    in one millisecond is listed root first, as they started."""
+    root = span(TRACE, ROOT, "invoke_agent", duration_ms=5, attrs={"session.id": "same-ms"})
+    chat = span(TRACE, CHAT, "chat", parent=ROOT, duration_ms=3)
+    tool = span(TRACE, TOOL, "execute_tool", parent=CHAT, duration_ms=1)
+    for offset_ns, one in enumerate((root, chat, tool)):
+        one.start_time_unix_nano += offset_ns * 300_000  # 0, 0.3 and 0.6 ms after T0
+    post(client, tool, chat, root)
+    found = read_session(client, "same-ms")
+    assert [(e["event_id"], e["parent_id"], e["timestamp"]) for e in found["events"]] == [
+        (ROOT, None, f"{T0}.000Z"), (CHAT, ROOT, f"{T0}.000Z"), (TOOL, CHAT, f"{T0}.000Z")]
+
 
 def test_openinference_spans(client, conn):
     post(client,

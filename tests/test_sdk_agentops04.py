@@ -2,9 +2,10 @@
 
 agentops 0.4.21 needs opentelemetry-sdk<1.45 and the suite's agentops 0.3.26 tests
 need 1.45, so its script runs in its own environment, .venv-agentops04, which the
-README's test command builds first (scripts/prepare-sdk-venvs). Three runs at once,
+README's test command builds first (scripts/prepare-sdk-venvs). Four runs at once,
 each in its own process, against one server with keys: a trace ended Success, one
-ended Fail, and one with a key the server refuses. Each trace has a decorated agent
+ended Fail, one ended as the SDK ends it by default, and one with a key the server
+refuses. Each trace has a decorated agent
 whose task calls a decorated tool and prints (the SDK uploads what was printed to
 /v4/logs/upload/). The results are read back by value through GET /sessions/<id>,
 /explain, POST /sessions/compare and /analytics.
@@ -35,6 +36,7 @@ def runs(tmp_path_factory):
                                             server_url=server.url, python=str(PYTHON))
                      for name, key, end_state, wait in (("success", KEY, "Success", 10),
                                                         ("fail", KEY, "Fail", 10),
+                                                        ("default", KEY, "default", 10),
                                                         ("wrong_key", WRONG_KEY, "Success", 1))}
         yield Runs(server, {name: finish_sdk_script(process)
                             for name, process in processes.items()})
@@ -85,11 +87,20 @@ def test_a_trace_ended_fail(runs):
     assert sorted(events_by_type(session)) == ["agent_call", "log", "session", "task", "tool_call"]
 
 
+def test_a_trace_ended_by_default(runs):
+    """end_trace(trace) sends no end state (the SDK's enum is dropped): it completed."""
+    session = runs.server.get_json(f"/sessions/{runs.results['default']['trace_id']}")
+    assert (session["agent_name"], session["status"]) == ("writer", "completed")
+    assert session["started_at"] <= session["ended_at"]
+    [root] = events_by_type(session)["session"]
+    assert "attributes" not in root["metadata"]
+
+
 def test_a_refused_key_stores_nothing(runs):
     result = runs.results["wrong_key"]
     assert result["token"] is False
     assert runs.server.get(f"/sessions/{result['trace_id']}").status_code == 404
-    assert runs.server.get_json("/sessions")["total"] == 2
+    assert runs.server.get_json("/sessions")["total"] == 3
 
 
 def test_explain_compare_and_analytics(runs):
@@ -110,5 +121,5 @@ def test_explain_compare_and_analytics(runs):
     overview = runs.server.get_json("/analytics?agent_name=writer")["overview"]
     assert {key: overview[key] for key in ("total_sessions", "completed_sessions",
                                            "error_sessions", "error_rate", "total_events")} == {
-        "total_sessions": 2, "completed_sessions": 1, "error_sessions": 1, "error_rate": 50,
-        "total_events": 10}
+        "total_sessions": 3, "completed_sessions": 2, "error_sessions": 1, "error_rate": 33.33,
+        "total_events": 15}

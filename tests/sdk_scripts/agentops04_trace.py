@@ -9,7 +9,8 @@ script waits for it up to WAIT_SECONDS, as any program that runs longer than a r
 trip does), then
 one trace: start_trace("nightly-run", tags), a decorated agent whose task calls a
 decorated tool and prints (AgentOps captures print() and uploads it to
-/v4/logs/upload/ when the trace ends), end_trace(END_STATE). Spans go to /v1/traces
+/v4/logs/upload/ when the trace ends), end_trace(END_STATE) (END_STATE "default":
+end_trace(trace)). Spans go to /v1/traces
 as OTLP protobuf with the token. Prints RESULT with the trace id, whether a token
 came, the project id it came with, and the versions of agentops and opentelemetry-sdk.
 """
@@ -49,7 +50,10 @@ class Writer:
 
 trace = agentops.start_trace("nightly-run", tags=["nightly", "sdk-e2e"])
 text = Writer().draft("autumn")
-agentops.end_trace(trace, end_state=end_state)
+if end_state == "default":  # the SDK's own: TraceState.SUCCESS, an enum OpenTelemetry drops
+    agentops.end_trace(trace)
+else:
+    agentops.end_trace(trace, end_state=end_state)
 
 emit(trace_id=format(trace.span.get_span_context().trace_id, "032x"), text=text,
      token=client.get_current_jwt() is not None, project_id=client._project_id,

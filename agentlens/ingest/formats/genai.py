@@ -112,8 +112,9 @@ def count(value):
 
 def tokens(attrs):
     """The token buckets a span carries. The conventions count cached input inside
-    ``input_tokens``; some instrumentations report it beside (Anthropic's API does):
-    when the cache parts do not fit in the input, they are added to it, so that the
+    ``input_tokens`` and reasoning inside ``output_tokens``; some instrumentations
+    report them beside (Anthropic's API does for the cache, Gemini's for thoughts):
+    when the parts do not fit in their whole, they are added to it, so that the
     span is stored with every token rather than refused."""
     found = {}
     if attrs.keys().isdisjoint(ALL_TOKEN_KEYS):
@@ -131,6 +132,9 @@ def tokens(attrs):
     cached = found.get("cache_read_tokens", 0) + found.get("cache_write_tokens", 0)
     if cached > found.get("tokens_in", 0):
         found["tokens_in"] = found.get("tokens_in", 0) + cached
+    reasoning = found.get("reasoning_tokens", 0)
+    if reasoning > found.get("tokens_out", 0):
+        found["tokens_out"] = found.get("tokens_out", 0) + reasoning
     return found
 
 
@@ -140,16 +144,19 @@ def entity_name(span_name, kind):
     return (span_name[:-len(suffix)] if span_name.endswith(suffix) else span_name) or None
 
 
-def value_of(attrs, prefix):
-    """OpenInference's ``input.value``/``output.value``: JSON when its mime type says so."""
+def value_of(attrs, prefix, json_unless_said=False):
+    """OpenInference's ``input.value``/``output.value``: JSON when its mime type says
+    so, or with ``json_unless_said`` when it says nothing and the text parses (a
+    tool's arguments and result)."""
     value = attrs.get(f"{prefix}.value")
     if value is None:
         return None
     del attrs[f"{prefix}.value"]
-    if attrs.get(f"{prefix}.mime_type") == "application/json":
+    mime_type = attrs.get(f"{prefix}.mime_type")
+    if mime_type == "application/json":
         del attrs[f"{prefix}.mime_type"]
         return decode(value)
-    return value
+    return decode(value) if json_unless_said and mime_type is None else value
 
 
 def tool_call(attrs, span_name, error):
@@ -172,7 +179,7 @@ def tool_side(attrs, key, prefix, entity_keys):
     """A tool's arguments or result: GenAI's, else OpenInference's, else the decorator's."""
     if attrs.get(key) is not None:
         return decode(attrs.pop(key))
-    value = value_of(attrs, prefix)
+    value = value_of(attrs, prefix, json_unless_said=True)
     return decode(take_value(attrs, entity_keys)) if value is None else value
 
 

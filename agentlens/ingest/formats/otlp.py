@@ -22,7 +22,8 @@ SOURCE = "otlp"
 STATUS_ERROR = 2
 ROOT_CLAIM, CHILD_CLAIM = 2, 1
 ZERO_TRACE_ID, ZERO_SPAN_ID = bytes(16), bytes(8)
-SESSION_KEYS = ("session.id", "gen_ai.conversation.id")
+SESSION_KEYS = ("session.id", "gen_ai.conversation.id",
+                "traceloop.association.properties.session_id")
 
 
 @dataclass
@@ -38,9 +39,12 @@ class Batch:
 
 
 def export_request(request, problems, received_ms, max_field_bytes):
-    """An ExportTraceServiceRequest -> Batch. ``problems`` maps (resource, scope, span)
+    """An ExportTraceServiceRequest -> Batch, its events in the order the spans started
+    (an exporter sends them as they end: children first). Events are listed by their
+    start in ms, then in the order stored, so a parent that started in the same ms as
+    its children still comes first. ``problems`` maps (resource, scope, span)
     positions to a reason the decoder already found to refuse that span."""
-    batch = Batch()
+    batch, starts = Batch(), []
     for r, resource_spans in enumerate(request.resource_spans):
         resource = attributes(resource_spans.resource.attributes)
         for s, scope_spans in enumerate(resource_spans.scope_spans):
@@ -57,8 +61,12 @@ def export_request(request, problems, received_ms, max_field_bytes):
                     continue
                 batch.events.append(event)
                 batch.positions.append(position)
+                starts.append(span.start_time_unix_nano or received_ms * 1_000_000)
                 batch.updates += updates
                 batch.claims += claims
+    order = sorted(range(len(starts)), key=starts.__getitem__)
+    batch.events = [batch.events[i] for i in order]
+    batch.positions = [batch.positions[i] for i in order]
     return batch
 
 
@@ -186,6 +194,11 @@ def session_changes(attrs, event_type, span_name, start_ms, end_ms):
     status = END_STATES.get(end_state.lower()) if isinstance(end_state, str) else None
     if status is not None:
         del attrs["agentops.session.end_state"]
-        if status != "active":
-            changes.append((end_ms or start_ms, {"status": status}))
+    elif event_type.startswith("session"):
+        # AgentOps exports its root span when the trace ends; the SDK's default end
+        # states are enums, which OpenTelemetry drops from the span: ended with no
+        # state, it succeeded unless the span failed.
+        status = "error" if event_type.endswith("_error") else "completed"
+    if status is not None and status != "active":
+        changes.append((end_ms or start_ms, {"status": status}))
     return changes
