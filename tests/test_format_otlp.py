@@ -13,7 +13,7 @@ import json
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from helpers import freeze_server_clock, read_session, session
+from helpers import freeze_server_clock, read_json, read_session, session
 from otlp_builder import export, response_of, span
 
 NOW = "2024-05-05T12:00:00.000Z"
@@ -320,6 +320,38 @@ def test_a_tools_openinference_values_are_json_unless_their_type_says_otherwise(
     assert found["tool_call"] == {"name": "add", "input": {"a": 1, "b": 3}, "output": output}
     assert found["metadata"].get("attributes") == (
         {"output.mime_type": "text/plain"} if "output.mime_type" in output_attrs else None)
+
+
+def test_a_value_over_the_field_cap_costs_its_span_that_value_only(client):
+    """1 MiB a field: messages, a tool's result or attributes larger than that are
+    dropped with a note; the spans are stored with their tokens, names and outcomes."""
+    big = "x" * (2**20 + 1)
+    limit = "larger than the 1048576-byte field limit"
+    post(client,
+         span(TRACE, CHAT, "chat gpt-4o", attrs={
+             "gen_ai.operation.name": "chat", "session.id": "big-1",
+             "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 1000,
+             "gen_ai.usage.output_tokens": 10,
+             "gen_ai.input.messages": json.dumps([{"role": "user", "content": big}]),
+             "gen_ai.output.messages": json.dumps(OUTPUT_MESSAGES)}),
+         span(TRACE, TOOL, "execute_tool search", start_ms=20, status=(ERROR, "boom"), attrs={
+             "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search",
+             "gen_ai.tool.call.id": "call_1", "gen_ai.tool.call.arguments": '{"q": "x"}',
+             "gen_ai.tool.call.result": big}),
+         span(TRACE, OTHER, "custom", start_ms=30, attrs={"my.blob": big}))
+    found = read_session(client, "big-1")
+    chat, tool, other = found["events"]
+    assert (chat["tokens_in"], chat["tokens_out"], chat["cost_usd"]) == (1000, 10, 0.0026)
+    assert chat["input_data"] == {"dropped": f"input_data: {limit}"}
+    assert chat["output_data"] == {"messages": OUTPUT_MESSAGES}
+    assert (tool["event_type"], tool["tool_call"]) == ("tool_call", {
+        "name": "search", "call_id": "call_1", "success": False, "error": "boom",
+        "dropped": f"tool_call: {limit}"})
+    assert other["metadata"] == {"span_name": "custom", "span_kind": "internal",
+                                 "dropped": f"metadata: {limit}"}
+    assert (found["total_tokens_in"], found["total_tokens_out"]) == (1000, 10)
+    compared = read_json(client, "/sessions/big-1/explain")
+    assert "search" in compared["explanation"]
 
 
 def test_spans_of_one_export_are_listed_in_the_order_they_started(client):

@@ -116,12 +116,13 @@ def test_two_traces_of_one_session_may_reuse_a_span_id(client):
 
 
 def test_refused_spans_are_counted_and_the_first_is_named(client):
-    too_long = span(TRACE, "1111111111111111", "big", attrs={"blob": "x" * (1024 * 1024)})
+    bad_parent = span(TRACE, "1111111111111111", "bad parent")
+    bad_parent.parent_span_id = b"\x01" * 9
     short_id = span(TRACE, CHILD, "short id")
     short_id.span_id = b"\x01\x02"
     zero_trace = span(TRACE, GRANDCHILD, "zero trace")
     zero_trace.trace_id = bytes(16)
-    response = post(client, [llm(TRACE, ROOT, None, 5, 1, at=0), short_id, too_long, zero_trace])
+    response = post(client, [llm(TRACE, ROOT, None, 5, 1, at=0), short_id, bad_parent, zero_trace])
     assert response.partial_success.rejected_spans == 3
     assert response.partial_success.error_message == (
         f"3 of 4 spans rejected; the first: span 0102 of trace {TRACE}: "

@@ -27,6 +27,14 @@ class EventError(ValueError):
         return str(self)
 
 
+class FieldTooLarge(EventError):
+    """A JSON field over the cap (``field`` names it)."""
+
+    def __init__(self, field, max_field_bytes):
+        super().__init__(f"{field}: larger than the {max_field_bytes}-byte field limit")
+        self.field = field
+
+
 def to_json(value, field, max_field_bytes=None):
     """Strict JSON text of a field's value (None stays None); EventError naming the field,
     also when the text is over ``max_field_bytes`` (measured on the bytes written)."""
@@ -37,7 +45,7 @@ def to_json(value, field, max_field_bytes=None):
     except jsonstrict.JSONProblem as problem:
         raise EventError(f"{field}: {problem}")
     if max_field_bytes is not None and len(data) > max_field_bytes:
-        raise EventError(f"{field}: larger than the {max_field_bytes}-byte field limit")
+        raise FieldTooLarge(field, max_field_bytes)
     return data.decode()
 
 

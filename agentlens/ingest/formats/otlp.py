@@ -7,13 +7,15 @@ span's claim outranks the others), else under the trace id. The GenAI semantic
 conventions, OpenInference, OpenLLMetry (traceloop) and AgentOps 0.4 attributes
 are mapped (the README's table); every attribute not mapped is kept on the
 event's metadata, with the resource's attributes and the span's name and kind.
-A span that cannot be stored (a bad id, a field over the cap) is refused alone.
+A JSON field over the cap (messages, a tool's arguments, the metadata) is stored
+as ``{"dropped": why}``, the span with all its figures; a span that cannot be
+stored (a bad id, a name or an id over the cap) is refused alone.
 """
 from dataclasses import dataclass, field
 
 from ... import jsonstrict
 from ...timestamps import format_ms
-from ..events import EventError, make_event, session_update, trace_claim
+from ..events import EventError, FieldTooLarge, make_event, session_update, trace_claim
 from . import genai
 from .agentops import END_STATES
 from .otlp_decode import SPAN_KINDS, attributes
@@ -22,6 +24,10 @@ SOURCE = "otlp"
 STATUS_ERROR = 2
 ROOT_CLAIM, CHILD_CLAIM = 2, 1
 ZERO_TRACE_ID, ZERO_SPAN_ID = bytes(16), bytes(8)
+DROPPED = "dropped"  # what a JSON field over the cap is stored as: {"dropped": why}
+# ... beside what it says of the span when it had it (names and outcomes).
+KEPT_WHEN_DROPPED = {"metadata": ("span_name", "span_kind"),
+                     "tool_call": ("name", "call_id", "success", "error", "error_type")}
 SESSION_KEYS = ("session.id", "gen_ai.conversation.id",
                 "traceloop.association.properties.session_id")
 
@@ -135,11 +141,22 @@ def span_records(span, resource, scope, received_ms, max_field_bytes):
                        ("trace_state", span.trace_state)):
         if value:
             metadata[key] = value
-    event = make_event(session_id=None, trace_id=trace_id, event_id=span_id,
-                       parent_id=parent_id, event_type=event_type, source=SOURCE, ts=start_ms,
-                       duration_ms=duration_ms, metadata=metadata,
-                       max_field_bytes=max_field_bytes, **fields)
-    return event, updates, claims
+    fields["metadata"], dropped = metadata, set()
+    while True:
+        try:
+            event = make_event(session_id=None, trace_id=trace_id, event_id=span_id,
+                               parent_id=parent_id, event_type=event_type, source=SOURCE,
+                               ts=start_ms, duration_ms=duration_ms,
+                               max_field_bytes=max_field_bytes, **fields)
+            return event, updates, claims
+        except FieldTooLarge as error:
+            # A value too large to keep costs the span that value only, not its figures.
+            if error.field in dropped:
+                raise
+            dropped.add(error.field)
+            value = fields[error.field]
+            fields[error.field] = {**{key: value[key] for key in KEPT_WHEN_DROPPED.get(error.field, ())
+                                      if key in value}, DROPPED: str(error)}
 
 
 def span_event(event):
