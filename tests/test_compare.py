@@ -211,15 +211,15 @@ def test_reference_example_deltas(reference_client):
     assert list(body["deltas"]) == DELTA_KEYS
 
 
-def test_reference_example_shared_in_a_order(reference_client):
+def test_reference_example_shared_is_what_either_has_in_a_order(reference_client):
     body = compare(reference_client, "ref-a", "ref-b")
-    # A has no "decision", so it is not shared (the reference's list shows one
-    # that its own session_a.event_types lacks). Tools in A's order although B
-    # called calculator first; claude-3-haiku only in B.
+    # As the reference's example: "decision" is listed though A has none. A's names
+    # in A's order (tools although B called calculator first), then B's others
+    # (claude-3-haiku only in B).
     assert body["shared"] == {
-        "event_types": ["llm_call", "tool_call"],
+        "event_types": ["llm_call", "tool_call", "decision"],
         "tools": ["web_search", "calculator"],
-        "models": ["gpt-4"],
+        "models": ["gpt-4", "claude-3-haiku"],
     }
 
 
@@ -238,9 +238,9 @@ def test_reference_example_reversed(reference_client):
         "cost_usd": {"absolute": 0.022425, "percent": 87.68},   # 0.022425/0.025575 = 87.683 %
     }
     assert body["shared"] == {
-        "event_types": ["llm_call", "tool_call"],
+        "event_types": ["llm_call", "tool_call", "decision"],
         "tools": ["calculator", "web_search"],    # now B's order is the baseline's
-        "models": ["gpt-4"],
+        "models": ["gpt-4", "claude-3-haiku"],
     }
 
 
@@ -316,7 +316,7 @@ def test_percent_null_when_a_is_zero_and_half_up(small_client):
         "avg_event_duration_ms": {"absolute": 1.13, "percent": None},
         "cost_usd": {"absolute": 0, "percent": 0},               # no model, no tokens: 0
     }
-    assert body["shared"] == {"event_types": [], "tools": [], "models": []}
+    assert body["shared"] == {"event_types": ["agent_error", "custom"], "tools": [], "models": []}
 
 
 def test_percent_when_b_is_zero_and_both_zero(small_client):

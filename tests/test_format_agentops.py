@@ -1126,7 +1126,8 @@ def test_one_session_through_three_formats_is_consistent_and_retry_proof(app, cl
             # 0.005412 - 0.0054 = 0.000012, which is 0.22 % of 0.0054
             "cost_usd": {"absolute": 0.000012, "percent": 0.22},
         },
-        "shared": {"event_types": ["llm_call"], "tools": [], "models": ["gpt-4"]},
+        "shared": {"event_types": ["llm_call", "tool_call"], "tools": ["web_search"],
+                   "models": ["gpt-4", "gpt-4o-mini"]},
     }
     assert first["list"]["total"] == 2
 

@@ -363,7 +363,8 @@ def test_conversation_reads_back_everywhere(client):
             "avg_event_duration_ms": {"absolute": -288.75, "percent": -74.28},
             "cost_usd": {"absolute": 0, "percent": 0},
         },
-        "shared": {"event_types": ["tool_call"], "tools": ["get_weather"], "models": []},
+        "shared": {"event_types": ["agent_turn", "tool_call", "resource_error"],
+                   "tools": ["get_weather", "geocode"], "models": []},
     }
 
     assert read_json(client, "/analytics") == {

@@ -261,8 +261,8 @@ def test_compare_with_a_native_session(runs):
     assert compared["deltas"]["error_count"] == {"absolute": 1, "percent": None}
     assert compared["deltas"]["tokens_in"] == {"absolute": 30, "percent": 150.0}
     assert compared["deltas"]["tokens_out"] == {"absolute": 4, "percent": 40.0}
-    assert compared["shared"]["models"] == ["gpt-4o-mini"]
-    assert compared["shared"]["tools"] == ["calculator"]
+    assert compared["shared"]["models"] == ["gpt-4o-mini", "claude-3-haiku"]
+    assert compared["shared"]["tools"] == ["get_weather", "calculator", "search_web"]
 
     failed = server.post_json("/sessions/compare", {
         "session_a": "native-for-agentops", "session_b": runs.fail["session_id"]})["session_b"]

@@ -248,8 +248,10 @@ def test_conversation_compared_with_a_native_session(conversation):
     assert b["models"] == {}
     assert compared["deltas"]["error_count"] == {"absolute": 3, "percent": None}
     assert compared["deltas"]["event_count"] == {"absolute": 5, "percent": 166.67}
-    assert compared["shared"] == {
-        "event_types": ["tool_call"], "tools": ["get_weather"], "models": []}
+    assert compared["shared"] == {  # the native session's names, then the conversation's others
+        "event_types": ["llm_call", "tool_call", "agent_turn", "resource", "prompt_error",
+                        "agent_turn_error"],
+        "tools": ["get_weather", "calculator", "geocode"], "models": ["gpt-4o-mini"]}
 
 
 # --- agnost-mcp: a FastMCP server over an in-memory client session ----------------------
@@ -329,7 +331,7 @@ def test_mcp_export_analytics_and_compare(mcp):
     assert b["event_types"] == {"tool_call": 4}
     assert compared["session_a"]["error_count"] == 0
     assert compared["deltas"]["error_count"] == {"absolute": 1, "percent": None}
-    assert compared["shared"]["tools"] == ["get_weather"]
+    assert compared["shared"]["tools"] == ["get_weather", "calculator", "explode", "add"]
 
 
 # --- AGENTLENS_API_KEY set: X-Org-Id is the credential ----------------------------------

@@ -187,8 +187,10 @@ def test_compare_with_a_native_session(runs):
         "tools": {"get_weather": {"calls": 1, "total_duration": 250}}, "metadata": {}}
     assert compared["deltas"]["total_tokens"] == {"absolute": 30 - 405, "percent": -92.59}
     assert compared["deltas"]["event_count"] == {"absolute": -2, "percent": -40}
-    assert compared["shared"] == {"event_types": ["llm_call", "tool_call"],
-                                  "tools": ["get_weather"], "models": []}
+    assert compared["shared"] == {  # the trace's names in the order it lists them, then native-1's
+        "event_types": ["agent_call", "llm_call", "tool_call", "llm_call_error"],
+        "tools": ["get_weather", "calculator"],
+        "models": ["gpt-4o-2024-08-06", "gpt-4o", "gpt-4o-mini"]}
 
 
 def test_analytics_of_the_hand_written_traces(runs):

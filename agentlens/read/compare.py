@@ -121,8 +121,8 @@ def compare(metrics_a, metrics_b):
         "session_b": metrics_b,
         "deltas": {name: delta(metrics_a[name], metrics_b[name], PLACES.get(name, 3))
                    for name in DELTA_METRICS},
-        "shared": {
-            key: [name for name in metrics_a[key] if name in metrics_b[key]]
-            for key in ("event_types", "tools", "models")
-        },
+        # What either session has, as the reference's example and its server give it
+        # (its example lists a type only session B has): A's in A's order, then B's.
+        "shared": {key: list(dict.fromkeys([*metrics_a[key], *metrics_b[key]]))
+                   for key in ("event_types", "tools", "models")},
     }
