@@ -632,6 +632,38 @@ def test_session_end_without_status_completes_the_session(client):
     }
 
 
+def test_session_end_ended_at_is_when_it_ended(client):
+    """The reference SDK's end_session sends ``ended_at`` (isoformat, +00:00) and no
+    timestamp; it wins over a timestamp sent beside it."""
+    events = [start("s", "2026-02-14T10:00:00Z"),
+              {"event_type": "session_end", "session_id": "s",
+               "ended_at": "2026-02-14T10:00:45.250000+00:00", "total_tokens_in": 0,
+               "total_tokens_out": 0, "status": "completed"},
+              start("t", "2026-02-14T10:00:00Z"),
+              {"event_type": "session_end", "session_id": "t", "timestamp": "2026-02-14T10:09:00Z",
+               "ended_at": "2026-02-14T12:01:00+02:00"}]
+    assert_ok(post_events(client, events), 4)
+    ended = get_session(client, "s")
+    assert (ended["status"], ended["ended_at"]) == ("completed", "2026-02-14T10:00:45.250Z")
+    assert ended["events"][-1]["timestamp"] == "2026-02-14T10:00:45.250Z"
+    assert get_session(client, "t")["ended_at"] == "2026-02-14T10:01:00.000Z"
+    explained = client.get("/sessions/s/explain").get_json()["explanation"]
+    assert explained.startswith("## Agent Session: agent\n**Duration:** 45.3s\n")
+
+
+@pytest.mark.parametrize("ended_at", ["yesterday", 1771063200000, {"at": 1}])
+def test_session_end_with_a_bad_ended_at_is_refused_alone(client, ended_at):
+    events = [start("s"), {"event_type": "session_end", "session_id": "s", "ended_at": ended_at}]
+    assert_partial(post_events(client, events), 1, [(1, "ended_at")])
+    assert get_session(client, "s")["ended_at"] is None
+
+
+def test_ended_at_of_other_events_is_not_read(client):
+    events = [{"event_type": "llm_call", "session_id": "s", "event_id": "e",
+               "timestamp": "2026-02-14T10:00:00Z", "ended_at": "not a time"}]
+    assert_ok(post_events(client, events), 1)
+
+
 @pytest.mark.parametrize("status", ["completed", "error"])
 def test_session_end_status_is_kept(client, status):
     events = [start("s"), {"event_type": "session_end", "session_id": "s", "status": status,

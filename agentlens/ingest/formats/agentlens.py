@@ -42,6 +42,8 @@ class EventSchema(Schema):
     total_tokens_out = Count(allow_none=True)
 
 
+# session_end's own time, which wins over its timestamp (read for session_end only).
+ENDED_AT = Timestamp()
 EVENT_SCHEMA = EventSchema()
 EVENT_LOADER = FieldLoader(EVENT_SCHEMA)
 
@@ -55,11 +57,16 @@ def to_normalised(item, max_field_bytes, received_ms):
         for field in ("session_id", "agent_name"):
             if data.get(field) is None:
                 raise ValidationError("Required for session_start.", field)
+    timestamp = data.get("timestamp")
     if event_type == "session_end":
         status = "completed" if data.get("status") is None else data["status"]
         if status not in STATUSES:
             raise ValidationError(f"Must be one of: {', '.join(STATUSES)}.", "status")
-    timestamp = data.get("timestamp")
+        if item.get("ended_at") is not None:  # the reference SDK's end_session sends only this
+            try:
+                timestamp = ENDED_AT.deserialize(item["ended_at"])
+            except ValidationError as error:
+                raise ValidationError(error.messages, "ended_at")
     return make_event(
         session_id=data.get("session_id") or "unknown",
         event_type=event_type,
