@@ -521,10 +521,10 @@ def test_half_up_rounding(client):
     for i in range(8):
         sid = f"r-{i}"
         begin = 1_738_368_000_000 + i * DAY_MS        # 2025-02-01 + i days
-        # durations 1000 ms x 7 and 1001 ms; stated tokens 1+1 x 7 and 3+3
+        # durations 1000 ms x 7 and 1004 ms; stated tokens 1+1 x 7 and 3+3
         last = i == 7
         events += [start(sid, iso(begin), "rounder"),
-                   end(sid, iso(begin + (1001 if last else 1000)),
+                   end(sid, iso(begin + (1004 if last else 1000)),
                        total_tokens_in=3 if last else 1, total_tokens_out=3 if last else 1,
                        status="error" if last else "completed")]
     events += [
@@ -537,8 +537,8 @@ def test_half_up_rounding(client):
     ]
     post_events(client, events)
     body = get_analytics(client)
-    assert body["duration"] == {"avg_ms": 1000.13,       # 8001 / 8 = 1000.125 -> 1000.13
-                                "min_ms": 1000, "max_ms": 1001}
+    assert body["duration"] == {"avg_ms": 1001,          # 8004 / 8 = 1000.5 -> 1001, whole ms
+                                "min_ms": 1000, "max_ms": 1004}
     assert body["overview"]["avg_tokens_per_session"] == 3   # (7*2 + 6) / 8 = 2.5 -> 3
     assert body["overview"]["error_rate"] == 12.5            # 1 / 8
     assert body["top_agents"] == [agent("rounder", 8, 20, 3)]
@@ -695,7 +695,7 @@ def brute_force(sessions, now):
     }
     duration = EMPTY_DURATION
     if ended:
-        duration = {"avg_ms": half_up(Fraction(sum(ended), len(ended)), 2),
+        duration = {"avg_ms": half_up(Fraction(sum(ended), len(ended)), 0),
                     "min_ms": min(ended), "max_ms": max(ended)}
     agents = defaultdict(lambda: [0, 0, 0])
     for s in sessions:
@@ -710,7 +710,8 @@ def brute_force(sessions, now):
         if e["model"] is not None:
             models[e["model"]].append(e)
     usage = []
-    for name, evs in sorted(models.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+    for name, evs in sorted(models.items(), key=lambda kv: (
+            -sum(e["tokens_in"] + e["tokens_out"] for e in kv[1]), -len(kv[1]), kv[0])):
         timed = [e["duration"] for e in evs if e["duration"] is not None]
         avg = half_up(sum(timed) / len(timed), 2) if timed else 0
         unpriced = any(is_unpriced(e) for e in evs)

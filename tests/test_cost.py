@@ -125,8 +125,9 @@ def test_analytics_cost_by_agent_model_and_day(client):
     assert analytics["overview"]["total_cost_usd"] == 0.038055     # 37,705 + 350 µ$
     assert [(a["agent_name"], a["total_cost_usd"]) for a in analytics["top_agents"]] == [
         ("coster", PRICED_TOTAL), ("other", 0.00035)]
+    # By tokens: 11,000, then 2,300, then 1,500 + 110.
     assert [(m["model"], m["cost_usd"]) for m in analytics["model_usage"]] == [
-        ("gpt-4o", 0.00735), ("claude-sonnet-4", 0.0303), ("gpt-4o-mini", 0.000405)]
+        ("claude-sonnet-4", 0.0303), ("gpt-4o-mini", 0.000405), ("gpt-4o", 0.00735)]
     assert analytics["unpriced_models"] == []
     assert read_json(client, "/analytics?agent_name=other")["overview"]["total_cost_usd"] == 0.00035
 

@@ -113,7 +113,7 @@ COMPONENTS = {
             avg_tokens_per_session=NUMBER, earliest_session=nullable(TIME),
             latest_session=nullable(TIME), total_cost_usd=NUMBER,
         ),
-        duration=obj(avg_ms=NUMBER, min_ms=INTEGER, max_ms=INTEGER),
+        duration=obj(avg_ms=INTEGER, min_ms=INTEGER, max_ms=INTEGER),
         top_agents=array(obj(agent_name=STRING, session_count=INTEGER, total_tokens=INTEGER,
                              avg_tokens=NUMBER, total_cost_usd=NUMBER)),
         model_usage=array(obj(model=STRING, call_count=INTEGER, total_tokens=INTEGER,

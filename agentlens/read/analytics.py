@@ -99,7 +99,8 @@ def duration(sums):
     ended = sums["ended_sessions"]
     if not ended:
         return {"avg_ms": 0, "min_ms": 0, "max_ms": 0}
-    return {"avg_ms": ratio(sums["duration_ms"], ended), "min_ms": sums.min_duration,
+    # Whole milliseconds, as the API's example and the reference give it.
+    return {"avg_ms": ratio(sums["duration_ms"], ended, places=0), "min_ms": sums.min_duration,
             "max_ms": sums.max_duration}
 
 
@@ -124,7 +125,10 @@ def model_usage(models):
     for (_, model), values in models.items():
         if model:
             buckets.add(by_model[model], values)
-    rows = sorted(by_model.items(), key=lambda item: (-measure(item[1], "events"), item[0]))
+    # By tokens, as the reference orders it; then by calls and name, so ties are stable.
+    rows = sorted(by_model.items(), key=lambda item: (
+        -(measure(item[1], "tokens_in") + measure(item[1], "tokens_out")),
+        -measure(item[1], "events"), item[0]))
     return [
         {"model": model, "call_count": measure(values, "events"),
          "total_tokens": measure(values, "tokens_in") + measure(values, "tokens_out"),
