@@ -17,10 +17,11 @@ from hypothesis import given, strategies as st
 
 from agentlens.read.export import csv_line
 
+# The API's thirteen, in its order, then the cost.
 CSV_COLUMNS = [
-    "event_id", "event_type", "timestamp", "model", "tokens_in", "tokens_out", "cost_usd",
-    "duration_ms", "input_data", "output_data", "tool_name", "tool_input", "tool_output",
-    "reasoning",
+    "event_id", "event_type", "timestamp", "model", "tokens_in", "tokens_out", "duration_ms",
+    "input_data", "output_data", "tool_name", "tool_input", "tool_output", "reasoning",
+    "cost_usd",
 ]
 # The reference's export event fields.
 EVENT_KEYS = (
@@ -240,18 +241,18 @@ def test_json_export_unchanged_by_retries(exp_client):
 # CSV
 
 # Literal expected rows of the counted events (header and lifecycle rows apart).
-EXPECTED_ROWS = {
-    "e1": ["e1", "llm_call", "2025-04-01T09:00:05.000Z", "zeta-model", "50", "30", "", "150.25",
+EXPECTED_ROWS = {  # no model with a price: the cost cells (the last) are empty
+    "e1": ["e1", "llm_call", "2025-04-01T09:00:05.000Z", "zeta-model", "50", "30", "150.25",
            '{"prompt":"Hello, \\"world\\"\\nline2"}', '{"response":"Hi"}', "", "", "",
-           'Because, "quoted"\nand newline'],
-    "e2": ["e2", "tool_call", "2025-04-01T09:00:07.000Z", "", "", "", "", "0.1", "", "",
-           "search", '{"q":"a,b"}', "'=HYPERLINK(\"x\")", ""],
-    "e3": ["e3", "llm_call", "2025-04-01T09:00:09.000Z", "alpha-model", "20", "10", "", "0.2",
-           "plain string, with comma", '["list",1,true,null]', "", "", "", ""],
-    "e5": ["e5", "tool_call", "2025-04-01T09:00:13.000Z", "", "", "", "", "12.5", "", "",
-           "'@calc", "'+1+1", '{"result":2}', ""],
-    "@e6": ["'@e6", "custom", "2025-04-01T09:00:15.000Z", "", "", "", "", "", "'\tTabbed", "'\rCR",
-            "", "", "", ""],
+           'Because, "quoted"\nand newline', ""],
+    "e2": ["e2", "tool_call", "2025-04-01T09:00:07.000Z", "", "", "", "0.1", "", "",
+           "search", '{"q":"a,b"}', "'=HYPERLINK(\"x\")", "", ""],
+    "e3": ["e3", "llm_call", "2025-04-01T09:00:09.000Z", "alpha-model", "20", "10", "0.2",
+           "plain string, with comma", '["list",1,true,null]', "", "", "", "", ""],
+    "e5": ["e5", "tool_call", "2025-04-01T09:00:13.000Z", "", "", "", "12.5", "", "",
+           "'@calc", "'+1+1", '{"result":2}', "", ""],
+    "@e6": ["'@e6", "custom", "2025-04-01T09:00:15.000Z", "", "", "", "", "'\tTabbed", "'\rCR",
+            "", "", "", "", ""],
 }
 
 
@@ -357,6 +358,13 @@ def test_csv_plain_session_id_filename(exp_client):
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith("attachment")
     assert re.search(r'filename="?[A-Za-z0-9._-]*exp-1[A-Za-z0-9._-]*\.csv"?', disposition), disposition
+
+
+def test_json_export_downloads_too_and_formats_ignore_case(exp_client):
+    response = export(exp_client, S, "json")
+    assert response.headers["Content-Disposition"] == 'attachment; filename="session-exp-1.json"'
+    for fmt, mimetype in (("JSON", "application/json"), ("Csv", "text/csv")):
+        assert export(exp_client, S, fmt).mimetype == mimetype
 
 
 # ---------------------------------------------------------------------------

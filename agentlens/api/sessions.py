@@ -23,11 +23,16 @@ class SessionListArgs(SessionFilterArgs):
     status = fields.String(validate=validate.OneOf(STATUSES))
 
 
+class Lowercase(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).lower()
+
+
 class ExportArgs(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv")))
+    format = Lowercase(load_default="json", validate=validate.OneOf(("json", "csv")))
 
 
 class CompareBody(Schema):
@@ -112,7 +117,8 @@ def export_session(session_id):
             mimetype="text/csv",
             headers={"Content-Disposition": attachment_name(session_id, "csv")},
         )
-    return Response(spooled(export.export_json, session_id), mimetype="application/json")
+    return Response(spooled(export.export_json, session_id), mimetype="application/json",
+                    headers={"Content-Disposition": attachment_name(session_id, "json")})
 
 
 @bp.post("/sessions/compare")

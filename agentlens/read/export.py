@@ -9,10 +9,11 @@ from ..timestamps import format_ms, now_ms
 from .numbers import milliseconds
 from .sessions import event_rows, get_session, iter_events, json_with_events, loads, raw
 
+# The API's thirteen columns in its order (readers may go by position), then the cost.
 CSV_COLUMNS = (
-    "event_id", "event_type", "timestamp", "model", "tokens_in", "tokens_out", "cost_usd",
-    "duration_ms",
+    "event_id", "event_type", "timestamp", "model", "tokens_in", "tokens_out", "duration_ms",
     "input_data", "output_data", "tool_name", "tool_input", "tool_output", "reasoning",
+    "cost_usd",
 )
 # Spreadsheets run a cell starting with one of these as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -102,10 +103,11 @@ def csv_row(row):
     tool_call = loads(tool_call)
     return csv_line([
         *map(cell, (event_id, event_type, format_ms(ts), model, tokens_in, tokens_out,
-                    fixed_usd(cost_nanos), duration_ms)),
+                    duration_ms)),
         json_cell(input_data), json_cell(output_data),
         *map(cell, (tool_name(tool_call), tool_field(tool_call, "input"),
-                    tool_field(tool_call, "output"), reasoning(loads(decision_trace)))),
+                    tool_field(tool_call, "output"), reasoning(loads(decision_trace)),
+                    fixed_usd(cost_nanos))),
     ])
 
 
