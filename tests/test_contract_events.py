@@ -658,6 +658,17 @@ def test_session_end_with_a_bad_ended_at_is_refused_alone(client, ended_at):
     assert get_session(client, "s")["ended_at"] is None
 
 
+@pytest.mark.parametrize("metadata", ["hello", [1, 2], 7, True])
+def test_metadata_of_an_event_is_any_json_value_but_a_sessions_is_an_object(client, metadata):
+    events = [start("s", metadata={"v": 1}),
+              llm("s", "e", "2026-02-14T10:00:01Z", metadata=metadata),
+              start("s", "2026-02-14T09:00:00Z", metadata=metadata)]
+    assert_partial(post_events(client, events), 2, [(2, "metadata")])
+    body = get_session(client, "s")
+    assert body["metadata"] == {"v": 1}
+    assert [e["metadata"] for e in body["events"]] == [{"v": 1}, metadata]
+
+
 def test_ended_at_of_other_events_is_not_read(client):
     events = [{"event_type": "llm_call", "session_id": "s", "event_id": "e",
                "timestamp": "2026-02-14T10:00:00Z", "ended_at": "not a time"}]

@@ -28,7 +28,7 @@ class EventSchema(Schema):
     output_data = JSONValue(allow_none=True)
     tool_call = JSONValue(object_only=True, allow_none=True)
     decision_trace = JSONValue(allow_none=True)
-    metadata = JSONValue(object_only=True, allow_none=True)
+    metadata = JSONValue(allow_none=True)  # an object on a session_start (to_normalised)
     tokens_in = Count(allow_none=True)
     tokens_out = Count(allow_none=True)
     cache_read_tokens = Count(allow_none=True)
@@ -57,6 +57,10 @@ def to_normalised(item, max_field_bytes, received_ms):
         for field in ("session_id", "agent_name"):
             if data.get(field) is None:
                 raise ValidationError("Required for session_start.", field)
+        # It becomes the session's metadata, merged key by key; on another event any
+        # JSON value is kept as it came.
+        if not isinstance(data.get("metadata", {}), (dict, type(None))):
+            raise ValidationError("Must be a JSON object on a session_start.", "metadata")
     timestamp = data.get("timestamp")
     if event_type == "session_end":
         status = "completed" if data.get("status") is None else data["status"]
