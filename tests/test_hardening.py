@@ -47,7 +47,7 @@ def test_both_tool_call_shapes_are_read_the_same_everywhere(client):
     compared = client.post("/sessions/compare", json={"session_a": "t", "session_b": "t"}).get_json()
     assert compared["session_a"]["tools"] == {"search": {"calls": 1, "total_duration": 5.0}}
     csv_text = client.get("/sessions/t/export?format=csv").get_data(as_text=True)
-    assert csv_text.splitlines()[1].split(",")[10:13] == ["search", "q", "r"]
+    assert csv_text.splitlines()[1].split(",")[9:12] == ["search", "q", "r"]  # the API's columns 10-12
     explanation = client.get("/sessions/t/explain").get_json()["explanation"]
     assert "**Tool call** search (5 ms)" in explanation
 
