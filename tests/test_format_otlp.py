@@ -131,6 +131,34 @@ def test_genai_agent_chat_and_tool_spans(client, conn):
     assert stored(conn, TOOL) == (None, None, None, None, TRACE, "otlp")
 
 
+def test_an_agents_run_totals_are_not_counted_again(client):
+    """pydantic-ai (and n8n, Strands) put the run's cumulative usage and its model on the
+    invoke_agent span, above the chat spans that carry each call's: a session counts each
+    call once, and the agent span keeps what it said as attributes."""
+    agent_usage = {"gen_ai.request.model": "gpt-4o", "gen_ai.provider.name": "openai",
+                   "gen_ai.usage.input_tokens": 300, "gen_ai.usage.output_tokens": 50}
+    post(client,
+         span(TRACE, ROOT, "invoke_agent planner", duration_ms=2000, attrs={
+             "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner",
+             "gen_ai.conversation.id": "run-totals", **agent_usage}),
+         span(TRACE, CHAT, "chat gpt-4o", parent=ROOT, start_ms=5, attrs={
+             "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+             "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 20}),
+         span(TRACE, OTHER, "chat gpt-4o", parent=ROOT, start_ms=50, attrs={
+             "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+             "gen_ai.usage.input_tokens": 200, "gen_ai.usage.output_tokens": 30}))
+    found = read_session(client, "run-totals")
+    assert (found["total_tokens_in"], found["total_tokens_out"]) == (300, 50)
+    # 300 x $2.50 + 50 x $10 per million = 1250 µ$
+    assert found["total_cost_usd"] == 0.00125
+    agent = found["events"][0]
+    assert (agent["event_type"], agent["model"], agent["tokens_in"], agent["cost_usd"]) == (
+        "agent_call", None, None, None)
+    assert agent["metadata"]["attributes"] == agent_usage
+    usage = read_json(client, "/analytics")["model_usage"]
+    assert [(m["model"], m["call_count"], m["total_tokens"]) for m in usage] == [("gpt-4o", 2, 350)]
+
+
 def test_messages_on_a_span_event(client):
     details = {"gen_ai.input.messages": json.dumps(INPUT_MESSAGES),
                "gen_ai.output.messages": json.dumps(OUTPUT_MESSAGES)}

@@ -29,6 +29,8 @@ KINDS = (
         "workflow": "workflow", "tool": TOOL, "llm": LLM, "chain": "chain",
         "guardrail": "guardrail"}),
 )
+# Kinds of spans that contain others: a model or usage they carry describes their calls.
+AGGREGATES = frozenset((AGENT, "session", "workflow", "task", "chain"))
 MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
 PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 TOKEN_KEYS = {

@@ -112,8 +112,11 @@ def span_records(span, resource, scope, received_ms, max_field_bytes):
     duration_ms = (end_ns - start_ns) / 1_000_000 if 0 < start_ns <= end_ns else None
 
     event_type = genai.event_type(attrs)
-    fields = {"model": genai.model(attrs), "provider": genai.provider(attrs),
-              **genai.tokens(attrs)}
+    # An agent's usage (pydantic-ai's, n8n's, as the conventions allow) is the sum of
+    # the calls under it, each a span of its own: counted there, once; kept here as
+    # attributes, with the model it names.
+    fields = {} if event_type in genai.AGGREGATES else {
+        "model": genai.model(attrs), "provider": genai.provider(attrs), **genai.tokens(attrs)}
     failed = span.status.code == STATUS_ERROR or "error.type" in attrs
     error = error_of(span, attrs, events) if failed else None
     if event_type == "tool_call":
