@@ -177,6 +177,27 @@ def test_messages_on_a_span_event(client):
          "attributes": {**details, "gen_ai.evaluation.score.value": 0.9}}]
 
 
+def test_the_whole_prompt_and_completion_of_the_older_conventions(client):
+    """Before 1.28 the conventions (and OpenLIT) put the whole prompt and completion, JSON
+    text, on gen_ai.content.prompt / gen_ai.content.completion span events, or on the span."""
+    prompt = [{"role": "user", "content": "Weather in Rome?"}]
+    completion = [{"role": "assistant", "content": "Sunny."}]
+    post(client,
+         span(TRACE, CHAT, "chat gpt-4o", attrs={"gen_ai.operation.name": "chat"}, events=[
+             ("gen_ai.content.prompt", 1, {"gen_ai.prompt": json.dumps(prompt)}),
+             ("gen_ai.content.completion", 9, {"gen_ai.completion": json.dumps(completion)})]),
+         span(TRACE, OTHER, "chat gpt-4o", start_ms=20, attrs={
+             "gen_ai.operation.name": "chat", "gen_ai.prompt": "plain text prompt",
+             "gen_ai.completion": json.dumps(completion)}))
+    first, second = read_session(client, TRACE)["events"]
+    assert (first["input_data"], first["output_data"]) == (
+        {"messages": prompt}, {"messages": completion})
+    assert "events" not in first["metadata"]
+    assert (second["input_data"], second["output_data"]) == (
+        {"messages": "plain text prompt"}, {"messages": completion})
+    assert "attributes" not in second["metadata"]
+
+
 # ---------------------------------------------------------------------------
 # The older GenAI names, as OpenLLMetry (traceloop) and AgentOps 0.4 send them.
 

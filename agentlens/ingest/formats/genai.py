@@ -187,7 +187,7 @@ def tool_side(attrs, key, prefix, entity_keys):
 
 def input_data(attrs, events):
     parts = {}
-    messages = messages_of(attrs, events, "gen_ai.input.messages", INPUT_MESSAGES)
+    messages = messages_of(attrs, events, "gen_ai.input.messages", INPUT_MESSAGES, "gen_ai.prompt")
     if messages is not None:
         parts["messages"] = messages
     system = take_json(attrs, events, "gen_ai.system_instructions")
@@ -203,7 +203,8 @@ def input_data(attrs, events):
 
 def output_data(attrs, events, error):
     parts = {}
-    messages = messages_of(attrs, events, "gen_ai.output.messages", OUTPUT_MESSAGES)
+    messages = messages_of(attrs, events, "gen_ai.output.messages", OUTPUT_MESSAGES,
+                           "gen_ai.completion")
     if messages is not None:
         parts["messages"] = messages
     value = value_of(attrs, "output")
@@ -218,13 +219,16 @@ def output_data(attrs, events, error):
     return parts or None
 
 
-def messages_of(attrs, events, key, flattened):
+def messages_of(attrs, events, key, flattened, whole):
+    """The messages under ``key``, else flattened, else as the conventions before 1.28
+    and OpenLIT give them: the ``whole`` prompt or completion, JSON text, on a span
+    event (``gen_ai.content.prompt``/``.completion``) or on the span."""
     messages = take_json(attrs, events, key)
     for prefix, wrappers in flattened:
         if messages is not None:
             break
         messages = unflatten(attrs, prefix, wrappers)
-    return messages
+    return take_json(attrs, events, whole) if messages is None else messages
 
 
 def take_json(attrs, events, key):
