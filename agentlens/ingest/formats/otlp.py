@@ -24,8 +24,7 @@ SOURCE = "otlp"
 STATUS_ERROR = 2
 ROOT_CLAIM, CHILD_CLAIM = 2, 1
 ZERO_TRACE_ID, ZERO_SPAN_ID = bytes(16), bytes(8)
-DROPPED = "dropped"  # what a JSON field over the cap is stored as: {"dropped": why}
-# ... beside what it says of the span when it had it (names and outcomes).
+DROPPED = "dropped"  # what a JSON field over the cap is stored as (dropped_note)
 KEPT_WHEN_DROPPED = {"metadata": ("span_name", "span_kind"),
                      "tool_call": ("name", "call_id", "success", "error", "error_type")}
 SESSION_KEYS = ("session.id", "gen_ai.conversation.id",
@@ -157,9 +156,14 @@ def span_records(span, resource, scope, received_ms, max_field_bytes):
             if error.field in dropped:
                 raise
             dropped.add(error.field)
-            value = fields[error.field]
-            fields[error.field] = {**{key: value[key] for key in KEPT_WHEN_DROPPED.get(error.field, ())
-                                      if key in value}, DROPPED: str(error)}
+            fields[error.field] = dropped_note(fields[error.field], error)
+
+
+def dropped_note(value, error):
+    """What a JSON field over the cap is stored as: ``{"dropped": why}``, beside what
+    the value says of the span (names and outcomes) when it has that."""
+    kept = [key for key in KEPT_WHEN_DROPPED.get(error.field, ()) if key in value]
+    return {**{key: value[key] for key in kept}, DROPPED: str(error)}
 
 
 def span_event(event):
