@@ -277,9 +277,12 @@ def shorten(text, limit):
         size *= 4
 
 
-@functools.lru_cache(maxsize=1024, typed=True)  # the same few agents, models, tools and types
 def name(text):
-    text = shorten(str(text), NAME_CHARS)
+    return escaped(shorten(str(text), NAME_CHARS))
+
+
+@functools.lru_cache(maxsize=1024)  # the same few agents, models, tools and types
+def escaped(text):
     return INLINE_PUNCTUATION.sub(r"\\\1", text) if text else "(blank)"
 
 
