@@ -70,7 +70,7 @@ COMPONENTS = {
         parent_id=nullable(STRING), model=nullable(STRING), tokens_in=nullable(INTEGER),
         tokens_out=nullable(INTEGER), duration_ms=nullable(NUMBER), input_data=ANY,
         output_data=ANY, tool_call=nullable(OBJECT), decision_trace=ANY,
-        metadata=nullable(OBJECT), provider=nullable(STRING),
+        metadata=ANY, provider=nullable(STRING),
         cache_read_tokens=nullable(INTEGER), cache_write_tokens=nullable(INTEGER),
         reasoning_tokens=nullable(INTEGER), cost_usd=nullable(NUMBER),
     ),
