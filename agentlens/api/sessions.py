@@ -55,9 +55,15 @@ def session_or_404(session_id):
     return session
 
 
-def attachment_name(session_id, extension):
+EXPORTS = {"json": (export.export_json, "application/json"), "csv": (export.export_csv, "text/csv")}
+
+
+def export_download(session_id, export_format):
+    """A session's export as a download (the API's and the web viewer's)."""
+    produce, mimetype = EXPORTS[export_format]
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", session_id)[:100]
-    return f'attachment; filename="session-{safe}.{extension}"'
+    return Response(spooled(produce, session_id), mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="session-{safe}.{export_format}"'})
 
 
 @bp.get("/sessions")
@@ -111,14 +117,7 @@ def explain_session(session_id):
 def export_session(session_id):
     export_format = load_args(EXPORT_ARGS)["format"]
     session_or_404(session_id)
-    if export_format == "csv":
-        return Response(
-            spooled(export.export_csv, session_id),
-            mimetype="text/csv",
-            headers={"Content-Disposition": attachment_name(session_id, "csv")},
-        )
-    return Response(spooled(export.export_json, session_id), mimetype="application/json",
-                    headers={"Content-Disposition": attachment_name(session_id, "json")})
+    return export_download(session_id, export_format)
 
 
 @bp.post("/sessions/compare")

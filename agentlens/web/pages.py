@@ -1,15 +1,15 @@
 """The pages: each parses its query, calls the read functions the JSON API calls,
 and renders the result. A bad filter is shown on the page (400), never a JSON error."""
-from flask import Response, abort, render_template, request
+from flask import abort, render_template, request
 from marshmallow import ValidationError
 from markdown_it import MarkdownIt
 
 from ..api.args import SessionFilterArgs
-from ..api.sessions import EXPORT_ARGS, SESSION_LIST_ARGS, attachment_name
-from ..db import get_db, snapshot, spooled
+from ..api.sessions import EXPORT_ARGS, SESSION_LIST_ARGS, export_download
+from ..db import get_db, snapshot
 from ..errors import describe_validation_error
 from ..ingest.events import STATUSES
-from ..read import analytics, compare, explain, export, sessions
+from ..read import analytics, compare, explain, sessions
 from ..timestamps import format_day, now_ms
 from . import bp, charts
 from .timeline import timeline_page
@@ -89,10 +89,7 @@ def export_page(session_id):
         abort(400, "The export format is json or csv.")
     if sessions.get_session(get_db(), session_id) is None:
         abort(404, f"There is no session “{session_id}”.")
-    produce = export.export_csv if export_format == "csv" else export.export_json
-    return Response(spooled(produce, session_id),
-                    mimetype="text/csv" if export_format == "csv" else "application/json",
-                    headers={"Content-Disposition": attachment_name(session_id, export_format)})
+    return export_download(session_id, export_format)
 
 
 @bp.get("/ui/compare")
