@@ -159,6 +159,19 @@ def test_an_agents_run_totals_are_not_counted_again(client):
     assert [(m["model"], m["call_count"], m["total_tokens"]) for m in usage] == [("gpt-4o", 2, 350)]
 
 
+def test_a_remote_agents_usage_is_counted(client):
+    """A client invoke_agent span calls an agent elsewhere (Bedrock, OpenAI Assistants):
+    no call of it is in the trace, so its own model and usage are the session's."""
+    post(client, span(TRACE, ROOT, "invoke_agent support", kind=Span.SPAN_KIND_CLIENT, attrs={
+        "gen_ai.operation.name": "invoke_agent", "gen_ai.conversation.id": "remote",
+        "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.output_tokens": 100}))
+    found = read_session(client, "remote")
+    assert (found["total_tokens_in"], found["total_tokens_out"]) == (1000, 100)
+    assert found["total_cost_usd"] == 0.0035   # 1000 x $2.50 + 100 x $10 per million
+    assert found["events"][0]["model"] == "gpt-4o"
+
+
 def test_messages_on_a_span_event(client):
     details = {"gen_ai.input.messages": json.dumps(INPUT_MESSAGES),
                "gen_ai.output.messages": json.dumps(OUTPUT_MESSAGES)}
@@ -343,6 +356,20 @@ def test_agentops_trace_ended_without_a_state(client):
     assert [e["event_type"] for e in failed["events"]] == ["session_error"]
 
 
+@pytest.mark.parametrize("end_state, status, kept", [
+    ("TraceState.ERROR", "error", None), ("OK", "completed", None),
+    ("StatusCode.UNSET", "active", None), ("Weird", "active", {"agentops.session.end_state": "Weird"}),
+    (3, "active", {"agentops.session.end_state": 3})])
+def test_agentops_end_states_by_their_enum_names(client, end_state, status, kept):
+    """A program may pass TraceState/StatusCode names as text; a state not known leaves
+    the session as it was and stays on the span."""
+    post(client, span(TRACE, ROOT, "run.session", duration_ms=50, attrs={
+        "agentops.span.kind": "session", "agentops.session.end_state": end_state}))
+    found = read_session(client, TRACE)
+    assert found["status"] == status
+    assert found["events"][0]["metadata"].get("attributes") == kept
+
+
 def test_openllmetry_association_property_names_the_session(client):
     post(client, span(TRACE, ROOT, "workflow.workflow", attrs={
         "traceloop.span.kind": "workflow",
@@ -401,6 +428,19 @@ def test_a_value_over_the_field_cap_costs_its_span_that_value_only(client):
     assert (found["total_tokens_in"], found["total_tokens_out"]) == (1000, 10)
     compared = read_json(client, "/sessions/big-1/explain")
     assert "search" in compared["explanation"]
+
+
+def test_a_failed_tool_whose_message_is_over_the_cap_is_kept(client):
+    post(client, span(TRACE, TOOL, "execute_tool search", status=(ERROR, "x" * 2**20), attrs={
+        "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search",
+        "session.id": "big-error"}))
+    (found,) = read_session(client, "big-error")["events"]
+    assert found["tool_call"] == {"name": "search", "success": False,
+                                  "dropped": "tool_call: larger than the 1048576-byte field limit"}
+    compared = client.post("/sessions/compare", json={"session_a": "big-error",
+                                                      "session_b": "big-error"}).get_json()
+    assert compared["session_a"]["error_count"] == 1
+    assert compared["session_a"]["tools"] == {"search": {"calls": 1, "total_duration": 10}}
 
 
 def test_spans_of_one_export_are_listed_in_the_order_they_started(client):

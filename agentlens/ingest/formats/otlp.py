@@ -9,7 +9,8 @@ are mapped (the README's table); every attribute not mapped is kept on the
 event's metadata, with the resource's attributes and the span's name and kind.
 A JSON field over the cap (messages, a tool's arguments, the metadata) is stored
 as ``{"dropped": why}``, the span with all its figures; a span that cannot be
-stored (a bad id, a name or an id over the cap) is refused alone.
+stored (a bad id, a name or an id over the cap, AgentOps tags over the cap, which
+would be the session's) is refused alone.
 """
 from dataclasses import dataclass, field
 
@@ -22,11 +23,16 @@ from .otlp_decode import SPAN_KINDS, attributes
 
 SOURCE = "otlp"
 STATUS_ERROR = 2
+SPAN_KIND_CLIENT = 3
 ROOT_CLAIM, CHILD_CLAIM = 2, 1
 ZERO_TRACE_ID, ZERO_SPAN_ID = bytes(16), bytes(8)
 DROPPED = "dropped"  # what a JSON field over the cap is stored as (dropped_note)
 KEPT_WHEN_DROPPED = {"metadata": ("span_name", "span_kind"),
                      "tool_call": ("name", "call_id", "success", "error", "error_type")}
+KEPT_CHARS = 1000  # a text longer is not kept beside the note (it may be what was too large)
+# AgentOps' end states, and its TraceState and StatusCode names (which are strings
+# only when a program passes them as such).
+AGENTOPS_END_STATES = {**END_STATES, "ok": "completed", "unset": "active"}
 SESSION_KEYS = ("session.id", "gen_ai.conversation.id",
                 "traceloop.association.properties.session_id")
 
@@ -111,10 +117,12 @@ def span_records(span, resource, scope, received_ms, max_field_bytes):
     duration_ms = (end_ns - start_ns) / 1_000_000 if 0 < start_ns <= end_ns else None
 
     event_type = genai.event_type(attrs)
-    # An agent's usage (pydantic-ai's, n8n's, as the conventions allow) is the sum of
-    # the calls under it, each a span of its own: counted there, once; kept here as
-    # attributes, with the model it names.
-    fields = {} if event_type in genai.AGGREGATES else {
+    # An agent run in this process (an internal span: pydantic-ai's, n8n's) carries the
+    # sum of the calls under it, each a span of its own: counted there, once, and kept
+    # here as attributes with the model it names. A remote agent's (a client span, as
+    # the conventions say: Bedrock, OpenAI Assistants) has no calls under it: counted.
+    rollup = event_type in genai.AGGREGATES and span.kind != SPAN_KIND_CLIENT
+    fields = {} if rollup else {
         "model": genai.model(attrs), "provider": genai.provider(attrs), **genai.tokens(attrs)}
     failed = span.status.code == STATUS_ERROR or "error.type" in attrs
     error = error_of(span, attrs, events) if failed else None
@@ -161,8 +169,9 @@ def span_records(span, resource, scope, received_ms, max_field_bytes):
 
 def dropped_note(value, error):
     """What a JSON field over the cap is stored as: ``{"dropped": why}``, beside what
-    the value says of the span (names and outcomes) when it has that."""
-    kept = [key for key in KEPT_WHEN_DROPPED.get(error.field, ()) if key in value]
+    the value says of the span (names and outcomes) when it has that, briefly."""
+    kept = [key for key in KEPT_WHEN_DROPPED.get(error.field, ()) if key in value and not (
+        isinstance(value[key], str) and len(value[key]) > KEPT_CHARS)]
     return {**{key: value[key] for key in kept}, DROPPED: str(error)}
 
 
@@ -215,13 +224,15 @@ def session_changes(attrs, event_type, span_name, start_ms, end_ms):
         start["metadata"] = {"tags": tags}
     changes = [(start_ms, start)] if start else []
     end_state = attrs.get("agentops.session.end_state")
-    status = END_STATES.get(end_state.lower()) if isinstance(end_state, str) else None
-    if status is not None:
-        del attrs["agentops.session.end_state"]
-    elif event_type.startswith("session"):
-        # AgentOps exports its root span when the trace ends; the SDK's default end
-        # states are enums, which OpenTelemetry drops from the span: ended with no
-        # state, it succeeded unless the span failed.
+    status = None
+    if isinstance(end_state, str):  # "Success", also "TraceState.ERROR", "OK"...
+        status = AGENTOPS_END_STATES.get(end_state.lower().rpartition(".")[2])
+        if status is not None:
+            del attrs["agentops.session.end_state"]
+    elif end_state is None and event_type.startswith("session"):
+        # AgentOps exports its root span when the trace ends; the SDK's own end states
+        # are enums, which OpenTelemetry drops from the span: ended with no state, it
+        # succeeded unless the span failed (an exception leaves no trace on the wire).
         status = "error" if event_type.endswith("_error") else "completed"
     if status is not None and status != "active":
         changes.append((end_ms or start_ms, {"status": status}))
