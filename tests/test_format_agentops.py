@@ -323,6 +323,17 @@ def test_create_session_retried_changes_nothing(app, client):
     assert list_sessions(client)["total"] == 1
 
 
+def test_update_events_does_not_amend_the_sessions_own_events(app, client):
+    token = token_for(app, client, "s-1", init_timestamp="2024-03-14T12:00:00Z")
+    before = read_session(client, "s-1")
+    start_id = before["events"][0]["event_id"]
+    assert_ok(post(client, "/v2/update_events", {"events": [
+        {"id": start_id, "model": "gpt-4o", "prompt_tokens": 100,
+         "end_timestamp": "2024-03-14T12:00:05Z"}]}, bearer(token)),
+        {"status": "success", "updated": 0, "not_found": [start_id]})
+    assert read_session(client, "s-1") == before
+
+
 @pytest.mark.parametrize("body, named", [
     ({"session": {"init_timestamp": "2024-03-14T12:00:00Z"}}, "session_id"),
     ({"session": {"id": ""}}, "id"),

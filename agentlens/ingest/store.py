@@ -268,7 +268,8 @@ class Change:
                 f"SELECT id, tool_call, {', '.join(RETURNED)} FROM events "
                 "WHERE session_id = ? AND event_id = ?",
                 (session_id, amendment["event_id"])).fetchone()
-            if old is None:
+            # A session_start/session_end is the session's, not a call: nothing to amend.
+            if old is None or not rules.is_counted(old["event_type"]):
                 missing.append(amendment["event_id"])
                 continue
             if (amendment["end_ts"] or old["ts"]) - old["ts"] > MAX_DURATION_MS:
