@@ -8,7 +8,7 @@ ignored, and ``args``/``result`` are JSON-encoded strings when they parse.
 from marshmallow import ValidationError, fields, validate
 
 from ...timestamps import check_epoch_ms
-from ..events import make_event, session_update
+from ..events import EventError, make_event, session_update
 from .shared import NOT_EMPTY, Boolean, JSONValue, Number, SDKSchema, decode
 
 SOURCE = "agnost"
@@ -94,9 +94,26 @@ def event_type_of(primitive_type, has_parent, success):
     return name if success else f"{name}_error"
 
 
+# The fields a refusal names as the store knows them, as capture-event calls them.
+WIRE_NAMES = {"duration_ms": "latency", "agent_name": "primitive_name",
+              "tool_name": "primitive_name", "input_data": "args", "output_data": "result",
+              "tool_call": "primitive_name, args, result"}
+
+
 def capture_event(body, org_id, max_field_bytes, received_ms):
-    """capture-event -> one normalised event, and the agent's name for an agent turn."""
+    """capture-event -> one normalised event, and the agent's name for an agent turn;
+    EventError naming the request's field when one cannot be stored."""
     data = CAPTURE_EVENT.load(body)
+    try:
+        return event_records(data, org_id, max_field_bytes, received_ms)
+    except EventError as error:
+        field, _, problem = str(error).partition(": ")
+        if field not in WIRE_NAMES:
+            raise
+        raise EventError(f"{WIRE_NAMES[field]}: {problem}") from error
+
+
+def event_records(data, org_id, max_field_bytes, received_ms):
     name, success = data["primitive_name"], data["success"]
     args, result = decode(data.get("args")), decode(data.get("result"))
     metadata = data.get("metadata")
