@@ -12,6 +12,9 @@ from typing import NamedTuple
 
 BUCKETS = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_write_tokens",
            "reasoning_tokens")
+# Each whole and the buckets that are parts of it (Usage.fits checks the same).
+PARTS = {"tokens_in": ("cache_read_tokens", "cache_write_tokens"),
+         "tokens_out": ("reasoning_tokens",)}
 
 
 class Usage(NamedTuple):

@@ -7,6 +7,7 @@ of the span's attribute dict, so that what is left is kept on the event's
 metadata: an attribute is mapped or kept, never both, never lost. A value of the
 wrong type is not mapped, and so it is kept.
 """
+from ...pricing.tokens import PARTS
 from .shared import MAX_TOKENS, decode
 
 LLM, TOOL, AGENT = "llm_call", "tool_call", "agent_call"
@@ -131,12 +132,10 @@ def tokens(attrs):
                     found[field] = value
                     del attrs[key]
                     break
-    cached = found.get("cache_read_tokens", 0) + found.get("cache_write_tokens", 0)
-    if cached > found.get("tokens_in", 0):
-        found["tokens_in"] = found.get("tokens_in", 0) + cached
-    reasoning = found.get("reasoning_tokens", 0)
-    if reasoning > found.get("tokens_out", 0):
-        found["tokens_out"] = found.get("tokens_out", 0) + reasoning
+    for whole, parts in PARTS.items():
+        beside = sum(found.get(part, 0) for part in parts)
+        if beside > found.get(whole, 0):
+            found[whole] = found.get(whole, 0) + beside
     return found
 
 
