@@ -26,13 +26,22 @@ class EventError(ValueError):
     def message(self):
         return str(self)
 
+    @property
+    def field(self):
+        return self.message.partition(": ")[0]
+
+    def named(self, names):
+        """The same problem, its field named as ``names`` maps it (a wire format's name)."""
+        field, _, problem = self.message.partition(": ")
+        return self if field not in names else type(self)(f"{names[field]}: {problem}")
+
 
 class FieldTooLarge(EventError):
-    """A JSON field over the cap (``field`` names it)."""
+    """A JSON field over the cap."""
 
-    def __init__(self, field, max_field_bytes):
-        super().__init__(f"{field}: larger than the {max_field_bytes}-byte field limit")
-        self.field = field
+    @classmethod
+    def of(cls, field, max_field_bytes):
+        return cls(f"{field}: larger than the {max_field_bytes}-byte field limit")
 
 
 def to_json(value, field, max_field_bytes=None):
@@ -45,7 +54,7 @@ def to_json(value, field, max_field_bytes=None):
     except jsonstrict.JSONProblem as problem:
         raise EventError(f"{field}: {problem}")
     if max_field_bytes is not None and len(data) > max_field_bytes:
-        raise FieldTooLarge(field, max_field_bytes)
+        raise FieldTooLarge.of(field, max_field_bytes)
     return data.decode()
 
 

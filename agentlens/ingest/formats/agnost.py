@@ -107,10 +107,7 @@ def capture_event(body, org_id, max_field_bytes, received_ms):
     try:
         return event_records(data, org_id, max_field_bytes, received_ms)
     except EventError as error:
-        field, _, problem = str(error).partition(": ")
-        if field not in WIRE_NAMES:
-            raise
-        raise EventError(f"{WIRE_NAMES[field]}: {problem}") from error
+        raise error.named(WIRE_NAMES) from None
 
 
 def event_records(data, org_id, max_field_bytes, received_ms):
