@@ -33,7 +33,7 @@ class EventError(ValueError):
     def named(self, names):
         """The same problem, its field named as ``names`` maps it (a wire format's name)."""
         field, _, problem = self.message.partition(": ")
-        return self if field not in names else type(self)(f"{names[field]}: {problem}")
+        return self if field not in names else EventError(f"{names[field]}: {problem}")
 
 
 class FieldTooLarge(EventError):
