@@ -1,9 +1,12 @@
 """POST /sessions/compare: two sessions' metrics side by side, B relative to A."""
+import functools
+import operator
+
 from ..pricing.money import usd
-from ..rules import COUNTED, is_counted, session_duration_ms
+from ..rules import COUNTED, session_duration_ms
 from ..timestamps import format_ms, now_ms
 from .numbers import exact, milliseconds, ratio, round_half_up
-from .sessions import event_rows, session_metadata
+from .sessions import session_metadata
 
 DELTA_METRICS = ("total_tokens", "tokens_in", "tokens_out", "event_count", "error_count",
                  "total_processing_ms", "avg_event_duration_ms", "cost_usd")
@@ -20,11 +23,16 @@ def session_metrics(conn, session_id):
     if session is None:
         return None
     model_costs = model_cost_usd(conn, session_id)
-    models, event_types, tools = first_seen(conn, session_id)
-    totals = conn.execute(f"""
-        SELECT count(*) AS events, coalesce(sum(is_error), 0) AS errors,
-               coalesce(sum({conn.duration_us_sql}), 0) AS duration_us, count(duration_ms) AS timed
-        FROM events WHERE session_id = ? AND {COUNTED}""", (session_id,)).fetchone()
+    groups = conn.execute(event_groups_sql(conn.duration_us_sql), (session_id,)).fetchall()
+    models, event_types, tools = {}, {}, {}
+    for group in groups:  # in order of first appearance: so is each name's first group
+        event_types[group["event_type"]] = event_types.get(group["event_type"], 0) + group["events"]
+        if group["model"] is not None:
+            add(models, group["model"], (group["events"], group["tokens_in"], group["tokens_out"]))
+        if group["tool"] is not None:
+            add(tools, group["tool"], (group["events"], group["duration_us"]))
+    events, errors, duration_us, timed = (sum(group[column] for group in groups) for column in
+                                          ("events", "errors", "duration_us", "timed"))
     return {
         "session_id": session["session_id"],
         "agent_name": session["agent_name"],
@@ -34,37 +42,18 @@ def session_metrics(conn, session_id):
         "total_tokens": session["tokens_in"] + session["tokens_out"],
         "cost_usd": usd(session["cost_nanos"]),
         "cost_complete": session["unpriced_events"] == 0,
-        "event_count": totals["events"],
-        "error_count": totals["errors"],
-        "total_processing_ms": milliseconds(totals["duration_us"]),
-        "avg_event_duration_ms": ratio(totals["duration_us"], totals["timed"] * 1000),
+        "event_count": events,
+        "error_count": errors,
+        "total_processing_ms": milliseconds(duration_us),
+        "avg_event_duration_ms": ratio(duration_us, timed * 1000),
         "session_duration_ms": session_duration_ms(
             session["started_at"], session["ended_at"], session["last_event_at"]),
-        "models": in_order(models, {
-            row["model"]: {"calls": row["calls"], "tokens_in": row["tokens_in"],
-                           "tokens_out": row["tokens_out"],
-                           "cost_usd": model_costs.get(row["model"])}
-            for row in conn.execute(f"""
-                SELECT model, count(*) AS calls, coalesce(sum(tokens_in), 0) AS tokens_in,
-                       coalesce(sum(tokens_out), 0) AS tokens_out
-                FROM events WHERE session_id = ? AND {COUNTED} AND model IS NOT NULL
-                GROUP BY model""", (session_id,))
-        }),
-        "event_types": in_order(event_types, {
-            row["event_type"]: row["count"]
-            for row in conn.execute(f"""
-                SELECT event_type, count(*) AS count FROM events
-                WHERE session_id = ? AND {COUNTED}
-                GROUP BY event_type""", (session_id,))
-        }),
-        "tools": in_order(tools, {
-            row["tool"]: {"calls": row["calls"], "total_duration": milliseconds(row["duration_us"])}
-            for row in conn.execute(f"""
-                SELECT {TOOL} AS tool, count(*) AS calls,
-                       coalesce(sum({conn.duration_us_sql}), 0) AS duration_us
-                FROM events WHERE session_id = ? AND {COUNTED} AND tool_call IS NOT NULL
-                GROUP BY tool""", (session_id,))
-        }),
+        "models": {model: {"calls": calls, "tokens_in": tokens_in, "tokens_out": tokens_out,
+                           "cost_usd": model_costs.get(model)}
+                   for model, (calls, tokens_in, tokens_out) in models.items()},
+        "event_types": event_types,
+        "tools": {tool: {"calls": calls, "total_duration": milliseconds(tool_duration_us)}
+                  for tool, (calls, tool_duration_us) in tools.items()},
         "metadata": session_metadata(session),
     }
 
@@ -72,24 +61,27 @@ def session_metrics(conn, session_id):
 TOOL = "coalesce(tool_name, 'unknown')"  # a tool call's name in compare's tools
 
 
-def first_seen(conn, session_id):
-    """The session's models, event types and tools (counted events only), each in order
-    of first appearance: the order in which the session lists its events (by time,
-    then arrival). Only the names are read here; the figures are summed in SQL."""
-    models, event_types, tools = {}, {}, {}
-    for model, event_type, tool in event_rows(
-            conn, session_id, f"model, event_type, CASE WHEN tool_call IS NOT NULL THEN {TOOL} END"):
-        if not is_counted(event_type):
-            continue
-        models.setdefault(model)
-        event_types.setdefault(event_type)
-        tools.setdefault(tool)
-    return models, event_types, tools
+@functools.cache
+def event_groups_sql(duration_us_sql):
+    """A session's counted events summed by model, type and tool, each group with the
+    position of its first event in the session's order (by time, then arrival), first
+    groups first: one pass over the events gives every figure and every order."""
+    return f"""
+SELECT model, event_type, tool, min(position) AS first, count(*) AS events,
+       coalesce(sum(is_error), 0) AS errors, coalesce(sum(tokens_in), 0) AS tokens_in,
+       coalesce(sum(tokens_out), 0) AS tokens_out,
+       coalesce(sum({duration_us_sql}), 0) AS duration_us, count(duration_ms) AS timed
+FROM (SELECT model, event_type, CASE WHEN tool_call IS NOT NULL THEN {TOOL} END AS tool,
+             is_error, tokens_in, tokens_out, duration_ms,
+             row_number() OVER (ORDER BY ts, id) AS position
+      FROM events WHERE session_id = ? AND {COUNTED}) AS counted
+GROUP BY model, event_type, tool
+ORDER BY first"""
 
 
-def in_order(names, figures):
-    """``figures`` keyed by name, in the order of ``names`` (which holds every key)."""
-    return {name: figures[name] for name in names if name in figures}
+def add(sums, name, figures):
+    """Add a group's ``figures`` to the sums kept for ``name``."""
+    sums[name] = tuple(map(operator.add, sums.get(name, (0,) * len(figures)), figures))
 
 
 def model_cost_usd(conn, session_id):

@@ -21,9 +21,21 @@ def ratio(numerator, denominator, places=2, scale=1):
     """numerator * scale / denominator, rounded; 0 when the denominator is 0."""
     if not denominator:
         return 0
+    if type(numerator) is int and type(denominator) is int and type(scale) is int:
+        units = divide_half_up(numerator * scale * 10**places, denominator)
+        # int / int is the double nearest the quotient, as float() of the Decimal is.
+        return units if places == 0 else units / 10**places
     with localcontext() as context:
         context.prec = PRECISION
         return round_half_up(exact(numerator) * scale / exact(denominator), places)
+
+
+def divide_half_up(numerator, denominator):
+    """The integer nearest numerator / denominator, halves away from zero."""
+    quotient, remainder = divmod(abs(numerator), abs(denominator))
+    if 2 * remainder >= abs(denominator):
+        quotient += 1
+    return -quotient if (numerator < 0) != (denominator < 0) else quotient
 
 
 def milliseconds(microseconds):
