@@ -90,10 +90,14 @@ JSON_POSITIONS = {key: 1 + len(PLAIN_COLUMNS) + n for n, key in enumerate(JSON_C
 
 
 class Event(dict):
-    """An event row (``id, DETAIL_COLUMNS``) whose JSON fields are decoded when first read."""
+    """An event row (``id, DETAIL_COLUMNS``) whose JSON fields are decoded when first read
+    (those stored as NULL are None from the start)."""
 
     def __init__(self, row):
         super().__init__(zip(PLAIN_COLUMNS, row[1:]))
+        for key, position in JSON_POSITIONS.items():
+            if row[position] is None:
+                self[key] = None
         self.row = row
 
     def __missing__(self, key):
@@ -278,10 +282,21 @@ def shorten(text, limit):
 
 
 def name(text):
+    if type(text) is str and len(text) <= SHORT_NAME_CHARS:
+        return short_name(text)
     return escaped(shorten(str(text), NAME_CHARS))
 
 
-@functools.lru_cache(maxsize=1024)  # the same few agents, models, tools and types
+# Names up to this length are cached as given (1,024 of them at most a few hundred KB):
+# a response names the same few agents, models, tools and types many times.
+SHORT_NAME_CHARS = 2 * NAME_CHARS
+
+
+@functools.lru_cache(maxsize=1024)
+def short_name(text):
+    return escaped(shorten(text, NAME_CHARS))
+
+
 def escaped(text):
     return INLINE_PUNCTUATION.sub(r"\\\1", text) if text else "(blank)"
 
