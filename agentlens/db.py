@@ -461,7 +461,7 @@ SPOOL_MEMORY_BYTES = 1024 * 1024
 
 
 def spooled(produce, *args, **kwargs):
-    """Run the generator ``produce(conn, *args, **kwargs)`` of text pieces on this
+    """Run the generator ``produce(conn, *args, **kwargs)`` of bytes pieces on this
     thread's connection, inside one read snapshot; return the whole text as a list
     of one bytes object, or, past SPOOL_MEMORY_BYTES, as a temporary file wrapped
     for a streamed response.
@@ -474,12 +474,11 @@ def spooled(produce, *args, **kwargs):
     try:
         with snapshot(get_db()) as conn:
             for piece in produce(conn, *args, **kwargs):
-                data = piece.encode()
                 if spill is not None:
-                    spill.write(data)
+                    spill.write(piece)
                     continue
-                pieces.append(data)
-                size += len(data)
+                pieces.append(piece)
+                size += len(piece)
                 if size > SPOOL_MEMORY_BYTES:
                     spill = tempfile.TemporaryFile()
                     spill.writelines(pieces)

@@ -8,6 +8,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from .db import BUSY_TIMEOUT_MS
 from .ingest.events import EventError
+from .read.sessions import SessionNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,10 @@ def register_error_handlers(app):
     @app.errorhandler(APIError)
     def handle_api_error(error):
         return error_response(error.status, error.message, **error.extra)
+
+    @app.errorhandler(SessionNotFound)
+    def handle_session_not_found(error):
+        return error_response(404, "Session not found")
 
     @app.errorhandler(EventError)
     def handle_event_error(error):

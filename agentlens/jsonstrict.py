@@ -132,13 +132,18 @@ def dump_bytes(value):
 
 
 def encode(value):
-    """JSON text of a response built from stored values. They are strict already, but
+    """JSON text of a response built from stored values (see :func:`encode_bytes`)."""
+    return encode_bytes(value).decode()
+
+
+def encode_bytes(value):
+    """UTF-8 JSON of a response built from stored values. They are strict already, but
     wrapping one nested to the limit (an event in a list in an object) goes past
     orjson's depth: the standard library writes those few."""
     try:
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value)
     except orjson.JSONEncodeError:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _dumps_with_long_integers(value):

@@ -48,13 +48,6 @@ EXPORT_ARGS = ExportArgs()
 COMPARE_BODY = CompareBody()
 
 
-def session_or_404(session_id):
-    session = sessions.get_session(get_db(), session_id)
-    if session is None:
-        raise APIError(404, "Session not found")
-    return session
-
-
 EXPORTS = {"json": (export.export_json, "application/json"), "csv": (export.export_csv, "text/csv")}
 
 
@@ -81,7 +74,6 @@ def list_sessions():
                    auth=openapi.API_KEY, ok="SessionDetail", errors=(404,))
 @require_api_key
 def get_session(session_id):
-    session_or_404(session_id)
     return Response(spooled(sessions.session_json, session_id), mimetype="application/json")
 
 
@@ -116,7 +108,6 @@ def explain_session(session_id):
 @require_api_key
 def export_session(session_id):
     export_format = load_args(EXPORT_ARGS)["format"]
-    session_or_404(session_id)
     return export_download(session_id, export_format)
 
 

@@ -7,7 +7,8 @@ from ..pricing.money import usd
 from ..rules import duration_us, is_counted
 from ..timestamps import format_ms, now_ms
 from .numbers import milliseconds
-from .sessions import event_rows, get_session, iter_events, json_with_events, loads, raw
+from .sessions import (batched, event_rows, existing_session, iter_events, json_with_events,
+                       loads, raw)
 
 # The API's thirteen columns in its order (readers may go by position), then the cost.
 CSV_COLUMNS = (
@@ -56,8 +57,8 @@ class Summary:
 
 
 def export_json(conn, session_id):
-    """JSON text in pieces: the events streamed, then the summary they added up to."""
-    session = get_session(conn, session_id)
+    """JSON in pieces (bytes): the events streamed, then the summary they added up to."""
+    session = existing_session(conn, session_id)
     head = {"exported_at": format_ms(now_ms()), "session": export_session(session)}
     summary = Summary()
     events = map(summary.add, iter_events(conn, session["session_id"], raw))
@@ -112,10 +113,15 @@ def csv_row(row):
 
 
 def export_csv(conn, session_id, rows_per_piece=100):
-    """CSV text, a hundred rows at a time."""
-    lines = map(csv_row, event_rows(conn, session_id, CSV_SOURCE_COLUMNS))
+    """CSV in pieces (UTF-8 bytes), a hundred rows at a time."""
+    existing_session(conn, session_id)
+    return csv_pieces(map(csv_row, event_rows(conn, session_id, CSV_SOURCE_COLUMNS)),
+                      rows_per_piece)
+
+
+def csv_pieces(lines, rows_per_piece):
     for piece in batched(itertools.chain([csv_line(CSV_COLUMNS)], lines), rows_per_piece):
-        yield "".join(piece)
+        yield "".join(piece).encode()
 
 
 def csv_line(cells):
@@ -128,9 +134,3 @@ def quoted(text):
     if '"' in text or "," in text or "\n" in text or "\r" in text:
         return '"' + text.replace('"', '""') + '"'
     return text
-
-
-def batched(items, size):
-    iterator = iter(items)
-    while piece := list(itertools.islice(iterator, size)):
-        yield piece

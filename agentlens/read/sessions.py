@@ -1,4 +1,6 @@
 """Sessions and their events, as the API returns them."""
+import itertools
+
 from .. import jsonstrict
 from ..pricing.money import usd
 from ..rules import session_duration_ms
@@ -124,13 +126,17 @@ def list_sessions(conn, *, limit=50, offset=0, **filters):
 
 
 def session_list_json(conn, *, limit=50, offset=0, **filters):
-    """``GET /sessions`` as JSON text pieces, a session at a time."""
-    yield '{"sessions":['
-    separator = ""
+    """``GET /sessions`` as pieces of JSON (bytes), a session at a time."""
+    yield b'{"sessions":['
+    separator = b""
     for row in page_rows(conn, limit, offset, filters):
         yield separator + compact(session_dict(row))
-        separator = ","
-    yield f'],"total":{count_sessions(conn, **filters)}}}'
+        separator = b","
+    yield f'],"total":{count_sessions(conn, **filters)}}}'.encode()
+
+
+class SessionNotFound(LookupError):
+    """No session has the id asked for (a 404, errors.py)."""
 
 
 def get_session(conn, session_id):
@@ -139,6 +145,14 @@ def get_session(conn, session_id):
         f"SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
     ).fetchone()
     return None if row is None else session_dict(row)
+
+
+def existing_session(conn, session_id):
+    """The session as listed; SessionNotFound if there is none."""
+    session = get_session(conn, session_id)
+    if session is None:
+        raise SessionNotFound(session_id)
+    return session
 
 
 def event_rows(conn, session_id, columns=EVENT_COLUMNS):
@@ -187,22 +201,35 @@ def events_by_id(conn, session_id, event_ids):
     return {row["event_id"]: event_dict(row) for row in rows}
 
 
+# Events serialised in one call: the per-call cost is paid once per hundred events.
+EVENTS_PER_PIECE = 100
+
+
 def json_with_events(head, events, tail=None):
-    """``head`` as a JSON object with an ``events`` array, as text pieces: the events are
-    serialised one at a time. ``tail()``, called once they are, gives keys to add after."""
-    yield compact(head)[:-1] + ',"events":['
-    separator = ""
-    for event in events:
-        yield separator + compact(event)
-        separator = ","
-    yield "]" + ("," + compact(tail())[1:] if tail else "}")
+    """``head`` as a JSON object with an ``events`` array, as pieces of JSON (bytes): the
+    events are serialised a hundred at a time. ``tail()``, called once they are, gives
+    keys to add after."""
+    yield compact(head)[:-1] + b',"events":['
+    separator = b""
+    for piece in batched(events, EVENTS_PER_PIECE):
+        yield separator + compact(piece)[1:-1]
+        separator = b","
+    yield b"]" + (b"," + compact(tail())[1:] if tail else b"}")
 
 
 def compact(value):
-    """JSON as the other responses are written: no spaces."""
-    return jsonstrict.encode(value)
+    """JSON as the other responses are written: no spaces (UTF-8 bytes)."""
+    return jsonstrict.encode_bytes(value)
+
+
+def batched(items, size):
+    """Lists of ``size`` items (the last may be shorter)."""
+    iterator = iter(items)
+    while piece := list(itertools.islice(iterator, size)):
+        yield piece
 
 
 def session_json(conn, session_id):
     """``GET /sessions/<id>``: the session and all its events, streamed."""
-    return json_with_events(get_session(conn, session_id), iter_events(conn, session_id, raw))
+    session = existing_session(conn, session_id)
+    return json_with_events(session, iter_events(conn, session_id, raw))
