@@ -15,7 +15,7 @@ import pytest
 from helpers import assert_error
 from hypothesis import given, strategies as st
 
-from agentlens.read.export import csv_line
+from agentlens.read.export import csv_line, csv_pieces
 
 # The API's thirteen, in its order, then the cost.
 CSV_COLUMNS = [
@@ -380,3 +380,15 @@ def test_unknown_session_is_404(client):
     for fmt in (None, "json", "csv"):
         response = export(client, "no-such-session", fmt)
         assert assert_error(response, 404) == "Session not found"
+
+
+def test_csv_pieces_stay_small_when_rows_are_large():
+    """The export is read a piece at a time (db.spooled spills past 1 MiB): a piece ends
+    after 100 rows or once it holds 256 KiB, so rows of megabytes are not gathered."""
+    rows = [f"row-{n}," + "x" * 300_000 + "\r\n" for n in range(5)]
+    pieces = list(csv_pieces(iter(rows)))
+    assert b"".join(pieces) == (csv_line(CSV_COLUMNS) + "".join(rows)).encode()
+    assert len(pieces) == 5  # the header rides with the first row
+    assert max(map(len, pieces)) < 310_000
+    small = [f"{n}\r\n" for n in range(250)]
+    assert [piece.count(b"\r\n") for piece in csv_pieces(iter(small))] == [100, 100, 51]

@@ -296,7 +296,11 @@ def test_exports_download_what_the_api_exports(client):
         else:  # the same but for the moment it was exported
             assert {**page.get_json(), "exported_at": None} == {**api.get_json(), "exported_at": None}
     assert client.get("/ui/export/alpha-1?format=xml").status_code == 400
-    assert client.get("/ui/export/nope?format=csv").status_code == 404
+    for export_format in ("csv", "json"):
+        missing = client.get(f"/ui/export/nope?format={export_format}")
+        assert missing.status_code == 404
+        assert missing.mimetype == "text/html"
+        assert "There is no session “nope”." in missing.get_data(as_text=True)
 
 
 # ---------------------------------------------------------------------------

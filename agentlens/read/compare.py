@@ -1,6 +1,6 @@
 """POST /sessions/compare: two sessions' metrics side by side, B relative to A."""
 import functools
-import operator
+from collections import Counter
 
 from ..pricing.money import usd
 from ..rules import COUNTED, session_duration_ms
@@ -28,9 +28,11 @@ def session_metrics(conn, session_id):
     for group in groups:  # in order of first appearance: so is each name's first group
         event_types[group["event_type"]] = event_types.get(group["event_type"], 0) + group["events"]
         if group["model"] is not None:
-            add(models, group["model"], (group["events"], group["tokens_in"], group["tokens_out"]))
+            models.setdefault(group["model"], Counter()).update(
+                calls=group["events"], tokens_in=group["tokens_in"], tokens_out=group["tokens_out"])
         if group["tool"] is not None:
-            add(tools, group["tool"], (group["events"], group["duration_us"]))
+            tools.setdefault(group["tool"], Counter()).update(
+                calls=group["events"], duration_us=group["duration_us"])
     events, errors, duration_us, timed = (sum(group[column] for group in groups) for column in
                                           ("events", "errors", "duration_us", "timed"))
     return {
@@ -48,12 +50,12 @@ def session_metrics(conn, session_id):
         "avg_event_duration_ms": ratio(duration_us, timed * 1000),
         "session_duration_ms": session_duration_ms(
             session["started_at"], session["ended_at"], session["last_event_at"]),
-        "models": {model: {"calls": calls, "tokens_in": tokens_in, "tokens_out": tokens_out,
-                           "cost_usd": model_costs.get(model)}
-                   for model, (calls, tokens_in, tokens_out) in models.items()},
+        "models": {model: {"calls": sums["calls"], "tokens_in": sums["tokens_in"],
+                           "tokens_out": sums["tokens_out"], "cost_usd": model_costs.get(model)}
+                   for model, sums in models.items()},
         "event_types": event_types,
-        "tools": {tool: {"calls": calls, "total_duration": milliseconds(tool_duration_us)}
-                  for tool, (calls, tool_duration_us) in tools.items()},
+        "tools": {tool: {"calls": sums["calls"], "total_duration": milliseconds(sums["duration_us"])}
+                  for tool, sums in tools.items()},
         "metadata": session_metadata(session),
     }
 
@@ -77,11 +79,6 @@ FROM (SELECT model, event_type, CASE WHEN tool_call IS NOT NULL THEN {TOOL} END 
       FROM events WHERE session_id = ? AND {COUNTED}) AS counted
 GROUP BY model, event_type, tool
 ORDER BY first"""
-
-
-def add(sums, name, figures):
-    """Add a group's ``figures`` to the sums kept for ``name``."""
-    sums[name] = tuple(map(operator.add, sums.get(name, (0,) * len(figures)), figures))
 
 
 def model_cost_usd(conn, session_id):

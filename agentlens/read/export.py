@@ -1,5 +1,4 @@
 """GET /sessions/<id>/export: the whole session as JSON or CSV, streamed from a cursor."""
-import itertools
 
 from .. import jsonstrict
 from ..ingest.events import tool_field, tool_name
@@ -7,8 +6,7 @@ from ..pricing.money import usd
 from ..rules import duration_us, is_counted
 from ..timestamps import format_ms, now_ms
 from .numbers import milliseconds
-from .sessions import (batched, event_rows, existing_session, iter_events, json_with_events,
-                       loads, raw)
+from .sessions import event_rows, existing_session, iter_events, json_with_events, loads, raw
 
 # The API's thirteen columns in its order (readers may go by position), then the cost.
 CSV_COLUMNS = (
@@ -112,15 +110,27 @@ def csv_row(row):
     ])
 
 
-def export_csv(conn, session_id, rows_per_piece=100):
-    """CSV in pieces (UTF-8 bytes), a hundred rows at a time."""
+# A piece of the CSV ends after this many rows, or sooner once it holds this many
+# characters: a row may hold megabytes.
+ROWS_PER_PIECE = 100
+PIECE_CHARS = 256 * 1024
+
+
+def export_csv(conn, session_id):
+    """CSV in pieces (UTF-8 bytes)."""
     existing_session(conn, session_id)
-    return csv_pieces(map(csv_row, event_rows(conn, session_id, CSV_SOURCE_COLUMNS)),
-                      rows_per_piece)
+    return csv_pieces(map(csv_row, event_rows(conn, session_id, CSV_SOURCE_COLUMNS)))
 
 
-def csv_pieces(lines, rows_per_piece):
-    for piece in batched(itertools.chain([csv_line(CSV_COLUMNS)], lines), rows_per_piece):
+def csv_pieces(lines):
+    piece, size = [csv_line(CSV_COLUMNS)], 0
+    for line in lines:
+        piece.append(line)
+        size += len(line)
+        if len(piece) >= ROWS_PER_PIECE or size >= PIECE_CHARS:
+            yield "".join(piece).encode()
+            piece, size = [], 0
+    if piece:
         yield "".join(piece).encode()
 
 

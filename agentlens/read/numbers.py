@@ -22,20 +22,21 @@ def ratio(numerator, denominator, places=2, scale=1):
     if not denominator:
         return 0
     if type(numerator) is int and type(denominator) is int and type(scale) is int:
-        units = divide_half_up(numerator * scale * 10**places, denominator)
-        # int / int is the double nearest the quotient, as float() of the Decimal is.
-        return units if places == 0 else units / 10**places
+        return integer_ratio(numerator * scale, denominator, places)
     with localcontext() as context:
         context.prec = PRECISION
         return round_half_up(exact(numerator) * scale / exact(denominator), places)
 
 
-def divide_half_up(numerator, denominator):
-    """The integer nearest numerator / denominator, halves away from zero."""
-    quotient, remainder = divmod(abs(numerator), abs(denominator))
+def integer_ratio(numerator, denominator, places):
+    """:func:`ratio` of integers in integer arithmetic, with the decimal path's results
+    to the sign of zero: the nearest multiple of 10**-places, halves away from zero,
+    then (places > 0) the double nearest it, which int / int gives exactly."""
+    units, remainder = divmod(abs(numerator) * 10**places, abs(denominator))
     if 2 * remainder >= abs(denominator):
-        quotient += 1
-    return -quotient if (numerator < 0) != (denominator < 0) else quotient
+        units += 1
+    value = units if places == 0 else units / 10**places
+    return -value if (numerator < 0) != (denominator < 0) else value
 
 
 def milliseconds(microseconds):

@@ -1,6 +1,4 @@
 """Sessions and their events, as the API returns them."""
-import itertools
-
 from .. import jsonstrict
 from ..pricing.money import usd
 from ..rules import session_duration_ms
@@ -201,18 +199,14 @@ def events_by_id(conn, session_id, event_ids):
     return {row["event_id"]: event_dict(row) for row in rows}
 
 
-# Events serialised in one call: the per-call cost is paid once per hundred events.
-EVENTS_PER_PIECE = 100
-
-
 def json_with_events(head, events, tail=None):
     """``head`` as a JSON object with an ``events`` array, as pieces of JSON (bytes): the
-    events are serialised a hundred at a time. ``tail()``, called once they are, gives
-    keys to add after."""
+    events are serialised one at a time (an event may hold megabytes). ``tail()``,
+    called once they are, gives keys to add after."""
     yield compact(head)[:-1] + b',"events":['
     separator = b""
-    for piece in batched(events, EVENTS_PER_PIECE):
-        yield separator + compact(piece)[1:-1]
+    for event in events:
+        yield separator + compact(event)
         separator = b","
     yield b"]" + (b"," + compact(tail())[1:] if tail else b"}")
 
@@ -220,13 +214,6 @@ def json_with_events(head, events, tail=None):
 def compact(value):
     """JSON as the other responses are written: no spaces (UTF-8 bytes)."""
     return jsonstrict.encode_bytes(value)
-
-
-def batched(items, size):
-    """Lists of ``size`` items (the last may be shorter)."""
-    iterator = iter(items)
-    while piece := list(itertools.islice(iterator, size)):
-        yield piece
 
 
 def session_json(conn, session_id):

@@ -11,6 +11,7 @@ from flask import Blueprint, render_template
 from werkzeug.exceptions import HTTPException
 
 from ..errors import http_error_message
+from ..read.sessions import SessionNotFound
 from . import charts, format
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,12 @@ def http_error_page(error):
     message = http_error_message(error) if error.code == 429 else error.description
     return render_template("web/error.html", code=error.code, title=error.name,
                            message=message), error.code
+
+
+@bp.errorhandler(SessionNotFound)
+def session_not_found_page(error):
+    return render_template("web/error.html", code=404, title="Not Found",
+                           message=f"There is no session “{error.args[0]}”."), 404
 
 
 @bp.errorhandler(Exception)

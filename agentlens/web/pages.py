@@ -87,8 +87,6 @@ def export_page(session_id):
         export_format = EXPORT_ARGS.load(request.args)["format"]
     except ValidationError:
         abort(400, "The export format is json or csv.")
-    if sessions.get_session(get_db(), session_id) is None:
-        abort(404, f"There is no session “{session_id}”.")
     return export_download(session_id, export_format)
 
 
