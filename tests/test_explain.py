@@ -1,6 +1,7 @@
 import re
 import uuid
 
+import otlp_builder
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from agentlens.ingest.events import make_event
@@ -365,3 +366,90 @@ def test_a_session_of_100000_events(app, conn):
     assert "- **Events:** 100000 (50000 llm\\_call, 50000 tool\\_call)\n" in document
     assert "- **Errors:** 20000\n" in document
     assert "**Duration:** 100.0s\n" in document
+
+
+# --- the explanation kept by revision ------------------------------------------------
+
+
+def explained(client, session_id):
+    response = client.get(f"/sessions/{session_id}/explain")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()["explanation"]
+
+
+def test_a_kept_explanation_is_rewritten_after_every_kind_of_change(app, client):
+    """Asked again with nothing changed, the same text; after a new event, an amended
+    one (its output only), a session deleted and sent again with other events, a trace
+    moved into it: the text of the new state, as a process that never explained the
+    session writes it."""
+    from test_format_agentops import bearer, token_for
+
+    def fresh_text(session_id):
+        explain.RENDERED.entries.clear()
+        return explained(client, session_id)
+
+    post(client, [start("kept-1"), llm("kept-1", "k-1", 1, prompt="first")])
+    first = explained(client, "kept-1")
+    assert explained(client, "kept-1") == first
+    post(client, [llm("kept-1", "k-1", 1, prompt="first")])  # a retry changes nothing
+    assert explained(client, "kept-1") == first
+
+    post(client, [llm("kept-1", "k-2", 2, prompt="second")])
+    assert "`second`" in explained(client, "kept-1")
+    assert explained(client, "kept-1") == fresh_text("kept-1")
+
+    token = token_for(app, client, "kept-ao", init_timestamp="2026-03-01T10:00:00Z")
+    assert client.post("/v2/create_events", headers=bearer(token), json={"events": [
+        {"id": "a1", "type": "llm", "model": "gpt-4o", "prompt": "ask",
+         "init_timestamp": "2026-03-01T10:00:01Z"}]}).status_code == 200
+    before = explained(client, "kept-ao")
+    assert client.post("/v2/update_events", headers=bearer(token), json={"events": [
+        {"id": "a1", "completion": "the amended answer"}]}).status_code == 200
+    after = explained(client, "kept-ao")
+    assert after != before and "the amended answer" in after
+    assert after == fresh_text("kept-ao")
+
+    assert client.delete("/sessions/kept-1").status_code == 204
+    assert client.get("/sessions/kept-1/explain").status_code == 404
+    post(client, [start("kept-1", "other-agent"), llm("kept-1", "k-9", 9, prompt="anew")])
+    again = explained(client, "kept-1")
+    assert "Agent Session: other-agent" in again and "`anew`" in again
+    assert "`first`" not in again
+    assert again == fresh_text("kept-1")
+
+    # A trace's spans first filed under its id, then its root naming the session.
+    trace = "00000000000000000000000000000e01"
+    child = otlp_builder.span(trace, "00000000000000c1", "chat", parent="00000000000000a1",
+                              start_ms=1, attrs={"gen_ai.operation.name": "chat"})
+    root = otlp_builder.span(trace, "00000000000000a1", "invoke_agent", duration_ms=50,
+                             attrs={"session.id": "kept-1"})
+    for spans in ([child], [root]):
+        response = client.post("/v1/traces", headers={"Content-Type": "application/x-protobuf"},
+                               data=otlp_builder.export(spans).SerializeToString())
+        assert response.status_code == 200, response.get_data(as_text=True)
+        moved = explained(client, "kept-1")
+        assert moved == fresh_text("kept-1")
+    assert timeline_of(moved) == ["1. **span** (50 ms)", "   - **LLM call** (10 ms)",
+                                  "2. Session started", "3. **LLM call** gpt-4o — prompt: `anew`"]
+
+
+def test_each_change_draws_a_new_revision_and_a_retry_none(app):
+    from agentlens.db import get_db
+
+    def revision(conn, session_id):
+        return conn.execute("SELECT revision FROM sessions WHERE session_id = ?",
+                            (session_id,)).fetchone()[0]
+
+    def event(event_id, **fields):
+        return make_event(session_id="rev-1", event_type="llm_call", source="agentlens",
+                          event_id=event_id, ts=1_000, max_field_bytes=10**6, **fields)
+
+    with app.app_context():
+        conn = get_db()
+        store_batch(conn, [event("e1", tokens_in=5)])
+        seen = [revision(conn, "rev-1")]
+        store_batch(conn, [event("e1", tokens_in=5)])  # stored already: nothing changes
+        assert revision(conn, "rev-1") == seen[-1]
+        store_batch(conn, [event("e2")])  # no figure of the session moves, an event is added
+        seen.append(revision(conn, "rev-1"))
+        assert len(set(seen)) == len(seen) and all(0 < tag < 2**62 for tag in seen)

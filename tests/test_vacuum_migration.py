@@ -6,6 +6,7 @@ import threading
 import pytest
 
 from agentlens import db, recount
+from agentlens.ingest import session_state
 from agentlens.ingest.formats import agentlens
 from agentlens.ingest.store import store_batch
 from agentlens.read import analytics
@@ -44,7 +45,13 @@ def database_before_step_8(path):
          "input_data": {"prompt": "x" * 3000}}
         for number in range(3) for index in range(40)]}, max_batch=1000, max_field_bytes=10**6)
     assert rejected == []
-    store_batch(conn, events)
+    # Stored as the store of that time did: sessions had no revision column (step 11).
+    columns = session_state.COLUMNS
+    session_state.COLUMNS = tuple(c for c in columns if c != "revision")
+    try:
+        store_batch(conn, events)
+    finally:
+        session_state.COLUMNS = columns
     return conn
 
 

@@ -9,6 +9,8 @@ makes the result independent of arrival order:
 - session_starts' metadata merge, the earliest winning key by key; what other
   sources add (SDK session updates) is merged over it, in arrival order.
 """
+import secrets
+
 from .. import jsonstrict, rollups, rules
 from .events import EventError
 
@@ -16,7 +18,7 @@ from .events import EventError
 COLUMNS = ("session_id", "agent_name", "name_rank", "named_at", "status", "started_at",
            "ended_at", "last_event_at", "start_event_at", "tokens_in", "tokens_out",
            "final_tokens_in", "final_tokens_out", "total_tokens_in", "total_tokens_out",
-           "event_count", "cost_nanos", "unpriced_events", "source")
+           "event_count", "cost_nanos", "unpriced_events", "source", "revision")
 
 
 class MetadataTooLarge(EventError):
@@ -34,7 +36,15 @@ def new_session(session_id, ts, source):
             "status": "active", "started_at": ts, "ended_at": None, "last_event_at": ts,
             "start_event_at": None, "tokens_in": 0, "tokens_out": 0, "final_tokens_in": None,
             "final_tokens_out": None, "total_tokens_in": 0, "total_tokens_out": 0,
-            "event_count": 0, "cost_nanos": 0, "unpriced_events": 0, "source": source}
+            "event_count": 0, "cost_nanos": 0, "unpriced_events": 0, "source": source,
+            "revision": 0}
+
+
+def new_revision():
+    """A session's tag after a change: random, so that no two states of a session share
+    one, also across a delete and a new session of the same id, a restored backup or
+    another store (a counter would repeat there); 62 bits fit any store's integer."""
+    return secrets.randbits(62)
 
 
 # A session's own totals, and the event measure (rollups.EVENT_MEASURES) each one sums.

@@ -483,8 +483,8 @@ class Change:
     # --- writing -------------------------------------------------------------
 
     def settle(self):
-        """Sum the rows counted out and in, write the sessions back and move every
-        rollup by what changed."""
+        """Sum the rows counted out and in, write the sessions back (each one that changed,
+        or whose events did, with a new revision) and move every rollup by what changed."""
         groups = (rollups.event_groups(self.removed_rows, -1),
                   rollups.event_groups(self.added_rows, 1))
         for grouped in groups:
@@ -492,9 +492,13 @@ class Change:
                 session = self.sessions[key[0]]
                 if session is not None:
                     session_state.add_totals(session, measures)
-        for session in self.sessions.values():
+        changed = {row["session_id"] for row in chain(self.removed_rows, self.added_rows)}
+        for session_id, session in self.sessions.items():
             if session is not None:
                 session_state.settle_totals(session)
+                if (session_id in changed or session_id in self.metadata
+                        or session != self.before[session_id]):
+                    session["revision"] = session_state.new_revision()
         self.write_sessions()
         self.move_rollups(groups)
         self.deltas.apply(self.conn)

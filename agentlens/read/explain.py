@@ -7,6 +7,8 @@ have their inline Markdown punctuation backslash-escaped.
 """
 import functools
 import re
+import threading
+from collections import OrderedDict
 
 from .. import jsonstrict
 from ..db import snapshot
@@ -31,18 +33,57 @@ INLINE_PUNCTUATION = re.compile(r"([\\`*_\[\]<>#!|~&$])")
 BACKTICK_RUN = re.compile(r"`+")
 
 
+class Rendered:
+    """The last explanations this process wrote, each with the revision its session had
+    then. A session's revision is drawn anew at every change to it or to its events
+    (store.Change), so an explanation kept for the revision a session has now is the
+    one it would get again."""
+
+    def __init__(self, size):
+        self.size, self.entries, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key, revision):
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None or entry[0] != revision:
+                return None
+            self.entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key, revision, text):
+        with self.lock:
+            self.entries[key] = (revision, text)
+            self.entries.move_to_end(key)
+            if len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+
+# At most about 100 KB an explanation (max_items lines of bounded excerpts).
+RENDERED = Rendered(64)
+
+
 def explain_session(conn, session_id, max_items=200):
     """The session as Markdown: header, nested timeline (at most max_items items), summary.
 
     None when the session is unknown.
     """
+    max_items = max(max_items, 0)
     with snapshot(conn):
-        session = get_session(conn, session_id)
-        if session is None:
+        row = conn.execute("SELECT revision FROM sessions WHERE session_id = ?",
+                           (session_id,)).fetchone()
+        if row is None:
             return None
-        lines = header(conn, session)
-        lines += ["", "### Timeline", ""] + timeline(conn, session, max(max_items, 0))
-        lines += ["", "### Summary", ""] + summary(conn, session)
+        text = RENDERED.get((session_id, max_items), row[0])
+        if text is None:
+            text = render(conn, get_session(conn, session_id), max_items)
+            RENDERED.put((session_id, max_items), row[0], text)
+    return text
+
+
+def render(conn, session, max_items):
+    lines = header(conn, session)
+    lines += ["", "### Timeline", ""] + timeline(conn, session, max_items)
+    lines += ["", "### Summary", ""] + summary(conn, session)
     return "\n".join(lines) + "\n"
 
 
