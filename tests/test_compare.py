@@ -523,3 +523,46 @@ def test_percent_and_average_round_the_exact_decimal_not_a_float(client):
     assert body["deltas"]["tokens_in"] == {"absolute": 23, "percent": 14.38}
     assert body["session_b"]["avg_event_duration_ms"] == 561.45
     assert body["session_b"]["total_processing_ms"] == 2245.78
+
+
+def test_figures_kept_by_revision_follow_every_change(client):
+    """A session compared again unchanged gives the same figures; after a new event, a
+    new session_end and a delete and re-creation, the figures of the new state, as a
+    process that never compared it gives them."""
+    from agentlens.read import compare as reading
+
+    def fresh(a, b):
+        reading.KEPT.entries.clear()
+        return compare(client, a, b)
+
+    def same(first, second):
+        return {**first, "compared_at": None} == {**second, "compared_at": None}
+
+    post_events(client, [
+        {"event_type": "llm_call", "session_id": "kr-a", "event_id": "a1", "model": "m1",
+         "tokens_in": 10, "tokens_out": 1, "timestamp": "2026-03-01T10:00:00Z"},
+        {"event_type": "llm_call", "session_id": "kr-b", "event_id": "b1", "model": "m1",
+         "tokens_in": 20, "tokens_out": 2, "timestamp": "2026-03-01T10:00:00Z",
+         "duration_ms": 5}])
+    first = compare(client, "kr-a", "kr-b")
+    assert same(compare(client, "kr-a", "kr-b"), first)
+    post_events(client, [{"event_type": "tool_call", "session_id": "kr-b", "event_id": "b2",
+                          "tool_call": {"name": "search"}, "duration_ms": 7,
+                          "timestamp": "2026-03-01T10:00:01Z"}])
+    second = compare(client, "kr-a", "kr-b")
+    assert second["session_b"]["event_count"] == 2
+    assert second["session_b"]["tools"] == {"search": {"calls": 1, "total_duration": 7.0}}
+    assert same(second, fresh("kr-a", "kr-b"))
+    post_events(client, [{"event_type": "session_end", "session_id": "kr-a",
+                          "status": "error", "timestamp": "2026-03-01T10:00:09Z"}])
+    third = compare(client, "kr-a", "kr-b")
+    assert (third["session_a"]["status"], third["session_a"]["session_duration_ms"]) == (
+        "error", 9000)
+    assert same(third, fresh("kr-a", "kr-b"))
+    assert client.delete("/sessions/kr-b").status_code == 204
+    post_events(client, [{"event_type": "llm_call", "session_id": "kr-b", "event_id": "b9",
+                          "model": "m2", "tokens_in": 3, "timestamp": "2026-03-01T11:00:00Z"}])
+    fourth = compare(client, "kr-a", "kr-b")
+    assert fourth["session_b"]["models"] == {
+        "m2": {"calls": 1, "tokens_in": 3, "tokens_out": 0, "cost_usd": None}}
+    assert same(fourth, fresh("kr-a", "kr-b"))

@@ -2,9 +2,11 @@
 import functools
 from collections import Counter
 
+from ..db import snapshot
 from ..pricing.money import usd
 from ..rules import COUNTED, session_duration_ms
 from ..timestamps import format_ms, now_ms
+from .kept import KeptByRevision
 from .numbers import exact, milliseconds, ratio, round_half_up
 from .sessions import session_metadata
 
@@ -13,15 +15,33 @@ DELTA_METRICS = ("total_tokens", "tokens_in", "tokens_out", "event_count", "erro
 PLACES = {"cost_usd": 6}  # decimals of an absolute delta that is not an integer (else 3)
 
 
+# Each session's figures at their revision: a few KB each, its metadata (up to the
+# field cap) not among them.
+KEPT = KeptByRevision(128)
+
+
 def session_metrics(conn, session_id):
-    """The metrics of one session (counted events only), or None if it is unknown."""
-    session = conn.execute("""
-        SELECT session_id, agent_name, status, metadata, start_metadata, started_at, ended_at,
-               last_event_at, total_tokens_in AS tokens_in, total_tokens_out AS tokens_out,
-               cost_nanos, unpriced_events
-        FROM sessions WHERE session_id = ?""", (session_id,)).fetchone()
-    if session is None:
-        return None
+    """The metrics of one session (counted events only), or None if it is unknown.
+    Their nested values are shared with other callers (kept by revision): not to be
+    changed."""
+    with snapshot(conn):
+        session = conn.execute("""
+            SELECT session_id, agent_name, status, metadata, start_metadata, started_at,
+                   ended_at, last_event_at, total_tokens_in AS tokens_in,
+                   total_tokens_out AS tokens_out, cost_nanos, unpriced_events, revision
+            FROM sessions WHERE session_id = ?""", (session_id,)).fetchone()
+        if session is None:
+            return None
+        figures = KEPT.get(session_id, session["revision"])
+        if figures is None:
+            figures = measure(conn, session)
+            KEPT.put(session_id, session["revision"], figures)
+    return {**figures, "metadata": session_metadata(session)}
+
+
+def measure(conn, session):
+    """The metrics of a session's row as read, from its events, but its metadata."""
+    session_id = session["session_id"]
     model_costs = model_cost_usd(conn, session_id)
     groups = conn.execute(event_groups_sql(conn.duration_us_sql), (session_id,)).fetchall()
     models, event_types, tools = {}, {}, {}
@@ -56,7 +76,6 @@ def session_metrics(conn, session_id):
         "event_types": event_types,
         "tools": {tool: {"calls": sums["calls"], "total_duration": milliseconds(sums["duration_us"])}
                   for tool, sums in tools.items()},
-        "metadata": session_metadata(session),
     }
 
 

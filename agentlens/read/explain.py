@@ -7,14 +7,13 @@ have their inline Markdown punctuation backslash-escaped.
 """
 import functools
 import re
-import threading
-from collections import OrderedDict
 
 from .. import jsonstrict
 from ..db import snapshot
 from ..ingest.events import tool_field, tool_name
 from ..pricing.money import usd_text
 from ..rules import COUNTED, session_duration_ms
+from .kept import KeptByRevision
 from .sessions import get_session, loads
 
 EXCERPT_CHARS = 120
@@ -33,33 +32,8 @@ INLINE_PUNCTUATION = re.compile(r"([\\`*_\[\]<>#!|~&$])")
 BACKTICK_RUN = re.compile(r"`+")
 
 
-class Rendered:
-    """The last explanations this process wrote, each with the revision its session had
-    then. A session's revision is drawn anew at every change to it or to its events
-    (store.Change), so an explanation kept for the revision a session has now is the
-    one it would get again."""
-
-    def __init__(self, size):
-        self.size, self.entries, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key, revision):
-        with self.lock:
-            entry = self.entries.get(key)
-            if entry is None or entry[0] != revision:
-                return None
-            self.entries.move_to_end(key)
-            return entry[1]
-
-    def put(self, key, revision, text):
-        with self.lock:
-            self.entries[key] = (revision, text)
-            self.entries.move_to_end(key)
-            if len(self.entries) > self.size:
-                self.entries.popitem(last=False)
-
-
 # At most about 100 KB an explanation (max_items lines of bounded excerpts).
-RENDERED = Rendered(64)
+RENDERED = KeptByRevision(64)
 
 
 def explain_session(conn, session_id, max_items=200):
