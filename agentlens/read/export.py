@@ -96,18 +96,32 @@ CSV_SOURCE_COLUMNS = ("event_id, event_type, ts, model, tokens_in, tokens_out, c
 
 
 def csv_row(row):
-    """The CSV line of an event read as CSV_SOURCE_COLUMNS."""
+    """The CSV line of an event read as CSV_SOURCE_COLUMNS, as csv_line writes it: a
+    number or a time never needs quotes, so only text cells are looked at for them."""
     (event_id, event_type, ts, model, tokens_in, tokens_out, cost_nanos, duration_ms,
      input_data, output_data, tool_call, decision_trace) = row
-    tool_call = loads(tool_call)
-    return csv_line([
-        *map(cell, (event_id, event_type, format_ms(ts), model, tokens_in, tokens_out,
-                    duration_ms)),
-        json_cell(input_data), json_cell(output_data),
-        *map(cell, (tool_name(tool_call), tool_field(tool_call, "input"),
-                    tool_field(tool_call, "output"), reasoning(loads(decision_trace)),
-                    fixed_usd(cost_nanos))),
-    ])
+    call = loads(tool_call)
+    tool = NO_TOOL if call is None else (text_cell(tool_name(call)),
+                                         text_cell(tool_field(call, "input")),
+                                         text_cell(tool_field(call, "output")))
+    return ",".join((
+        text_cell(event_id), text_cell(event_type), format_ms(ts), text_cell(model),
+        number_cell(tokens_in), number_cell(tokens_out), number_cell(duration_ms),
+        quoted(json_cell(input_data)), quoted(json_cell(output_data)), *tool,
+        "" if decision_trace is None else text_cell(reasoning(loads(decision_trace))),
+        number_cell(fixed_usd(cost_nanos)),
+    )) + "\r\n"
+
+
+NO_TOOL = ("", "", "")
+
+
+def text_cell(value):
+    return "" if value is None else quoted(cell(value))
+
+
+def number_cell(value):
+    return "" if value is None else cell(value)
 
 
 # A piece of the CSV ends after this many rows, or sooner once it holds this many
