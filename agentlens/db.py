@@ -318,7 +318,7 @@ def migrate_sqlite(conn):
 def recount_totals(conn):
     from .recount import rebuild  # the write path's own code; imported late (it imports db)
 
-    rebuild(conn, revise=False)  # step 11 gives every session its first revision
+    rebuild(conn)
 
 
 # Steps after which totals and rollups are recomputed from the events, because

@@ -44,6 +44,7 @@ class Recount:
         the other rollups are summed into ``self.deltas`` meanwhile."""
         total = self.conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
         done, last = 0, None
+        # Not the revision: no total depends on it, and migration 6 (a rebuild) predates it.
         columns = ", ".join(c for c in session_state.COLUMNS if c != "revision")
         while True:
             stored = [dict(row) for row in self.conn.execute(
@@ -93,18 +94,14 @@ def check(conn, progress=None):
     return differences
 
 
-def rebuild(conn, progress=None, revise=True):
+def rebuild(conn, progress=None):
     """Recompute and write every derived session column and every rollup (inside the
-    caller's write transaction), and give every session a new revision (``revise``:
-    not in the migration step that predates the column)."""
+    caller's write transaction)."""
     for rollup in rollups.ALL:
         conn.execute(f"DELETE FROM {rollup.table}")
     recount = Recount(conn, progress)
-    written = DERIVED + (("revision",) if revise else ())
-    sets = ", ".join(f"{column} = :{column}" for column in written)
+    sets = ", ".join(f"{column} = :{column}" for column in DERIVED)
     for _, recounted, per_session in recount.chunks():
-        for session in recounted:
-            session["revision"] = session_state.new_revision()
         conn.executemany(f"UPDATE sessions SET {sets} WHERE session_id = :session_id", recounted)
         conn.executemany(rollups.upsert_sql(rollups.SESSION_ROLLUP),
                          [(*key, *measures) for key, measures in per_session.items()])
