@@ -96,7 +96,9 @@ def check(conn, progress=None):
 
 def rebuild(conn, progress=None):
     """Recompute and write every derived session column and every rollup (inside the
-    caller's write transaction)."""
+    caller's write transaction). Draws no revision (migration 6, its one caller, predates
+    the column): a caller on a live store must, or explain and compare keep serving
+    what they computed before (read/kept.py)."""
     for rollup in rollups.ALL:
         conn.execute(f"DELETE FROM {rollup.table}")
     recount = Recount(conn, progress)

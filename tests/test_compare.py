@@ -566,3 +566,26 @@ def test_figures_kept_by_revision_follow_every_change(client):
     assert fourth["session_b"]["models"] == {
         "m2": {"calls": 1, "tokens_in": 3, "tokens_out": 0, "cost_usd": None}}
     assert same(fourth, fresh("kr-a", "kr-b"))
+
+
+def test_kept_figures_follow_a_session_only_update_and_an_amendment(app, client):
+    """An AgentOps agent naming the session (no event stored: its name and metadata
+    change) and an amended event (no event added) each give the compared session new
+    figures."""
+    from test_format_agentops import bearer, token_for
+
+    token = token_for(app, client, "kr-ao", init_timestamp="2026-03-01T10:00:00Z")
+    assert client.post("/v2/create_events", headers=bearer(token), json={"events": [
+        {"id": "x1", "type": "llm", "model": "gpt-4o", "prompt_tokens": 10,
+         "init_timestamp": "2026-03-01T10:00:01Z"}]}).status_code == 200
+    post_events(client, [{"event_type": "llm_call", "session_id": "kr-other", "event_id": "o1",
+                          "timestamp": "2026-03-01T10:00:00Z"}])
+    first = compare(client, "kr-ao", "kr-other")["session_a"]
+    assert (first["agent_name"], first["tokens_in"]) == ("unknown", 10)
+    assert client.post("/v2/create_agent", headers=bearer(token),
+                       json={"id": "agent-1", "name": "Researcher"}).status_code == 200
+    assert compare(client, "kr-ao", "kr-other")["session_a"]["agent_name"] == "Researcher"
+    assert client.post("/v2/update_events", headers=bearer(token), json={"events": [
+        {"id": "x1", "prompt_tokens": 25}]}).status_code == 200
+    amended = compare(client, "kr-ao", "kr-other")["session_a"]
+    assert (amended["tokens_in"], amended["models"]["gpt-4o"]["tokens_in"]) == (25, 25)

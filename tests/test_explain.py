@@ -4,7 +4,7 @@ import uuid
 import otlp_builder
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from agentlens.ingest.events import make_event
+from agentlens.ingest.events import make_event, session_update
 from agentlens.ingest.store import store_batch
 from agentlens.read import explain
 from agentlens.read.explain import explain_session
@@ -450,6 +450,11 @@ def test_each_change_draws_a_new_revision_and_a_retry_none(app):
         seen = [revision(conn, "rev-1")]
         store_batch(conn, [event("e1", tokens_in=5)])  # stored already: nothing changes
         assert revision(conn, "rev-1") == seen[-1]
-        store_batch(conn, [event("e2")])  # no figure of the session moves, an event is added
+        store_batch(conn, [event("e2")])  # an event without tokens is added
         seen.append(revision(conn, "rev-1"))
+        # The session alone changes: named, then ended, by updates that store no event.
+        for change in ({"agent_name": "named"}, {"status": "completed"}):
+            store_batch(conn, [], [session_update("rev-1", 2_000, "agentlens",
+                                                  max_field_bytes=10**6, **change)])
+            seen.append(revision(conn, "rev-1"))
         assert len(set(seen)) == len(seen) and all(0 < tag < 2**62 for tag in seen)

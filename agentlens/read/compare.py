@@ -2,6 +2,7 @@
 import functools
 from collections import Counter
 
+from .. import jsonstrict
 from ..db import snapshot
 from ..pricing.money import usd
 from ..rules import COUNTED, session_duration_ms
@@ -15,9 +16,9 @@ DELTA_METRICS = ("total_tokens", "tokens_in", "tokens_out", "event_count", "erro
 PLACES = {"cost_usd": 6}  # decimals of an absolute delta that is not an integer (else 3)
 
 
-# Each session's figures at their revision: a few KB each, its metadata (up to the
-# field cap) not among them.
-KEPT = KeptByRevision(128)
+# Each session's figures at their revision (not its metadata, read fresh), measured by
+# their JSON: a session with thousands of models or tools is computed each time.
+KEPT = KeptByRevision(128, max_bytes=64 * 1024)
 
 
 def session_metrics(conn, session_id):
@@ -35,7 +36,8 @@ def session_metrics(conn, session_id):
         figures = KEPT.get(session_id, session["revision"])
         if figures is None:
             figures = measure(conn, session)
-            KEPT.put(session_id, session["revision"], figures)
+            KEPT.put(session_id, session["revision"], figures,
+                     len(jsonstrict.encode_bytes(figures)))
     return {**figures, "metadata": session_metadata(session)}
 
 

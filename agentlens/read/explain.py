@@ -7,6 +7,7 @@ have their inline Markdown punctuation backslash-escaped.
 """
 import functools
 import re
+import sys
 
 from .. import jsonstrict
 from ..db import snapshot
@@ -32,8 +33,7 @@ INLINE_PUNCTUATION = re.compile(r"([\\`*_\[\]<>#!|~&$])")
 BACKTICK_RUN = re.compile(r"`+")
 
 
-# At most about 100 KB an explanation (max_items lines of bounded excerpts).
-RENDERED = KeptByRevision(64)
+RENDERED = KeptByRevision(64, max_bytes=256 * 1024)
 
 
 def explain_session(conn, session_id, max_items=200):
@@ -50,7 +50,7 @@ def explain_session(conn, session_id, max_items=200):
         text = RENDERED.get((session_id, max_items), row[0])
         if text is None:
             text = render(conn, get_session(conn, session_id), max_items)
-            RENDERED.put((session_id, max_items), row[0], text)
+            RENDERED.put((session_id, max_items), row[0], text, sys.getsizeof(text))
     return text
 
 

@@ -9,11 +9,13 @@ from collections import OrderedDict
 
 
 class KeptByRevision:
-    """The last ``size`` values computed, by key, each with its session's revision.
-    A value kept is shared: callers do not change it."""
+    """The last ``size`` values computed, by key, each with its session's revision; a
+    value over ``max_bytes`` (as its caller measures it) is not kept, so the whole
+    holds at most ``size * max_bytes``. A value kept is shared: callers do not change it."""
 
-    def __init__(self, size):
-        self.size, self.entries, self.lock = size, OrderedDict(), threading.Lock()
+    def __init__(self, size, max_bytes):
+        self.size, self.max_bytes = size, max_bytes
+        self.entries, self.lock = OrderedDict(), threading.Lock()
 
     def get(self, key, revision):
         """The value kept for ``key`` at ``revision``, or None."""
@@ -24,7 +26,9 @@ class KeptByRevision:
             self.entries.move_to_end(key)
             return entry[1]
 
-    def put(self, key, revision, value):
+    def put(self, key, revision, value, size):
+        if size > self.max_bytes:
+            return
         with self.lock:
             self.entries[key] = (revision, value)
             self.entries.move_to_end(key)
