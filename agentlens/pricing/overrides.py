@@ -11,7 +11,7 @@ when its name is the same, exactly.
 from dataclasses import dataclass
 from decimal import Decimal
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, validate
 
 from .. import jsonstrict
 from ..db import transaction
