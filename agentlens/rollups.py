@@ -147,6 +147,14 @@ def session_contribution(session):
     return measures, duration
 
 
+# session_contribution summed over a group of sessions in SQL (SESSION_MEASURES, then
+# the least and greatest duration of those that ended); a test checks both forms agree.
+SESSION_SUMS_SQL = (
+    "count(*)", "sum(event_count)", "sum(total_tokens_in)", "sum(total_tokens_out)",
+    "sum(cost_nanos)", "count(ended_at)", "coalesce(sum(ended_at - started_at), 0)",
+    "min(ended_at - started_at)", "max(ended_at - started_at)")
+
+
 class Deltas:
     """Changes to the rollups, gathered in Python and written by :meth:`apply`."""
 

@@ -238,6 +238,9 @@ class Recorder:
             self.log.append((sql, params, (time.thread_time() - start) * 1000))
         return Rows(rows)
 
+    def snapshot(self):
+        return self.conn.snapshot()
+
 
 class Rows(list):
     def fetchone(self):

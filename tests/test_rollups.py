@@ -5,7 +5,7 @@ from contextlib import closing
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from agentlens import db, rules
+from agentlens import db, rollups, rules
 from agentlens.read import buckets
 from agentlens.read.analytics import analytics
 from helpers import read_json
@@ -60,6 +60,29 @@ def test_the_duration_rule_is_the_same_in_python_and_sql(store_conn, duration):
         f"SELECT {store_conn.duration_us_sql} "
         "FROM (SELECT CAST(? AS DOUBLE PRECISION) AS duration_ms) AS given", (duration,)).fetchone()
     assert in_sql == rules.duration_us(duration)
+
+
+SESSION_COLUMNS = ("started_at", "ended_at", "event_count", "total_tokens_in",
+                   "total_tokens_out", "cost_nanos")
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sessions=st.lists(st.tuples(
+    st.integers(-10**12, 10**13), st.none() | st.integers(0, 10**9), st.integers(0, 10**6),
+    st.integers(0, 10**12), st.integers(0, 10**12), st.integers(0, 10**15)), min_size=1, max_size=8))
+def test_session_sums_are_the_same_in_python_and_sql(store_conn, sessions):
+    rows = [dict(zip(SESSION_COLUMNS, (start, None if length is None else start + length, *rest)))
+            for start, length, *rest in sessions]
+    given_rows = " UNION ALL ".join(
+        ["SELECT " + ", ".join(f"CAST(? AS BIGINT) AS {c}" for c in SESSION_COLUMNS)] * len(rows))
+    (in_sql,) = store_conn.execute(
+        f"SELECT {', '.join(rollups.SESSION_SUMS_SQL)} FROM ({given_rows}) AS given",
+        [row[c] for row in rows for c in SESSION_COLUMNS]).fetchall()
+    contributions = [rollups.session_contribution(row) for row in rows]
+    durations = [duration for _, duration in contributions if duration is not None]
+    in_python = [sum(column) for column in zip(*(measures for measures, _ in contributions))]
+    in_python += [min(durations, default=None), max(durations, default=None)]
+    assert list(in_sql) == in_python
 
 
 def test_what_counts_is_the_same_in_python_and_sql():

@@ -29,14 +29,12 @@ def analytics(conn, *, agent_name=None, started_from=None, started_to=None, now=
     timeline_to = until if started_to is None else min(until, started_to)
     selected = {"agent_name": agent_name, "started_from": started_from,
                 "started_to": started_to}
-    edges = {}  # the sessions of a partial edge hour, read once for both sums that need them
     with snapshot(conn):
         by_agent = buckets.session_sums(conn, started_from, started_to, agent_name,
-                                        group="agent", edges=edges)
+                                        group="agent")
         sums = buckets.SessionSums.total(by_agent.values())
         models, clock = buckets.event_sums(conn, started_from, started_to, agent_name)
-        by_day = (buckets.session_sums(conn, timeline_from, timeline_to, agent_name, group="day",
-                                       edges=edges)
+        by_day = (buckets.session_sums(conn, timeline_from, timeline_to, agent_name, group="day")
                   if timeline_from < timeline_to else {})
         earliest, latest = start_range(conn, **selected)
     return {

@@ -2,8 +2,8 @@
 
 A range [from, to) on the session start is cut into whole UTC days (the
 ``day_*`` rollups), the whole hours at its edges (``hour_*``), and what is
-left at each edge, under an hour (summed from ``sessions`` and
-``session_rollup`` with the write path's own functions). No range means the
+left at each edge, under an hour (summed in SQL from ``sessions``, with the
+SQL form of the write path's rule, and ``session_rollup``). No range means the
 all-time rollups. So the cost of a sum depends on the length of the range in
 days and on the sessions of at most two partial hours, not on how many
 sessions there are.
@@ -113,50 +113,43 @@ def where_sql(conditions):
     return " WHERE " + " AND ".join(conditions) if conditions else ""
 
 
-# Per agent (for an agent filter, or top agents), and over all agents.
-SESSION_SOURCES = {True: {ALL: (rollups.AGENT_SESSIONS, None, None),
-                          DAY: (rollups.DAY_SESSIONS, "start_day", 1),
-                          HOUR: (rollups.HOUR_SESSIONS, "start_hour", 24)},
-                   False: {ALL: (rollups.AGENT_SESSIONS, None, None),
-                           DAY: (rollups.DAY_TOTALS, "start_day", 1),
-                           HOUR: (rollups.HOUR_TOTALS, "start_hour", 24)}}
+ROLLUP_SUMS = ", ".join([*(f"sum({m})" for m in rollups.SESSION_MEASURES),
+                         "min(min_duration_ms)", "max(max_duration_ms)"])
+# Where a piece's session sums are read: (table, its time column, that column's units
+# in a day, the sums), per agent (for an agent filter, or top agents) and over all
+# agents. A partial hour is summed from the sessions themselves.
+SESSION_SOURCES = {True: {ALL: (rollups.AGENT_SESSIONS.table, None, None, ROLLUP_SUMS),
+                          DAY: (rollups.DAY_SESSIONS.table, "start_day", 1, ROLLUP_SUMS),
+                          HOUR: (rollups.HOUR_SESSIONS.table, "start_hour", 24, ROLLUP_SUMS)},
+                   False: {ALL: (rollups.AGENT_SESSIONS.table, None, None, ROLLUP_SUMS),
+                           DAY: (rollups.DAY_TOTALS.table, "start_day", 1, ROLLUP_SUMS),
+                           HOUR: (rollups.HOUR_TOTALS.table, "start_hour", 24, ROLLUP_SUMS)}}
+for sources in SESSION_SOURCES.values():
+    sources[EXACT] = ("sessions", "started_at", None, ", ".join(rollups.SESSION_SUMS_SQL))
 
 
-def session_sums(conn, lo=None, hi=None, agent_name=None, status=None, group=None, edges=None):
+def session_sums(conn, lo=None, hi=None, agent_name=None, status=None, group=None):
     """Sums over the sessions started in [lo, hi) (of one agent, in one status): a
     SessionSums, or with ``group`` ("day" or "agent") a dict of them by UTC day
-    number or agent. ``edges`` keeps the sessions read for a partial edge hour, for
-    another call over the same edge."""
+    number or agent."""
     sums = defaultdict(SessionSums)
     width = len(rollups.SESSION_MEASURES)
     selected, selected_params = conditions_for(agent_name, status)
-    edges = {} if edges is None else edges
+    by_agent = agent_name is not None or group == "agent"
     for piece in split(lo, hi):
-        if piece.level == EXACT:
-            time, params = piece.where("started_at")
-            key = (piece, agent_name, status)
-            if key not in edges:
-                edges[key] = conn.execute(
-                    f"SELECT {', '.join(rollups.SESSION_FACT_COLUMNS)} FROM sessions"
-                    f"{where_sql(time + selected)}", params + selected_params).fetchall()
-            for row in edges[key]:
-                values, duration = rollups.session_contribution(row)
-                grouped = {None: None, "day": rules.day_of(row["started_at"]),
-                           "agent": row["agent_name"]}[group]
-                sums[grouped].add(row["status"], values, duration, duration)
-            continue
-        by_agent = agent_name is not None or group == "agent"
-        rollup, column, hours = SESSION_SOURCES[by_agent][piece.level]
+        table, column, per_day, measures = SESSION_SOURCES[by_agent][piece.level]
         time, params = piece.where(column) if column else ([], [])
         # "agent_name || ''": grouping by the plain column makes SQLite walk the whole
-        # agent index to save a sort, instead of searching the primary key by time range.
-        key_column = {None: "NULL", "day": column, "agent": "agent_name || ''"}[group]
-        for row in conn.execute(
-                f"SELECT {key_column}, status, "
-                f"{', '.join(f'sum({m})' for m in rollups.SESSION_MEASURES)}, "
-                f"min(min_duration_ms), max(max_duration_ms) FROM {rollup.table}"
-                f"{where_sql(time + selected)} GROUP BY 1, 2", params + selected_params):
-            key = row[0] // hours if group == "day" else row[0]
+        # agent index to save a sort, instead of searching by time range. A partial
+        # hour lies in one day (split), so its day is that of its start.
+        key_column = {None: "NULL", "agent": "agent_name || ''",
+                      "day": "NULL" if piece.level == EXACT else column}[group]
+        for row in conn.execute(f"SELECT {key_column}, status, {measures} FROM {table}"
+                                f"{where_sql(time + selected)} GROUP BY 1, 2",
+                                params + selected_params):
+            key = row[0]
+            if group == "day":
+                key = rules.day_of(piece.lo) if piece.level == EXACT else key // per_day
             sums[key].add(row[1], row[2:2 + width], row[2 + width], row[3 + width])
     return dict(sums) if group else sums[None]
 
@@ -208,9 +201,9 @@ def read_sessions(conn, models, clock, piece, agent_name):
     agent, agent_params = conditions_for(agent_name, None, "s.")
     rows = conn.execute(
         "SELECT r.event_type, r.model, r.hour, "
-        f"{', '.join('r.' + m for m in rollups.EVENT_MEASURES)} "
+        f"{', '.join(f'sum(r.{m})' for m in rollups.EVENT_MEASURES)} "
         "FROM sessions AS s JOIN session_rollup AS r ON r.session_id = s.session_id"
-        f"{where_sql(time + agent)}", params + agent_params)
+        f"{where_sql(time + agent)} GROUP BY 1, 2, 3", params + agent_params)
     for row in rows:
         add(models[(row[0], row[1])], row[3:])
         clock[row[2]] += row[3]
