@@ -4,7 +4,7 @@ and against any other server with the same endpoint, loaded by the same client i
     python bench/ingest.py [--batch-sizes 1,10,100,500] [--seconds 10] [--rounds 1]
                            [--gunicorn-args "-w 4 -k gthread"]
                            [--target http://127.0.0.1:PORT [--target-pid PID] [--target-name NAME]]
-                           [--no-breakdown] [--otlp]
+                           [--no-breakdown] [--otlp] [--floor]
 
 (a) ceiling, per batch size: json.loads of a batch body, then one transaction of
     executemany INSERTs into the product's own schema (agentlens.db.connect +
@@ -30,6 +30,9 @@ and against any other server with the same endpoint, loaded by the same client i
     parse_batch, store_batch, the whole request through Flask's test client).
 (d) with --otlp: POST /v1/traces to AgentLens, the same 4 clients, protobuf, 100
     spans a request: spans/s beside the /events events/s at batch 100.
+With --floor, bench/floor_app.py (Flask under the same gunicorn worker, reading the
+body and answering, nothing parsed or stored) is loaded in (b) like the servers:
+what any server on this stack spends on a request before its own work.
 
 Events are ~1 KB of JSON (llm_call / tool_call, alternately), each with a new
 event_id, 100 per session, one set of sessions per server. Client and servers
@@ -55,7 +58,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # agentlens from this work tree
 
 from server import (DEFAULT_GUNICORN_ARGS, SECRET, attach, load_average, serving_pids,  # noqa: E402
-                    start_gunicorn, stop)
+                    start_floor, start_gunicorn, stop)
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: E402
     ExportTraceServiceRequest, ExportTraceServiceResponse)
@@ -480,6 +483,8 @@ def main():
     parser.add_argument("--no-breakdown", action="store_true")
     parser.add_argument("--otlp", action="store_true",
                         help="also POST /v1/traces to AgentLens at batch 100, beside /events")
+    parser.add_argument("--floor", action="store_true",
+                        help="also load bench/floor_app.py: Flask and gunicorn doing no work")
     args = parser.parse_args()
     sizes = [int(s) for s in args.batch_sizes.split(",")]
     print(f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs, "
@@ -494,6 +499,8 @@ def main():
             servers.append(start_gunicorn(os.path.join(tmp, "server.sqlite3"), args.gunicorn_args, log))
             if args.target:
                 servers.append(attach(args.target_name, args.target, args.target_pid))
+            if args.floor:
+                servers.append(start_floor(log, tmp))
             loads = {s.name: Load(f"{RUN}-{s.name}") for s in servers}
             results = {(s.name, size): Measurement(size) for s in servers for size in sizes}
             for server in servers:  # every worker imports and connects; not reported, but verified
@@ -510,7 +517,8 @@ def main():
             if args.otlp:
                 otlp(servers[0], args.seconds, args.rounds, results)
             for server in servers:
-                ok = verify(server, loads[server.name]) and ok
+                if server.name != "floor":  # it stores nothing
+                    ok = verify(server, loads[server.name]) and ok
         except BaseException:
             log.seek(0)
             print("gunicorn log (tail):\n" + "".join(log.readlines()[-20:]), file=sys.stderr)
@@ -563,7 +571,8 @@ def summary(servers, results, ceilings, sizes):
     for other in servers[1:]:
         ratios = ", ".join(f"batch {size} {ours[size].rate / results[other.name, size].rate:.2f}"
                            for size in sizes)
-        print(f"agentlens events/s / {other.name} events/s: {ratios} (target >= 1 at every size)")
+        target = "the stack doing no work" if other.name == "floor" else "target >= 1 at every size"
+        print(f"agentlens events/s / {other.name} events/s: {ratios} ({target})")
 
 
 if __name__ == "__main__":

@@ -44,28 +44,45 @@ def free_port():
         return s.getsockname()[1]
 
 
-def gunicorn_command(port, gunicorn_args):
+def gunicorn_command(port, gunicorn_args, app="wsgi:app"):
     sibling = Path(sys.executable).with_name("gunicorn")
     gunicorn = str(sibling) if sibling.exists() else shutil.which("gunicorn")
     # gunicorn >= 25 opens a control socket at one shared path: servers running at once collide.
     help_text = subprocess.run([gunicorn, "--help"], capture_output=True, text=True).stdout
     no_control = ["--no-control-socket"] if "--no-control-socket" in help_text else []
-    return [gunicorn, *shlex.split(gunicorn_args), "-b", f"127.0.0.1:{port}", *no_control, "wsgi:app"]
+    return [gunicorn, *shlex.split(gunicorn_args), "-b", f"127.0.0.1:{port}", *no_control, app]
 
 
 def start_gunicorn(database, gunicorn_args, log):
     """AgentLens on ``database`` with rate limits off; returns once /health answers."""
-    port = free_port()
-    command = gunicorn_command(port, gunicorn_args)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTLENS_")}
     env.update(AGENTLENS_DATABASE=str(database), AGENTLENS_RATE_LIMITS="off",
                AGENTLENS_SECRET_KEY=SECRET)
+    return start("agentlens", gunicorn_command(free_port(), gunicorn_args), env, log)
+
+
+def start_floor(log, config_dir):
+    """bench/floor_app.py under the worker settings of ./gunicorn.conf.py (read from it,
+    not its hooks, which need AgentLens's app); returns once it answers."""
+    settings = {}
+    exec((REPO / "gunicorn.conf.py").read_text(), settings)
+    empty_config = Path(config_dir) / "floor.gunicorn.conf.py"
+    empty_config.write_text("")
+    args = (f"-c {empty_config} --pythonpath bench -k {settings['worker_class']} "
+            f"-w {settings['workers']} --threads {settings['threads']} "
+            f"--keep-alive {settings['keepalive']}")
+    return start("floor", gunicorn_command(free_port(), args, "floor_app:app"), dict(os.environ), log,
+                 health=("POST", "/events"))
+
+
+def start(name, command, env, log, health=("GET", "/health")):
+    port = int(command[command.index("-b") + 1].rpartition(":")[2])
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log,
                                stdin=subprocess.DEVNULL, start_new_session=True)
-    server = Server("agentlens", "127.0.0.1", port, process.pid, process)
-    print(f"agentlens: {shlex.join(['gunicorn', *command[1:]])}  (master {process.pid})", flush=True)
+    server = Server(name, "127.0.0.1", port, process.pid, process)
+    print(f"{name}: {shlex.join(['gunicorn', *command[1:]])}  (master {process.pid})", flush=True)
     try:
-        wait_for_health(server)
+        wait_for_health(server, health=health)
         wait_until_idle(server)
     except BaseException:
         stop(server)
@@ -100,14 +117,14 @@ def attach(name, url, pid=None):
     return server
 
 
-def wait_for_health(server, timeout=30):
+def wait_for_health(server, timeout=30, health=("GET", "/health")):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process is not None and server.process.poll() is not None:
             raise RuntimeError(f"{server.name} exited with {server.process.returncode}")
         conn = server.connect(timeout=2)
         try:
-            conn.request("GET", "/health")
+            conn.request(*health)
             if conn.getresponse().status == 200:
                 return
         except OSError:
