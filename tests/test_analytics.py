@@ -413,6 +413,23 @@ def test_sessions_over_time_last_90_days_utc(client):
     assert body["unpriced_models"] == [{"model": "m", "calls": 6, "tokens": 40}]
 
 
+def test_a_range_under_two_hours_across_midnight_files_each_session_on_its_day(client):
+    midnight = (now_ms() - 10 * DAY_MS) // DAY_MS * DAY_MS
+    events = []
+    for sid, started, tokens in (("late", midnight - 10 * 60_000, 3),
+                                 ("early", midnight + 10 * 60_000, 4)):
+        events += [start(sid, utc(started), "night"),
+                   event(sid, sid + "-e", "llm_call", utc(started + 1000), model="m",
+                         tokens_in=tokens)]
+    post_events(client, events)
+    body = get_analytics(client, **{"from": utc(midnight - 30 * 60_000),
+                                    "to": utc(midnight + 30 * 60_000)})
+    assert body["sessions_over_time"] == [
+        {"day": day(midnight - 1), "session_count": 1, "total_tokens": 3, "cost_usd": 0},
+        {"day": day(midnight), "session_count": 1, "total_tokens": 4, "cost_usd": 0}]
+    assert body["overview"]["total_sessions"] == 2 and body["overview"]["total_tokens"] == 7
+
+
 def test_hourly_activity_in_utc(client):
     s = "tz"
     post_events(client, [

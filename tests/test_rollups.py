@@ -42,6 +42,10 @@ def test_split_covers_the_range_exactly_once(lo, hi):
     # Sessions are read one by one only in what is left of the two edge hours.
     assert sum(p.hi - p.lo for p in pieces if p.level == buckets.EXACT) < 2 * rules.HOUR_MS
     assert sum(p.level == buckets.EXACT for p in pieces) <= 2
+    # Each exact piece lies in one hour: its sums are filed under that hour's day.
+    for piece in pieces:
+        if piece.level == buckets.EXACT:
+            assert rules.hour_of(piece.lo) == rules.hour_of(piece.hi - 1)
     assert sum(p.level == buckets.HOUR for p in pieces) <= 2
 
 
@@ -71,7 +75,8 @@ SESSION_COLUMNS = ("started_at", "ended_at", "event_count", "total_tokens_in",
     st.integers(-10**12, 10**13), st.none() | st.integers(0, 10**9), st.integers(0, 10**6),
     st.integers(0, 10**12), st.integers(0, 10**12), st.integers(0, 10**15)), min_size=1, max_size=8))
 def test_session_sums_are_the_same_in_python_and_sql(store_conn, sessions):
-    rows = [dict(zip(SESSION_COLUMNS, (start, None if length is None else start + length, *rest)))
+    rows = [dict(zip(SESSION_COLUMNS,
+                     (start, None if length is None else start + length, *rest)))
             for start, length, *rest in sessions]
     given_rows = " UNION ALL ".join(
         ["SELECT " + ", ".join(f"CAST(? AS BIGINT) AS {c}" for c in SESSION_COLUMNS)] * len(rows))

@@ -44,7 +44,10 @@ def split(lo, hi):
     lo_hour = None if lo is None else ceil_div(lo, rules.HOUR_MS)
     hi_hour = None if hi is None else hi // rules.HOUR_MS
     if lo is not None and hi is not None and lo_hour >= hi_hour:
-        return [Piece(EXACT, lo, hi)] if lo < hi else []
+        # No whole hour inside, but perhaps the start of one: cut there, so that each
+        # exact piece lies in one hour (and so in one day).
+        cuts = [lo, *([lo_hour * rules.HOUR_MS] if lo < lo_hour * rules.HOUR_MS < hi else []), hi]
+        return [Piece(EXACT, a, b) for a, b in zip(cuts, cuts[1:])] if lo < hi else []
     lo_day = None if lo is None else ceil_div(lo_hour, 24)
     hi_day = None if hi is None else hi_hour // 24
     pieces = []
@@ -140,8 +143,8 @@ def session_sums(conn, lo=None, hi=None, agent_name=None, status=None, group=Non
         table, column, per_day, measures = SESSION_SOURCES[by_agent][piece.level]
         time, params = piece.where(column) if column else ([], [])
         # "agent_name || ''": grouping by the plain column makes SQLite walk the whole
-        # agent index to save a sort, instead of searching by time range. A partial
-        # hour lies in one day (split), so its day is that of its start.
+        # agent index to save a sort, instead of searching by time range. An exact
+        # piece lies in one hour (split), so its day is that of its start.
         key_column = {None: "NULL", "agent": "agent_name || ''",
                       "day": "NULL" if piece.level == EXACT else column}[group]
         for row in conn.execute(f"SELECT {key_column}, status, {measures} FROM {table}"
