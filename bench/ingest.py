@@ -500,7 +500,7 @@ def main():
             if args.target:
                 servers.append(attach(args.target_name, args.target, args.target_pid))
             if args.floor:
-                servers.append(start_floor(log, tmp))
+                servers.append(start_floor(args.gunicorn_args, log, tmp))
             loads = {s.name: Load(f"{RUN}-{s.name}") for s in servers}
             results = {(s.name, size): Measurement(size) for s in servers for size in sizes}
             for server in servers:  # every worker imports and connects; not reported, but verified

@@ -58,25 +58,32 @@ def start_gunicorn(database, gunicorn_args, log):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTLENS_")}
     env.update(AGENTLENS_DATABASE=str(database), AGENTLENS_RATE_LIMITS="off",
                AGENTLENS_SECRET_KEY=SECRET)
-    return start("agentlens", gunicorn_command(free_port(), gunicorn_args), env, log)
+    return start("agentlens", free_port(), gunicorn_args, "wsgi:app", env, log)
 
 
-def start_floor(log, config_dir):
-    """bench/floor_app.py under the worker settings of ./gunicorn.conf.py (read from it,
-    not its hooks, which need AgentLens's app); returns once it answers."""
-    settings = {}
-    exec((REPO / "gunicorn.conf.py").read_text(), settings)
-    empty_config = Path(config_dir) / "floor.gunicorn.conf.py"
-    empty_config.write_text("")
-    args = (f"-c {empty_config} --pythonpath bench -k {settings['worker_class']} "
-            f"-w {settings['workers']} --threads {settings['threads']} "
-            f"--keep-alive {settings['keepalive']}")
-    return start("floor", gunicorn_command(free_port(), args, "floor_app:app"), dict(os.environ), log,
-                 health=("POST", "/events"))
+# The floor's gunicorn settings: ./gunicorn.conf.py's, read by the floor's own gunicorn,
+# without the hooks that need AgentLens's app.
+FLOOR_CONFIG = """\
+exec(compile(open({conf!r}).read(), {conf!r}, "exec"))
+for hook in ("post_worker_init", "worker_exit"):
+    globals().pop(hook, None)
+"""
 
 
-def start(name, command, env, log, health=("GET", "/health")):
-    port = int(command[command.index("-b") + 1].rpartition(":")[2])
+def start_floor(gunicorn_args, log, config_dir):
+    """bench/floor_app.py under AgentLens's gunicorn settings and ``gunicorn_args``;
+    returns once it answers."""
+    args = gunicorn_args
+    if (REPO / "gunicorn.conf.py").exists():
+        config = Path(config_dir) / "floor.gunicorn.conf.py"
+        config.write_text(FLOOR_CONFIG.format(conf=str(REPO / "gunicorn.conf.py")))
+        args = f"-c {config} {gunicorn_args}"
+    return start("floor", free_port(), f"--pythonpath bench {args}", "floor_app:app",
+                 dict(os.environ), log, health=("POST", "/events"))
+
+
+def start(name, port, gunicorn_args, app, env, log, health=("GET", "/health")):
+    command = gunicorn_command(port, gunicorn_args, app)
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log,
                                stdin=subprocess.DEVNULL, start_new_session=True)
     server = Server(name, "127.0.0.1", port, process.pid, process)
