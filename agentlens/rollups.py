@@ -96,9 +96,6 @@ ALL = (*EVENT_ROLLUPS, *SESSION_ROLLUPS)
 # The event columns a contribution needs (RETURNING lists, rebuilds).
 EVENT_FACT_COLUMNS = ("session_id", "event_type", "ts", "model", "tokens_in", "tokens_out",
                       "duration_ms", "cost_nanos")
-# The session columns a session's contribution needs.
-SESSION_FACT_COLUMNS = ("session_id", "agent_name", "started_at", "status", "ended_at",
-                        "event_count", "total_tokens_in", "total_tokens_out", "cost_nanos")
 
 
 def event_groups(rows, sign=1):
@@ -139,7 +136,8 @@ def session_key(session):
 
 
 def session_contribution(session):
-    """``(measures, duration or None)`` of a session (a mapping with SESSION_FACT_COLUMNS)."""
+    """``(measures, duration or None)`` of a session (a mapping with its started_at,
+    ended_at, event_count, total_tokens_in, total_tokens_out and cost_nanos)."""
     ended = session["ended_at"] is not None
     duration = session["ended_at"] - session["started_at"] if ended else None
     measures = (1, session["event_count"], session["total_tokens_in"], session["total_tokens_out"],

@@ -118,17 +118,18 @@ def where_sql(conditions):
 
 ROLLUP_SUMS = ", ".join([*(f"sum({m})" for m in rollups.SESSION_MEASURES),
                          "min(min_duration_ms)", "max(max_duration_ms)"])
+EXACT_SUMS = ", ".join(rollups.SESSION_SUMS_SQL)
 # Where a piece's session sums are read: (table, its time column, that column's units
-# in a day, the sums), per agent (for an agent filter, or top agents) and over all
-# agents. A partial hour is summed from the sessions themselves.
-SESSION_SOURCES = {True: {ALL: (rollups.AGENT_SESSIONS.table, None, None, ROLLUP_SUMS),
-                          DAY: (rollups.DAY_SESSIONS.table, "start_day", 1, ROLLUP_SUMS),
-                          HOUR: (rollups.HOUR_SESSIONS.table, "start_hour", 24, ROLLUP_SUMS)},
-                   False: {ALL: (rollups.AGENT_SESSIONS.table, None, None, ROLLUP_SUMS),
-                           DAY: (rollups.DAY_TOTALS.table, "start_day", 1, ROLLUP_SUMS),
-                           HOUR: (rollups.HOUR_TOTALS.table, "start_hour", 24, ROLLUP_SUMS)}}
-for sources in SESSION_SOURCES.values():
-    sources[EXACT] = ("sessions", "started_at", None, ", ".join(rollups.SESSION_SUMS_SQL))
+# in a day), per agent (for an agent filter, or top agents) and over all agents; a
+# partial hour from the sessions themselves (EXACT_SUMS, the others ROLLUP_SUMS).
+SESSION_SOURCES = {True: {ALL: (rollups.AGENT_SESSIONS.table, None, None),
+                          DAY: (rollups.DAY_SESSIONS.table, "start_day", 1),
+                          HOUR: (rollups.HOUR_SESSIONS.table, "start_hour", 24),
+                          EXACT: ("sessions", "started_at", None)},
+                   False: {ALL: (rollups.AGENT_SESSIONS.table, None, None),
+                           DAY: (rollups.DAY_TOTALS.table, "start_day", 1),
+                           HOUR: (rollups.HOUR_TOTALS.table, "start_hour", 24),
+                           EXACT: ("sessions", "started_at", None)}}
 
 
 def session_sums(conn, lo=None, hi=None, agent_name=None, status=None, group=None):
@@ -140,7 +141,8 @@ def session_sums(conn, lo=None, hi=None, agent_name=None, status=None, group=Non
     selected, selected_params = conditions_for(agent_name, status)
     by_agent = agent_name is not None or group == "agent"
     for piece in split(lo, hi):
-        table, column, per_day, measures = SESSION_SOURCES[by_agent][piece.level]
+        table, column, per_day = SESSION_SOURCES[by_agent][piece.level]
+        measures = EXACT_SUMS if piece.level == EXACT else ROLLUP_SUMS
         time, params = piece.where(column) if column else ([], [])
         # "agent_name || ''": grouping by the plain column makes SQLite walk the whole
         # agent index to save a sort, instead of searching by time range. An exact
