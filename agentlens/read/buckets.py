@@ -46,7 +46,8 @@ def split(lo, hi):
     if lo is not None and hi is not None and lo_hour >= hi_hour:
         # No whole hour inside, but perhaps the start of one: cut there, so that each
         # exact piece lies in one hour (and so in one day).
-        cuts = [lo, *([lo_hour * rules.HOUR_MS] if lo < lo_hour * rules.HOUR_MS < hi else []), hi]
+        boundary = lo_hour * rules.HOUR_MS
+        cuts = [lo, boundary, hi] if lo < boundary < hi else [lo, hi]
         return [Piece(EXACT, a, b) for a, b in zip(cuts, cuts[1:])] if lo < hi else []
     lo_day = None if lo is None else ceil_div(lo_hour, 24)
     hi_day = None if hi is None else hi_hour // 24
