@@ -316,14 +316,22 @@ def migrate_sqlite(conn):
 
 
 def recount_totals(conn):
-    from .recount import rebuild  # the write path's own code; imported late (it imports db)
+    """Step 6: every total and the rollups of its time recomputed from the events."""
+    from . import recount, rollups  # the write path's own code; imported late (recount imports db)
 
-    rebuild(conn)
+    recount.rebuild(conn, [r for r in rollups.ALL if r not in rollups.AGENT_DAY_ROLLUPS])
 
 
-# Steps after which totals and rollups are recomputed from the events, because
-# the step changed what they hold.
-AFTER_STEP = {6: recount_totals}
+def fill_agent_days(conn):
+    """Step 12 (PostgreSQL's 3): the rollups it adds, summed from the per-session rollup."""
+    from . import recount, rollups
+
+    recount.fill_rollups(conn, rollups.AGENT_DAY_ROLLUPS)
+
+
+# Steps after which totals and rollups are computed again, because the step changed
+# what they hold or added some.
+AFTER_STEP = {6: recount_totals, 12: fill_agent_days}
 
 AUTO_VACUUM_INCREMENTAL = 2  # what PRAGMA auto_vacuum reads for INCREMENTAL
 

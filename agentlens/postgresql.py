@@ -35,6 +35,7 @@ from psycopg import pq, sql
 from psycopg.adapt import Dumper, Loader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from .db import fill_agent_days
 from .errors import APIError
 
 # Advisory lock keys (any two distinct 64-bit numbers no other application uses).
@@ -287,6 +288,10 @@ def applied_version(raw):
     return raw.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
 
 
+# Steps after which the rollups they add are filled from what is stored (as SQLite's).
+AFTER_STEP = {3: fill_agent_days}
+
+
 def migrate(raw):
     """Apply the steps not yet recorded; one process at a time (the others wait for
     the lock, then find nothing left to do). An up-to-date database takes no lock."""
@@ -303,6 +308,8 @@ def migrate(raw):
                 continue
             with raw.transaction():
                 raw.execute(script)
+                if version in AFTER_STEP:
+                    AFTER_STEP[version](Connection(raw))
                 raw.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (%s, %s)",
                             (version, int(time.time() * 1000)))
         return latest

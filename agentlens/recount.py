@@ -94,12 +94,12 @@ def check(conn, progress=None):
     return differences
 
 
-def rebuild(conn, progress=None):
-    """Recompute and write every derived session column and every rollup (inside the
-    caller's write transaction). Draws no revision (migration 6, its one caller, predates
-    the column): a caller on a live store must, or explain and compare keep serving
-    what they computed before (read/kept.py)."""
-    for rollup in rollups.ALL:
+def rebuild(conn, targets=rollups.ALL, progress=None):
+    """Recompute and write every derived session column and the rollups of ``targets``
+    (inside the caller's write transaction). Draws no revision (migration 6, its one
+    caller, predates the column): a caller on a live store must, or explain and compare
+    keep serving what they computed before (read/kept.py)."""
+    for rollup in targets:
         conn.execute(f"DELETE FROM {rollup.table}")
     recount = Recount(conn, progress)
     sets = ", ".join(f"{column} = :{column}" for column in DERIVED)
@@ -107,7 +107,29 @@ def rebuild(conn, progress=None):
         conn.executemany(f"UPDATE sessions SET {sets} WHERE session_id = :session_id", recounted)
         conn.executemany(rollups.upsert_sql(rollups.SESSION_ROLLUP),
                          [(*key, *measures) for key, measures in per_session.items()])
-    recount.deltas.apply(conn)
+    recount.deltas.apply(conn, targets)
+
+
+def fill_rollups(conn, targets):
+    """Write event rollups that a migration adds (``targets``, empty) from the stored
+    ``session_rollup`` and each session's place, in chunks of sessions: the same sums
+    the write path would have made, without reading the events."""
+    deltas, last = rollups.Deltas(), None
+    keys = ", ".join(f"r.{key}" for key in rollups.SESSION_ROLLUP.keys)
+    measures = ", ".join(f"r.{measure}" for measure in rollups.EVENT_MEASURES)
+    while True:
+        sessions = {row["session_id"]: rollups.session_place(row) for row in conn.execute(
+            "SELECT session_id, agent_name, started_at FROM sessions "
+            "WHERE ? IS NULL OR session_id > ? ORDER BY session_id LIMIT ?",
+            (last, last, CHUNK_SESSIONS))}
+        if not sessions:
+            break
+        first, last = min(sessions), max(sessions)
+        groups = {tuple(row[:4]): list(row[4:]) for row in conn.execute(
+            f"SELECT {keys}, {measures} FROM session_rollup AS r "
+            "WHERE r.session_id BETWEEN ? AND ?", (first, last))}
+        deltas.add_events(groups, sessions, targets)
+    deltas.apply(conn, targets)
 
 
 def stored_rows(conn, rollup, where="", params=()):

@@ -6,8 +6,8 @@ Two families, each a set of tables with the same measures and different keys:
   type × model × hour of the day (the base), ``event_rollup`` over
   everything, ``agent_models``/``agent_clock`` per agent, and per
   session-start bucket (``day_*`` by UTC day, ``hour_*`` by UTC hour of the
-  session's start): ``*_models`` by type × model, ``*_clock`` by the events'
-  hour of the day.
+  session's start, ``agent_day_*`` by agent and UTC day): ``*_models`` by
+  type × model, ``*_clock`` by the events' hour of the day.
 - Session rollups sum the sessions themselves by status (token totals as
   the sessions state them, cost, ended sessions' durations):
   ``agent_sessions`` per agent over all time, ``day_sessions`` and
@@ -72,6 +72,12 @@ class Rollup:
 
 
 SESSION_ROLLUP = Rollup("session_rollup", (), GROUP_KEYS, EVENT_MEASURES)
+# Added by step 12 (one agent over a range of days): a rebuild of step 6 leaves them out.
+AGENT_DAY_ROLLUPS = (
+    Rollup("agent_day_models", ("agent_name", "start_day"), ("event_type", "model"),
+           EVENT_MEASURES),
+    Rollup("agent_day_clock", ("agent_name", "start_day"), ("hour",), ("events",)),
+)
 EVENT_ROLLUP = Rollup("event_rollup", (), ("event_type", "model", "hour"), EVENT_MEASURES)
 EVENT_ROLLUPS = (
     SESSION_ROLLUP, EVENT_ROLLUP,
@@ -81,6 +87,7 @@ EVENT_ROLLUPS = (
     Rollup("day_clock", ("start_day",), ("hour",), ("events",)),
     Rollup("hour_models", ("start_hour",), ("event_type", "model"), EVENT_MEASURES),
     Rollup("hour_clock", ("start_hour",), ("hour",), ("events",)),
+    *AGENT_DAY_ROLLUPS,
 )
 EVENT_ROLLUP_BY_TABLE = {rollup.table: rollup for rollup in EVENT_ROLLUPS}
 AGENT_SESSIONS = Rollup("agent_sessions", ("agent_name", "status"), (), SESSION_MEASURES)
@@ -166,11 +173,12 @@ class Deltas:
         rows = self.rows[rollup]
         rows[key] = list(map(add, rows[key], measures))
 
-    def add_events(self, groups, places):
-        """``groups`` from :func:`event_groups`, each filed where ``places[session_id]`` says."""
+    def add_events(self, groups, places, targets=None):
+        """``groups`` from :func:`event_groups`, each filed where ``places[session_id]`` says,
+        in every event rollup (or those of ``targets``)."""
         for group, measures in groups.items():
             place = places[group[0]]
-            for rollup in EVENT_ROLLUPS:
+            for rollup in targets or EVENT_ROLLUPS:
                 self.add(rollup, key_of(rollup, place, group), measures)
 
     def move_events(self, groups, old_place, new_place):
@@ -203,12 +211,13 @@ class Deltas:
                     extremes = self.extremes[rollup].setdefault(new_key, [new[1], new[1]])
                     extremes[0], extremes[1] = min(extremes[0], new[1]), max(extremes[1], new[1])
 
-    def apply(self, conn):
+    def apply(self, conn, targets=None):
+        """Write the changes to every rollup (or to those of ``targets``)."""
         with conn.pipeline():  # on PostgreSQL, the statements go without waiting for each answer
-            self.write(conn)
+            self.write(conn, targets or ALL)
 
-    def write(self, conn):
-        for rollup in ALL:
+    def write(self, conn, targets):
+        for rollup in targets:
             changes = {key: measures for key, measures in self.rows[rollup].items() if any(measures)}
             with_extremes = rollup in SESSION_ROLLUPS
             if with_extremes:
@@ -224,7 +233,7 @@ class Deltas:
             if emptied:
                 conn.executemany(delete_empty_sql(rollup), emptied)
         for rollup in SESSION_ROLLUPS:  # finest first: each is recomputed from the one before
-            if self.dirty.get(rollup):
+            if rollup in targets and self.dirty.get(rollup):
                 conn.executemany(recompute_extremes_sql(rollup), [
                     extremes_params(rollup, key) for key in self.dirty[rollup]])
 

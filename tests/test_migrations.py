@@ -1,5 +1,6 @@
 """Upgrading a database built by an earlier schema keeps every event and settles it as new."""
 from contextlib import closing
+from datetime import datetime, timezone
 
 from agentlens import db, recount
 from agentlens.read import analytics, sessions
@@ -93,3 +94,47 @@ def test_migration_6_recounts_every_total_from_the_events(tmp_path):
                          "VALUES ('s1', ?, 'b', 'span', 1, 'otlp')", (trace,))
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_the_step_adding_rollups_by_agent_and_day_fills_them_as_the_write_path_did(
+        make_app, store):
+    """SQLite's step 12, PostgreSQL's 3: the tables made again on a store that has
+    data, then filled from the per-session rollup, hold what the write path wrote."""
+    app = make_app()
+    day = 86_400_000
+
+    def iso(ms):
+        return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds")
+
+    events = []
+    for number in range(12):
+        session, started = f"s{number}", 1_771_000_000_000 + number * 7 * 3_600_000 - 2 * day
+        events += [
+            {"event_type": "session_start", "session_id": session,
+             "agent_name": f"agent-{number % 3}", "timestamp": iso(started)},
+            {"event_type": "llm_call", "session_id": session, "event_id": f"{session}-a",
+             "model": ("gpt-4o", "claude-3-5-sonnet")[number % 2], "tokens_in": number + 1,
+             "tokens_out": 2 * number, "duration_ms": 1.5 * number,
+             "timestamp": iso(started + 3_600_000 * (number % 5))},
+            {"event_type": "tool_call", "session_id": session, "event_id": f"{session}-b",
+             "tool_call": {"name": "search"}, "timestamp": iso(started + 60_000)}]
+    response = app.test_client().post("/events", json={"events": events})
+    assert response.get_json() == {"status": "ok", "processed": len(events)}
+    tables = ("agent_day_models", "agent_day_clock")
+    with closing(db.connect(app.config["DATABASE"])) as conn:
+        def rows():
+            return {table: sorted(map(tuple, conn.execute(f"SELECT * FROM {table}")))
+                    for table in tables}
+        written = rows()
+        # 3 agents, each with sessions started on 2 or 3 UTC days
+        assert len({row[:2] for row in written["agent_day_clock"]}) >= 6
+        with db.transaction(conn):
+            for table in tables:
+                conn.execute(f"DROP TABLE {table}")
+            if store == "sqlite":
+                conn.execute("PRAGMA user_version = 11")
+            else:
+                conn.execute("DELETE FROM schema_migrations WHERE version = 3")
+        conn.migrate()
+        assert rows() == written
+        assert recount.check(conn) == []

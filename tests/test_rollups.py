@@ -140,7 +140,7 @@ def test_analytics_reads_rollups_by_their_keys_and_never_scans_sessions_or_event
         for sql in selects:
             plan = " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
             assert "SCAN events" not in plan and "SCAN sessions" not in plan, (sql, plan)
-            if "FROM day_" in sql or "FROM hour_" in sql:
+            if any(f"FROM {prefix}_" in sql for prefix in ("day", "hour", "agent_day")):
                 assert "SEARCH" in plan, (sql, plan)
 
 

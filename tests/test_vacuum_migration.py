@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from agentlens import db, recount
+from agentlens import db, recount, rollups
 from agentlens.ingest import session_state
 from agentlens.ingest.formats import agentlens
 from agentlens.ingest.store import store_batch
@@ -45,13 +45,16 @@ def database_before_step_8(path):
          "input_data": {"prompt": "x" * 3000}}
         for number in range(3) for index in range(40)]}, max_batch=1000, max_field_bytes=10**6)
     assert rejected == []
-    # Stored as the store of that time did: sessions had no revision column (step 11).
-    columns = session_state.COLUMNS
-    session_state.COLUMNS = tuple(c for c in columns if c != "revision")
+    # Stored as the store of that time did: sessions had no revision column (step 11),
+    # and there were no rollups by agent and day (step 12).
+    saved = session_state.COLUMNS, rollups.EVENT_ROLLUPS, rollups.ALL
+    session_state.COLUMNS = tuple(c for c in saved[0] if c != "revision")
+    rollups.EVENT_ROLLUPS = tuple(r for r in saved[1] if r not in rollups.AGENT_DAY_ROLLUPS)
+    rollups.ALL = tuple(r for r in saved[2] if r not in rollups.AGENT_DAY_ROLLUPS)
     try:
         store_batch(conn, events)
     finally:
-        session_state.COLUMNS = columns
+        session_state.COLUMNS, rollups.EVENT_ROLLUPS, rollups.ALL = saved
     return conn
 
 

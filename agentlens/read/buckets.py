@@ -67,6 +67,12 @@ def split(lo, hi):
     return pieces
 
 
+def piece_ms(piece):
+    """``(lo, hi)`` of a piece in epoch ms (None: open)."""
+    unit = {EXACT: 1, HOUR: rules.HOUR_MS, DAY: rules.DAY_MS}[piece.level]
+    return tuple(None if edge is None else edge * unit for edge in (piece.lo, piece.hi))
+
+
 def add(total, measures):
     for i, value in enumerate(measures):
         total[i] += value
@@ -164,21 +170,19 @@ def event_sums(conn, lo=None, hi=None, agent_name=None):
     """Event measures of the sessions started in [lo, hi) (of one agent):
     ``({(event_type, model): measures}, {hour of day: events})``.
 
-    Over all agents the range is read from the start-bucket rollups; one agent's
-    over all time from its own rollups; one agent's over a range from the
-    per-session rollup of its sessions in it (an index range of that agent)."""
+    Over all time, the all-time rollups (of the agent, or over everything); over a
+    range, whole days from the start-bucket rollups (by agent and day for one agent),
+    whole hours from ``hour_*`` over all agents and, for one agent, from the
+    per-session rollup of its sessions in them (an index range of that agent), as
+    the partial hours."""
     models = defaultdict(lambda: [0] * len(rollups.EVENT_MEASURES))
     clock = defaultdict(int)
-    if agent_name is not None:
-        if lo is None and hi is None:
-            read_models(conn, models, clock, "agent_models", "agent_clock",
-                        ["agent_name = ?"], [agent_name])
-        else:
-            read_sessions(conn, models, clock, Piece(EXACT, lo, hi), agent_name)
-        return models, clock
+    agent, agent_params = conditions_for(agent_name, None)
     for piece in split(lo, hi):
-        if piece.level == EXACT:
-            read_sessions(conn, models, clock, piece, None)
+        if piece.level == EXACT or (piece.level == HOUR and agent_name is not None):
+            read_sessions(conn, models, clock, piece, agent_name)
+        elif piece.level == ALL and agent_name is not None:
+            read_models(conn, models, clock, "agent_models", "agent_clock", agent, agent_params)
         elif piece.level == ALL:
             for row in conn.execute("SELECT event_type, model, hour, "
                                     f"{', '.join(rollups.EVENT_MEASURES)} FROM event_rollup"):
@@ -186,8 +190,9 @@ def event_sums(conn, lo=None, hi=None, agent_name=None):
                 clock[row[2]] += row[3]
         else:
             time, params = piece.where(f"start_{piece.level}")
-            read_models(conn, models, clock, f"{piece.level}_models", f"{piece.level}_clock",
-                        time, params)
+            prefix = "agent_day" if agent_name is not None else piece.level
+            read_models(conn, models, clock, f"{prefix}_models", f"{prefix}_clock",
+                        agent + time, agent_params + params)
     return models, clock
 
 
@@ -202,8 +207,8 @@ def read_models(conn, models, clock, models_table, clock_table, conditions, para
 
 
 def read_sessions(conn, models, clock, piece, agent_name):
-    """The per-session rollup of the sessions started in an exact piece."""
-    time, params = piece.where("s.started_at")
+    """The per-session rollup of the sessions started in a piece (exact, or of hours)."""
+    time, params = Piece(EXACT, *piece_ms(piece)).where("s.started_at")
     agent, agent_params = conditions_for(agent_name, None, "s.")
     rows = conn.execute(
         "SELECT r.event_type, r.model, r.hour, "
