@@ -47,9 +47,7 @@ class Recount:
         # Not the revision: no total depends on it, and migration 6 (a rebuild) predates it.
         columns = ", ".join(c for c in session_state.COLUMNS if c != "revision")
         while True:
-            stored = [dict(row) for row in self.conn.execute(
-                f"SELECT {columns} FROM sessions WHERE ? IS NULL OR session_id > ? "
-                "ORDER BY session_id LIMIT ?", (last, last, CHUNK_SESSIONS))]
+            stored = [dict(row) for row in sessions_after(self.conn, columns, last)]
             if not stored:
                 return
             first, last = stored[0]["session_id"], stored[-1]["session_id"]
@@ -70,6 +68,14 @@ class Recount:
             yield stored, list(recounted.values()), per_session
             done += len(stored)
             self.progress(done, total)
+
+
+def sessions_after(conn, columns, last):
+    """The next CHUNK_SESSIONS sessions by id after ``last`` (None: from the first), a
+    search of the primary key (``? IS NULL OR`` would scan it from the start)."""
+    after, params = ("", ()) if last is None else ("WHERE session_id > ? ", (last,))
+    return conn.execute(f"SELECT {columns} FROM sessions {after}ORDER BY session_id LIMIT ?",
+                        (*params, CHUNK_SESSIONS))
 
 
 def check(conn, progress=None):
@@ -105,8 +111,9 @@ def rebuild(conn, targets=rollups.ALL, progress=None):
     sets = ", ".join(f"{column} = :{column}" for column in DERIVED)
     for _, recounted, per_session in recount.chunks():
         conn.executemany(f"UPDATE sessions SET {sets} WHERE session_id = :session_id", recounted)
-        conn.executemany(rollups.upsert_sql(rollups.SESSION_ROLLUP),
-                         [(*key, *measures) for key, measures in per_session.items()])
+        if rollups.SESSION_ROLLUP in targets:
+            conn.executemany(rollups.upsert_sql(rollups.SESSION_ROLLUP),
+                             [(*key, *measures) for key, measures in per_session.items()])
     recount.deltas.apply(conn, targets)
 
 
@@ -118,10 +125,8 @@ def fill_rollups(conn, targets):
     keys = ", ".join(f"r.{key}" for key in rollups.SESSION_ROLLUP.keys)
     measures = ", ".join(f"r.{measure}" for measure in rollups.EVENT_MEASURES)
     while True:
-        sessions = {row["session_id"]: rollups.session_place(row) for row in conn.execute(
-            "SELECT session_id, agent_name, started_at FROM sessions "
-            "WHERE ? IS NULL OR session_id > ? ORDER BY session_id LIMIT ?",
-            (last, last, CHUNK_SESSIONS))}
+        sessions = {row["session_id"]: rollups.session_place(row) for row in sessions_after(
+            conn, "session_id, agent_name, started_at", last)}
         if not sessions:
             break
         first, last = min(sessions), max(sessions)

@@ -178,7 +178,7 @@ class Deltas:
         in every event rollup (or those of ``targets``)."""
         for group, measures in groups.items():
             place = places[group[0]]
-            for rollup in targets or EVENT_ROLLUPS:
+            for rollup in EVENT_ROLLUPS if targets is None else targets:
                 self.add(rollup, key_of(rollup, place, group), measures)
 
     def move_events(self, groups, old_place, new_place):
@@ -214,7 +214,7 @@ class Deltas:
     def apply(self, conn, targets=None):
         """Write the changes to every rollup (or to those of ``targets``)."""
         with conn.pipeline():  # on PostgreSQL, the statements go without waiting for each answer
-            self.write(conn, targets or ALL)
+            self.write(conn, ALL if targets is None else targets)
 
     def write(self, conn, targets):
         for rollup in targets:

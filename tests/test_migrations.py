@@ -97,9 +97,11 @@ def test_migration_6_recounts_every_total_from_the_events(tmp_path):
 
 
 def test_the_step_adding_rollups_by_agent_and_day_fills_them_as_the_write_path_did(
-        make_app, store):
+        make_app, store, monkeypatch):
     """SQLite's step 12, PostgreSQL's 3: the tables made again on a store that has
-    data, then filled from the per-session rollup, hold what the write path wrote."""
+    data, then filled from the per-session rollup (in chunks of 5 sessions here),
+    hold what the write path wrote."""
+    monkeypatch.setattr(recount, "CHUNK_SESSIONS", 5)
     app = make_app()
     day = 86_400_000
 
