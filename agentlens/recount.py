@@ -100,7 +100,7 @@ def check(conn, progress=None):
     return differences
 
 
-def rebuild(conn, targets=rollups.ALL, progress=None):
+def rebuild(conn, targets, progress=None):
     """Recompute and write every derived session column and the rollups of ``targets``
     (inside the caller's write transaction). Draws no revision (migration 6, its one
     caller, predates the column): a caller on a live store must, or explain and compare
