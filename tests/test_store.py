@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from agentlens import db, recount
 from agentlens.ingest.formats import agentlens
+from agentlens.ingest import store
 from agentlens.ingest.store import amend_events, store_batch
 from agentlens.pricing import overrides
 from agentlens.pricing.book import current_book, price_events
@@ -145,6 +146,11 @@ def test_session_queries_use_their_indexes(conn):
         ("active",))
     assert "USING INDEX sessions_by_status (status=?)" in status_plan
     assert "TEMP B-TREE" not in status_plan
+
+    # A trace's events, moved to the session a later span names: one session's keys.
+    move_plan = plan(store.MOVE_TRACE, ("s2", "s1", "t1"))
+    assert move_plan == "SEARCH events USING COVERING INDEX sqlite_autoindex_events_1 (session_id=?)"
+    assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'events_by_trace'").fetchone()
 
 
 def test_migrations_record_the_version_and_run_once(tmp_path):

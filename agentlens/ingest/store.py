@@ -214,6 +214,9 @@ def insert_sql(rows):
 
 
 INSERT_EVENTS = {rows: insert_sql(rows) for rows in INSERT_CHUNKS}
+# A trace's events filed under another session (found through the events' unique key).
+MOVE_TRACE = (f"UPDATE events SET session_id = ? WHERE session_id = ? AND trace_id = ? "
+              f"RETURNING {', '.join(RETURNED)}")
 EVENT_VALUES = itemgetter(*EVENT_COLUMNS)
 
 
@@ -370,9 +373,7 @@ class Change:
         events and no other trace (it was this trace's alone) goes with them, merged
         into the new one; another keeps what it has and its times follow its events."""
         self.load({old_session_id, new_session_id})
-        moved = self.conn.execute(
-            f"UPDATE events SET session_id = ? WHERE session_id = ? AND trace_id = ? "
-            f"RETURNING {', '.join(RETURNED)}", (new_session_id, old_session_id, trace_id)).fetchall()
+        moved = self.conn.execute(MOVE_TRACE, (new_session_id, old_session_id, trace_id)).fetchall()
         for row in moved:
             self.count_out({**dict(row), "session_id": old_session_id})
             self.count_in(row)
