@@ -29,7 +29,8 @@ and against any other server with the same endpoint, loaded by the same client i
 (c) the request path in-process, the CPU time of each part (jsonstrict.loads,
     parse_batch, store_batch, the whole request through Flask's test client).
 (d) with --otlp: POST /v1/traces to AgentLens, the same 4 clients, protobuf, 100
-    spans a request: spans/s beside the /events events/s at batch 100.
+    spans a request, in each round right after the servers at batch 100: spans/s
+    beside the /events events/s at batch 100.
 With --floor, bench/floor_app.py (Flask under the same gunicorn worker, reading the
 body and answering, nothing parsed or stored) is loaded in (b) like the servers:
 what any server on this stack spends on a request before its own work.
@@ -487,6 +488,8 @@ def main():
                         help="also load bench/floor_app.py: Flask and gunicorn doing no work")
     args = parser.parse_args()
     sizes = [int(s) for s in args.batch_sizes.split(",")]
+    if args.otlp and 100 not in sizes:
+        parser.error("--otlp is measured beside /events at batch 100: --batch-sizes must have 100")
     print(f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs, "
           f"{load_average()}, ~{len(Load('x').body(1)[0]) - 13} bytes of JSON per event, "
           f"{CONNECTIONS} keep-alive clients, {args.seconds:g} s per measurement, {args.rounds} round(s)",
@@ -503,6 +506,7 @@ def main():
                 servers.append(start_floor(args.gunicorn_args, log, tmp))
             loads = {s.name: Load(f"{RUN}-{s.name}") for s in servers}
             results = {(s.name, size): Measurement(size) for s in servers for size in sizes}
+            spans, otlp_load = Measurement(100), OtlpLoad(f"{RUN}-otlp")
             for server in servers:  # every worker imports and connects; not reported, but verified
                 hammer(server, loads[server.name], 10, 1.0)
             print("(b) POST /events: at each batch size, the ceiling, each server in turn, the ceiling again",
@@ -513,9 +517,13 @@ def main():
                     measurement = hammer(server, loads[server.name], size, args.seconds)
                     report(server.name, measurement)
                     results[server.name, size].absorb(measurement)
+                if args.otlp and size == 100:
+                    measurement = hammer(servers[0], otlp_load, size, args.seconds)
+                    report("otlp", measurement)
+                    spans.absorb(measurement)
                 ceiling(os.path.join(tmp, "ceiling.sqlite3"), args.seconds / 2, size, ceilings[size])
             if args.otlp:
-                otlp(servers[0], args.seconds, args.rounds, results)
+                print_otlp(spans, results[servers[0].name, 100])
             for server in servers:
                 if server.name != "floor":  # it stores nothing
                     ok = verify(server, loads[server.name]) and ok
@@ -542,19 +550,11 @@ def main():
     sys.exit(0 if ok else 1)
 
 
-def otlp(server, seconds, rounds, results):
+def print_otlp(spans, events):
     """(d): spans/s through /v1/traces (protobuf, 100 spans a request) beside the
-    /events events/s of the same run at batch 100."""
-    load, total = OtlpLoad(f"{RUN}-otlp"), Measurement(100)
-    for _ in range(rounds):
-        measurement = hammer(server, load, 100, seconds)
-        report("otlp", measurement)
-        total.absorb(measurement)
-    events = results.get((server.name, 100))
-    line = f"(d) POST /v1/traces: {total.rate:,.0f} spans/s"
-    if events and events.acked:
-        line += f", {total.rate / events.rate:.0%} of /events at batch 100 ({events.rate:,.0f} events/s)"
-    print(line)
+    /events events/s at batch 100, each measured in every round right after the other."""
+    print(f"(d) POST /v1/traces: {spans.rate:,.0f} spans/s, {spans.rate / events.rate:.0%} of "
+          f"/events at batch 100 ({events.rate:,.0f} events/s)")
 
 
 def summary(servers, results, ceilings, sizes):
