@@ -128,7 +128,7 @@ class LiveServer:
             pass
 
 
-def start_server(directory, api_key=None, attempts=3, config=None, environment=None):
+def start_server(directory, api_key=None, attempts=3, config=None, environment=None, workers=2):
     """Start gunicorn on a free port; return a LiveServer once /health answers.
     ``config`` is a gunicorn config file (``-c``); ``environment`` adds variables.
 
@@ -139,7 +139,7 @@ def start_server(directory, api_key=None, attempts=3, config=None, environment=N
     directory.mkdir(parents=True, exist_ok=True)
     for attempt in range(attempts):
         try:
-            return _start_server(directory, api_key, config, environment or {})
+            return _start_server(directory, api_key, config, environment or {}, workers)
         except PortTaken:
             if attempt == attempts - 1:
                 raise
@@ -149,7 +149,7 @@ class PortTaken(RuntimeError):
     pass
 
 
-def _start_server(directory, api_key, config, environment):
+def _start_server(directory, api_key, config, environment, workers):
     database = directory / "agentlens.sqlite3"
     log_path = directory / "gunicorn.log"
     port = free_port()
@@ -165,7 +165,7 @@ def _start_server(directory, api_key, config, environment):
         extra["AGENTLENS_API_KEY"] = api_key
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "--graceful-timeout", "5",
+            [sys.executable, "-m", "gunicorn", "-w", str(workers), "--graceful-timeout", "5",
              *gunicorn_options(), "-b", f"127.0.0.1:{port}",
              *(["-c", str(config)] if config else []),
              "wsgi:app"],

@@ -1,8 +1,11 @@
 """The production setup (gunicorn.conf.py) on a real gunicorn: stalled clients neither
 block the others nor keep a thread; what it says at start-up; connections closed."""
+import contextlib
 import copy
+import gc
 import http.client
 import json
+import os
 import selectors
 import socket
 import sqlite3
@@ -185,6 +188,64 @@ def test_clients_that_never_pause_take_turns_for_the_threads(tmp_path):
     finally:
         server.stop()
     assert min(counts) >= 100, counts
+
+
+def holding_processes(server, client_ports):
+    """``{client port: pid}``: the gunicorn worker that holds each client's connection
+    (Linux: the server side's socket inode in /proc/net/tcp, found among the
+    workers' open files)."""
+    port, inodes = int(server.url.rsplit(":", 1)[1]), {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = (int(address.split(":")[1], 16) for address in fields[1:3])
+        if local == port and remote in client_ports:
+            inodes[f"socket:[{fields[9]}]"] = remote
+    workers = [int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat")
+               if stat.exists() and int(stat.read_text().rsplit(")", 1)[1].split()[1]) == server.pid]
+    held = {}
+    for pid in workers:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if (target := os.readlink(fd)) in inodes:
+                    held[inodes[target]] = pid
+    return held
+
+
+def test_clients_that_connect_together_are_spread_over_the_workers(tmp_path):
+    # Four keep-alive clients connecting at the same moment, as a load generator's
+    # do, to the four workers of gunicorn.conf.py: every worker is woken by each
+    # connection, and one could take several and serve them on one core (GIL)
+    # while others idle; a worker that holds connections lets an idle one take
+    # the next. (Before: one worker to each client in 2 tries out of 20.)
+    server = start_server(tmp_path, workers=4)
+    port, spread = int(server.url.rsplit(":", 1)[1]), 0
+    try:
+        deadline = time.monotonic() + 20
+        while server.log().count("dev mode") < 4:  # each worker says it once its app is made
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.05)
+        # Its kept-alive connection (from /health) would count for a worker; a cycle
+        # holds the socket open until collected.
+        server.http.close()
+        gc.collect()
+        time.sleep(0.2)
+        for _ in range(10):
+            socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+            try:
+                for sock in socks:
+                    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                for sock in socks:
+                    assert read_responses(sock, 1)[0][0] == b"HTTP/1.1 200 OK"
+                held = holding_processes(server, {sock.getsockname()[1] for sock in socks})
+                assert len(held) == 4
+                spread += len(set(held.values())) == 4
+            finally:
+                for sock in socks:
+                    sock.close()
+            time.sleep(0.1)  # the workers count them closed: all idle again
+    finally:
+        server.stop()
+    assert spread >= 7
 
 
 def test_a_client_that_stops_reading_an_export_is_cut_off(live):
