@@ -55,10 +55,9 @@ class ClientTimeout:
 # the others, so that clients that never pause cannot keep every thread).
 NEXT_REQUEST_WAIT_SECONDS = 0.002
 REQUESTS_IN_A_ROW = 32
-# How long a worker lets a new connection wait for the others per connection it
-# holds already (counting ACCEPT_DEFER_MAX at most), before it takes the connection itself.
-ACCEPT_DEFER_SECONDS = 0.003
-ACCEPT_DEFER_MAX = 2
+# How long a worker that is serving requests leaves a new connection to the others
+# before it takes the connection itself.
+ACCEPT_DEFER_SECONDS = 0.005
 
 
 class ThreadWorker(gthread.ThreadWorker):
@@ -73,15 +72,17 @@ class ThreadWorker(gthread.ThreadWorker):
       of CPU per batch of one event, 1 ms of it in the kernel switching threads).
       A client that pauses longer waits in the main loop as before, holding no
       thread;
-    - a worker that holds connections already lets the others take a new one
-      first (waiting ACCEPT_DEFER_SECONDS per connection it holds, up to
-      ACCEPT_DEFER_MAX of them). Every worker is woken by a new connection, and the
-      first to call accept() gets it: four keep-alive clients connecting together
-      found one worker each in 2 tries out of 20, and one worker took all four as
-      often as not, serving them in one process, on one core (GIL), while the
-      others idled (5,725 events/s at batch 10 where four workers of one
-      connection each gave 7,095 in the same run). With the wait, 60 of 60 (1 ms
-      was not enough on two busy cores: 50 of 60);
+    - a worker that is serving requests stops listening for a moment
+      (ACCEPT_DEFER_SECONDS) when a new connection comes, leaving it to a worker
+      that is not, and then takes it if it is still there. Every worker is woken
+      by a new connection and the first to call accept() gets it: four keep-alive
+      clients connecting together found one worker each in 2 tries out of 20, and
+      one worker took all four as often as not, serving them in one process, on
+      one core (GIL), while the others idled (5,725 events/s at batch 10 where
+      four workers of one connection each gave 7,095 in the same run). Its main
+      loop goes on meanwhile, and connections that are only kept alive do not
+      count, so a client opening a connection per request waits for nothing while
+      a worker is free; with one worker, nothing changes;
     - the connections it closes are closed on a pool thread instead of on the
       worker's main thread. gunicorn closes a connection gracefully: it waits up to
       2 s for the client to close its side first. On the main thread, which also
@@ -92,6 +93,9 @@ class ThreadWorker(gthread.ThreadWorker):
 
     def init_process(self):
         self.cfg = SettledConfig(self.cfg)
+        self.serving = 0          # connections handed to a pool thread and not back yet
+        self.listen_again_at = 0  # while leaving a new connection to the others: until when
+        self.take_until = 0       # then, until when it takes new connections itself
         super().init_process()
 
     def handle(self, conn):
@@ -104,20 +108,32 @@ class ThreadWorker(gthread.ThreadWorker):
         return keepalive
 
     def accept(self, listener):
-        if not self.nr_conns:
-            super().accept(listener)
+        if self.serving and self.cfg.workers > 1 and time.monotonic() > self.take_until:
+            self.listen_again_at = time.monotonic() + ACCEPT_DEFER_SECONDS
+            self.set_accept_enabled(False)
             return
-        time.sleep(ACCEPT_DEFER_SECONDS * min(self.nr_conns, ACCEPT_DEFER_MAX))
-        # Then every connection still waiting: when all the workers hold some (many
-        # short connections), taking one per wait would cap how many a second are taken.
-        # gunicorn's listeners do not block: accept() finds none left and returns.
-        while True:
-            held = self.nr_conns
-            super().accept(listener)
-            if self.nr_conns == held:
+        super().accept(listener)
+
+    def set_accept_enabled(self, enabled):
+        # gunicorn's main loop asks to listen again at each turn: not while deferring.
+        if enabled and self.listen_again_at:
+            now = time.monotonic()
+            if self.serving and now < self.listen_again_at:
                 return
+            self.listen_again_at, self.take_until = 0, now + ACCEPT_DEFER_SECONDS
+        super().set_accept_enabled(enabled)
+
+    def wait_for_and_dispatch_events(self, timeout):
+        if self.listen_again_at:
+            timeout = max(0, min(timeout, self.listen_again_at - time.monotonic()))
+        super().wait_for_and_dispatch_events(timeout)
+
+    def enqueue_req(self, conn):
+        self.serving += 1
+        super().enqueue_req(conn)
 
     def finish_request(self, conn, fs):
+        self.serving -= 1
         if not fs.cancelled() and fs.exception() is None and fs.result() is False:
             self.nr_conns -= 1
             self.tpool.submit(close_gracefully, conn)

@@ -1,7 +1,8 @@
 """A real AgentLens server for end-to-end tests, and the SDK scripts that talk to it.
 
-``start_server(directory, api_key=None, environment=None)`` runs ``gunicorn -w 2 wsgi:app``
-from the repository root, so with the production settings of ``gunicorn.conf.py``,
+``start_server(directory, api_key=None, environment=None, workers=2)`` runs
+``gunicorn -w <workers> wsgi:app`` from the repository root, so with the production
+settings of ``gunicorn.conf.py``,
 on a free 127.0.0.1 port, with its database in ``directory``, rate limits off,
 (optionally) ``AGENTLENS_API_KEY`` set and more ``environment`` variables, and
 waits for ``/health``. ``LiveServer.stop()`` ends it by its PID.

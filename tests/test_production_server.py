@@ -200,23 +200,23 @@ def holding_processes(server, client_ports):
         local, remote = (int(address.split(":")[1], 16) for address in fields[1:3])
         if local == port and remote in client_ports:
             inodes[f"socket:[{fields[9]}]"] = remote
-    workers = [int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat")
-               if stat.exists() and int(stat.read_text().rsplit(")", 1)[1].split()[1]) == server.pid]
     held = {}
-    for pid in workers:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            with contextlib.suppress(OSError):
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):  # a process that ended meanwhile
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != server.pid:
+                continue
+            for fd in (stat.parent / "fd").iterdir():
                 if (target := os.readlink(fd)) in inodes:
-                    held[inodes[target]] = pid
+                    held[inodes[target]] = int(stat.parent.name)
     return held
 
 
 def test_clients_that_connect_together_are_spread_over_the_workers(tmp_path):
     # Four keep-alive clients connecting at the same moment, as a load generator's
-    # do, to the four workers of gunicorn.conf.py: every worker is woken by each
-    # connection, and one could take several and serve them on one core (GIL)
-    # while others idle; a worker that holds connections lets an idle one take
-    # the next. (Before: one worker to each client in 2 tries out of 20.)
+    # do, to four workers: every worker is woken by each connection, and one could
+    # take several and serve them on one core (GIL) while others idle; a worker
+    # that is serving leaves the next to an idle one. (Before: one worker to each
+    # client in 2 tries out of 20.)
     server = start_server(tmp_path, workers=4)
     port, spread = int(server.url.rsplit(":", 1)[1]), 0
     try:
