@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from agentlens import db, recount
-from agentlens.ingest.formats import agentlens
 from agentlens.ingest import store
+from agentlens.ingest.formats import agentlens
 from agentlens.ingest.store import amend_events, store_batch
 from agentlens.pricing import overrides
 from agentlens.pricing.book import current_book, price_events
