@@ -49,6 +49,12 @@ TOKEN_KEYS = {
                          "llm.token_count.completion_details.reasoning"),
 }
 ALL_TOKEN_KEYS = frozenset(key for keys in TOKEN_KEYS.values() for key in keys)
+# Each token key's bucket, and its order: buckets in TOKEN_KEYS order, then the key's
+# place among its bucket's keys (the first that counts wins).
+TOKEN_BUCKET = {key: field for field, keys in TOKEN_KEYS.items() for key in keys}
+TOKEN_ORDER = {key: order for order, key in enumerate(
+    key for keys in TOKEN_KEYS.values() for key in keys)}
+WHOLES = frozenset(PARTS)
 # What a decorated function (traceloop's and AgentOps' @tool, @task, ...) was called
 # with and returned, and its name.
 AGENTOPS_KINDS = ("entity", "tool", "task", "agent", "workflow", "session", "operation", "llm")
@@ -120,18 +126,16 @@ def tokens(attrs):
     when the parts do not fit in their whole, they are added to it, so that the
     span is stored with every token rather than refused."""
     found = {}
-    if attrs.keys().isdisjoint(ALL_TOKEN_KEYS):
+    present = attrs.keys() & ALL_TOKEN_KEYS  # most spans carry two keys, or none
+    for key in sorted(present, key=TOKEN_ORDER.__getitem__) if present else ():
+        field = TOKEN_BUCKET[key]
+        if field not in found:
+            value = count(attrs[key])
+            if value is not None:
+                found[field] = value
+                del attrs[key]
+    if found.keys() <= WHOLES:  # no part to fit in its whole
         return found
-    for field, keys in TOKEN_KEYS.items():
-        if attrs.keys().isdisjoint(keys):
-            continue
-        for key in keys:
-            if key in attrs:
-                value = count(attrs[key])
-                if value is not None:
-                    found[field] = value
-                    del attrs[key]
-                    break
     for whole, parts in PARTS.items():
         beside = sum(found.get(part, 0) for part in parts)
         if beside > found.get(whole, 0):
