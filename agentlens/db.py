@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import functools
 import os
+import logging
 import re
 import sqlite3
 import tempfile
@@ -26,6 +27,8 @@ from importlib import resources
 import click
 from flask import current_app, g
 
+logger = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_MS = 10_000
 # Another process may be migrating a large database (minutes for tens of
 # millions of events): wait for it rather than fail the request.
@@ -33,6 +36,15 @@ MIGRATION_WAIT_MS = 30 * 60_000
 # What the WAL file is truncated back to after a checkpoint: a long read
 # snapshot can make it grow far beyond the usual ~4 MB (1000 pages).
 WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
+# A process checkpoints the WAL after a write transaction, out of the writers' queue
+# (Writers.wrote), once its transactions have changed this many rows since its last
+# checkpoint: about as many pages at batch 1 (an event, its session and 13 rollup
+# rows: some 16 pages), fewer in batches of ~1 KB events (2,000 rows measured 2-11 %
+# fewer events/s than 1,000). SQLite's own automatic checkpoint, which runs inside
+# COMMIT, stays as a backstop (for rows of a page or more) at four times its
+# default of 1,000 pages.
+CHECKPOINT_ROWS = 1000
+BACKSTOP_CHECKPOINT_PAGES = 4000
 
 
 class SqliteConnection(sqlite3.Connection):
@@ -58,6 +70,7 @@ class SqliteConnection(sqlite3.Connection):
         back on any error."""
         with self.writers.turn(self.busy_timeout_ms / 1000):
             self.execute("BEGIN IMMEDIATE")
+            changes = self.total_changes
             try:
                 yield self
                 self.execute("COMMIT")  # may fail too (a deferred foreign key): then roll back
@@ -65,6 +78,7 @@ class SqliteConnection(sqlite3.Connection):
                 if self.in_transaction:
                     self.execute("ROLLBACK")
                 raise
+        self.writers.wrote(self, self.total_changes - changes)
 
     @contextlib.contextmanager
     def snapshot(self):
@@ -126,6 +140,7 @@ class Writers:
             with WRITERS_LOCK:
                 if self.pid != os.getpid():
                     self.threads, self.fd = threading.Lock(), self.open_file()
+                    self.checkpointing, self.rows_since_checkpoint = threading.Lock(), 0
                     self.pid = os.getpid()
         return self.held(timeout)
 
@@ -160,6 +175,31 @@ class Writers:
                     fcntl.flock(self.fd, fcntl.LOCK_UN)
         finally:
             self.threads.release()
+
+    def wrote(self, conn, rows):
+        """After a write transaction of ``rows`` changes, out of the queue: checkpoint the
+        WAL when this process has changed CHECKPOINT_ROWS rows since its last one.
+
+        SQLite's automatic checkpoint runs inside COMMIT, and so held every other
+        writer back while it copied the pages. A passive checkpoint waits for nobody;
+        writers go on meanwhile. One that fails fails nothing: what was written is
+        committed, and the next one catches up.
+        """
+        self.rows_since_checkpoint += rows  # a count lost to a race only delays one
+        if (self.rows_since_checkpoint < CHECKPOINT_ROWS or self.path is None
+                or not self.checkpointing.acquire(blocking=False)):
+            return
+        try:
+            self.rows_since_checkpoint = 0
+            self.checkpoint(conn)
+        except sqlite3.Error as error:
+            logger.warning("WAL checkpoint after a write failed: %s", error)
+        finally:
+            self.checkpointing.release()
+
+    @staticmethod
+    def checkpoint(conn):
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
     def lock_file(self, deadline):
         pause = 0.00005
@@ -228,6 +268,7 @@ def connect(database):
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
+    conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_CHECKPOINT_PAGES}")
     return conn
 
 

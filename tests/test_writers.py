@@ -3,6 +3,7 @@ the one before it commits, and one kept waiting past the busy timeout is a 503."
 import contextlib
 import fcntl
 import os
+import sqlite3
 import statistics
 import threading
 import time
@@ -145,3 +146,44 @@ def test_closing_an_app_closes_its_lock_file(make_app, tmp_path):
             pass
     assert lock_files_open(database) == 1
     db.close_all(app)
+
+
+def test_a_process_checkpoints_the_wal_after_its_turn_every_thousand_rows(tmp_path, monkeypatch):
+    path = str(tmp_path / "ckpt.sqlite3")
+    checkpoints = []  # (rows written before it, whether this process's turn was still held)
+    written = 0
+
+    def checkpoint(conn):
+        checkpoints.append((written, conn.writers.threads.locked()))
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+    with contextlib.closing(db.connect(path)) as conn:
+        db.migrate(conn)
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 4000  # the backstop
+        conn.execute("CREATE TABLE filler (n INTEGER)")
+        monkeypatch.setattr(conn.writers, "checkpoint", checkpoint)
+        conn.writers.rows_since_checkpoint = 0  # what migrating wrote counted too
+        for _ in range(12):
+            with transaction(conn):
+                conn.executemany("INSERT INTO filler VALUES (?)", [(n,) for n in range(250)])
+                written += 250
+        wal_bytes = os.path.getsize(path + "-wal")
+    # after the 4th transaction (1,000 rows), the 8th (1,000 more) and the 12th
+    assert checkpoints == [(1000, False), (2000, False), (3000, False)]
+    assert wal_bytes < 1024 * 1024
+
+
+def test_a_checkpoint_that_fails_fails_no_write(tmp_path, monkeypatch, caplog):
+    path = str(tmp_path / "ckpt.sqlite3")
+
+    def failing(conn):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with contextlib.closing(db.connect(path)) as conn:
+        db.migrate(conn)
+        monkeypatch.setattr(conn.writers, "checkpoint", failing)
+        conn.execute("CREATE TABLE kept (n INTEGER)")
+        with transaction(conn):
+            conn.executemany("INSERT INTO kept VALUES (?)", [(n,) for n in range(1000)])
+        assert conn.execute("SELECT count(*) FROM kept").fetchone()[0] == 1000
+    assert "WAL checkpoint after a write failed: disk I/O error" in caplog.text
