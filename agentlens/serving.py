@@ -124,9 +124,10 @@ class ThreadWorker(gthread.ThreadWorker):
         super().set_accept_enabled(enabled)
 
     def wait_for_and_dispatch_events(self, timeout):
-        if self.listen_again_at:
-            timeout = max(0, min(timeout, self.listen_again_at - time.monotonic()))
-        super().wait_for_and_dispatch_events(timeout)
+        # Woken to listen again in time; once that time has passed, the main loop's turn
+        # does it (and not at all when it is stopping, or has all the connections it takes).
+        remaining = self.listen_again_at - time.monotonic()
+        super().wait_for_and_dispatch_events(min(timeout, remaining) if remaining > 0 else timeout)
 
     def enqueue_req(self, conn):
         self.serving += 1

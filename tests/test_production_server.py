@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import selectors
+import signal
 import socket
 import sqlite3
 import threading
@@ -201,14 +202,30 @@ def holding_processes(server, client_ports):
         if local == port and remote in client_ports:
             inodes[f"socket:[{fields[9]}]"] = remote
     held = {}
+    for pid in worker_pids(server):
+        with contextlib.suppress(OSError):  # a worker that ended meanwhile
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                if (target := os.readlink(fd)) in inodes:
+                    held[inodes[target]] = pid
+    return held
+
+
+def wait_for_workers(server, count):
+    """Until ``count`` workers have made their app (each says "dev mode" once)."""
+    deadline = time.monotonic() + 20
+    while server.log().count("dev mode") < count:
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.05)
+
+
+def worker_pids(server):
+    """The gunicorn workers of ``server`` (Linux: the children of its master in /proc)."""
+    pids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):  # a process that ended meanwhile
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != server.pid:
-                continue
-            for fd in (stat.parent / "fd").iterdir():
-                if (target := os.readlink(fd)) in inodes:
-                    held[inodes[target]] = int(stat.parent.name)
-    return held
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == server.pid:
+                pids.append(int(stat.parent.name))
+    return pids
 
 
 def test_clients_that_connect_together_are_spread_over_the_workers(tmp_path):
@@ -220,10 +237,7 @@ def test_clients_that_connect_together_are_spread_over_the_workers(tmp_path):
     server = start_server(tmp_path, workers=4)
     port, spread = int(server.url.rsplit(":", 1)[1]), 0
     try:
-        deadline = time.monotonic() + 20
-        while server.log().count("dev mode") < 4:  # each worker says it once its app is made
-            assert time.monotonic() < deadline, server.log()
-            time.sleep(0.05)
+        wait_for_workers(server, 4)
         # Its kept-alive connection (from /health) would count for a worker; a cycle
         # holds the socket open until collected.
         server.http.close()
@@ -246,6 +260,39 @@ def test_clients_that_connect_together_are_spread_over_the_workers(tmp_path):
     finally:
         server.stop()
     assert spread >= 7
+
+
+def worker_cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_worker_that_stops_while_leaving_a_connection_to_others_waits_without_spinning(
+        tmp_path):
+    # Every worker is serving (connections that have sent nothing yet), a new one comes
+    # (so they stop listening for a moment), and they are told to stop: while they
+    # wait for their connections to finish, their main loops sleep. (Before: both
+    # spun at a whole core each, the listening deadline passed but never cleared.)
+    server = start_server(tmp_path, workers=2)
+    port, sockets = int(server.url.rsplit(":", 1)[1]), []
+    try:
+        wait_for_workers(server, 2)
+        workers = worker_pids(server)
+        assert len(workers) == 2
+        sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+        time.sleep(0.3)
+        sockets.append(socket.create_connection(("127.0.0.1", port)))
+        time.sleep(0.001)
+        for pid in workers:
+            os.kill(pid, signal.SIGTERM)
+        before = [worker_cpu_seconds(pid) for pid in workers]
+        time.sleep(1.5)
+        spent = [worker_cpu_seconds(pid) - was for pid, was in zip(workers, before)]
+        assert max(spent) < 0.3, spent
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.stop()
 
 
 def test_a_client_that_stops_reading_an_export_is_cut_off(live):
