@@ -186,8 +186,9 @@ class Writers:
         committed, and the next one catches up.
         """
         self.rows_since_checkpoint += rows  # a count lost to a race only delays one
+        checkpointing = self.checkpointing  # the one acquired is the one released
         if (self.rows_since_checkpoint < CHECKPOINT_ROWS or self.path is None
-                or not self.checkpointing.acquire(blocking=False)):
+                or not checkpointing.acquire(blocking=False)):
             return
         try:
             self.rows_since_checkpoint = 0
@@ -195,7 +196,7 @@ class Writers:
         except sqlite3.Error as error:
             logger.warning("WAL checkpoint after a write failed: %s", error)
         finally:
-            self.checkpointing.release()
+            checkpointing.release()
 
     @staticmethod
     def checkpoint(conn):

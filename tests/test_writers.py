@@ -167,10 +167,8 @@ def test_a_process_checkpoints_the_wal_after_its_turn_every_thousand_rows(tmp_pa
             with transaction(conn):
                 conn.executemany("INSERT INTO filler VALUES (?)", [(n,) for n in range(250)])
                 written += 250
-        wal_bytes = os.path.getsize(path + "-wal")
     # after the 4th transaction (1,000 rows), the 8th (1,000 more) and the 12th
     assert checkpoints == [(1000, False), (2000, False), (3000, False)]
-    assert wal_bytes < 1024 * 1024
 
 
 def test_a_checkpoint_that_fails_fails_no_write(tmp_path, monkeypatch, caplog):
