@@ -15,8 +15,8 @@ cannot run inside one).
 import contextlib
 import fcntl
 import functools
-import os
 import logging
+import os
 import re
 import sqlite3
 import tempfile
