@@ -39,10 +39,11 @@ WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
 # A process checkpoints the WAL after a write transaction, out of the writers' queue
 # (Writers.wrote), once its transactions have changed this many rows since its last
 # checkpoint: about as many pages at batch 1 (an event, its session and 13 rollup
-# rows: some 16 pages), fewer in batches of ~1 KB events (2,000 rows measured 2-11 %
-# fewer events/s than 1,000). SQLite's own automatic checkpoint, which runs inside
-# COMMIT, stays as a backstop (for rows of a page or more) at four times its
-# default of 1,000 pages.
+# rows: some 16 pages), fewer in batches of ~1 KB events (against the code before,
+# bench/ingest.py: 1,000 rows 1.01-1.17x its events/s at batch 1 and 1.06-1.11x at
+# 100 in two runs; 2,000 rows 1.11x and 1.02x). SQLite's own automatic checkpoint,
+# which runs inside COMMIT, stays as a backstop (for rows of a page or more) at
+# four times its default of 1,000 pages.
 CHECKPOINT_ROWS = 1000
 BACKSTOP_CHECKPOINT_PAGES = 4000
 
@@ -185,10 +186,12 @@ class Writers:
         writers go on meanwhile. One that fails fails nothing: what was written is
         committed, and the next one catches up.
         """
+        if self.path is None:  # in memory: no WAL
+            return
         self.rows_since_checkpoint += rows  # a count lost to a race only delays one
         checkpointing = self.checkpointing  # the one acquired is the one released
-        if (self.rows_since_checkpoint < CHECKPOINT_ROWS or self.path is None
-                or not checkpointing.acquire(blocking=False)):
+        if self.rows_since_checkpoint < CHECKPOINT_ROWS or not checkpointing.acquire(
+                blocking=False):
             return
         try:
             self.rows_since_checkpoint = 0

@@ -77,9 +77,10 @@ class ThreadWorker(gthread.ThreadWorker):
       that is not, and then takes it if it is still there. Every worker is woken
       by a new connection and the first to call accept() gets it: four keep-alive
       clients connecting together found one worker each in 2 tries out of 20, and
-      one worker took all four as often as not, serving them in one process, on
-      one core (GIL), while the others idled (5,725 events/s at batch 10 where
-      four workers of one connection each gave 7,095 in the same run). Its main
+      one worker sometimes took three or all four, serving them in one process,
+      on one core (GIL), while the others idled (at batch 10, all four on one
+      worker: 5,725 events/s, one core busy; three on one and one on another:
+      7,095, in the same run). Its main
       loop goes on meanwhile, and connections that are only kept alive do not
       count, so a client opening a connection per request waits for nothing while
       a worker is free; with one worker, nothing changes;

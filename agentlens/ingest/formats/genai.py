@@ -127,7 +127,7 @@ def tokens(attrs):
     span is stored with every token rather than refused."""
     found = {}
     present = attrs.keys() & ALL_TOKEN_KEYS  # most spans carry two keys, or none
-    for key in sorted(present, key=TOKEN_ORDER.__getitem__) if present else ():
+    for key in sorted(present, key=TOKEN_ORDER.__getitem__):
         field = TOKEN_BUCKET[key]
         if field not in found:
             value = count(attrs[key])
