@@ -541,7 +541,8 @@ def test_every_kind_of_value_is_kept_on_the_metadata(client):
     post(client, span(TRACE, OTHER, "odd", kind=Span.SPAN_KIND_CONSUMER,
                       links=[(ROOT * 2, CHAT)], attrs={
                           "text": "x", "flag": True, "count": -3, "ratio": 0.5,
-                          "nan": float("nan"), "inf": float("-inf"), "list": ["a", 1, [True]],
+                          "nan": float("nan"), "inf": float("-inf"), "big": float("inf"),
+                          "list": ["a", 1, [True]],
                           "map": {"k": {"n": 1}}, "raw": b"\x00\xff", "empty": None,
                           "gen_ai.usage.input_tokens": "12", "gen_ai.usage.output_tokens": -1,
                           "gen_ai.request.model": ""}),
@@ -550,8 +551,9 @@ def test_every_kind_of_value_is_kept_on_the_metadata(client):
     assert (found["tokens_in"], found["tokens_out"], found["model"]) == (None, None, None)
     assert found["metadata"] == {
         "span_name": "odd", "span_kind": "consumer",
-        "attributes": {"text": "x", "flag": True, "count": -3, "ratio": 0.5, "nan": "nan",
-                       "inf": "-inf", "list": ["a", 1, [True]], "map": {"k": {"n": 1}},
+        "attributes": {"text": "x", "flag": True, "count": -3, "ratio": 0.5, "nan": "NaN",
+                       "inf": "-Infinity", "big": "Infinity", "list": ["a", 1, [True]],
+                       "map": {"k": {"n": 1}},
                        "raw": "AP8=", "empty": None, "gen_ai.usage.input_tokens": "12",
                        "gen_ai.usage.output_tokens": -1, "gen_ai.request.model": ""},
         "links": [{"trace_id": ROOT * 2, "span_id": CHAT}], "scope": SCOPE}
@@ -593,9 +595,12 @@ def test_error_type_alone_fails_a_span_and_ok_status_does_not(client):
     assert found[ROOT]["event_type"] == "span"
 
 
-def test_a_span_without_a_start_time_is_stamped_on_arrival(client):
+@pytest.mark.parametrize("start_ns, end_ns", [(0, 0), (0, 2_000_000), (999_999, 2_000_000)])
+def test_a_span_without_a_start_time_is_stamped_on_arrival(client, start_ns, end_ns):
+    """Also one that starts within the first ms of 1970, which its millisecond reads as none:
+    then it has no duration either (not one measured from 1970)."""
     unstamped = span(TRACE, OTHER, "x")
-    unstamped.start_time_unix_nano = unstamped.end_time_unix_nano = 0
+    unstamped.start_time_unix_nano, unstamped.end_time_unix_nano = start_ns, end_ns
     post(client, unstamped)
     [found] = read_session(client, TRACE)["events"]
     assert (found["timestamp"], found["duration_ms"]) == (NOW, None)

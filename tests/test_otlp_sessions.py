@@ -231,3 +231,13 @@ def test_a_json_span_whose_id_is_not_hex_is_refused_alone(client):
         "errorMessage": f"1 of 2 spans rejected; the first: span (no id) of trace {TRACE}: "
                         "spanId: not a hex id: 'not-hex!'"}}
     assert [e["event_id"] for e in read_session(client, TRACE)["events"]] == [ROOT]
+
+
+def test_a_json_link_whose_id_is_not_hex_is_named_in_the_refusal(client):
+    data = as_json_dict(export([llm(TRACE, ROOT, None, 1, 1, at=0)]))
+    data["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["links"] = [
+        {"traceId": TRACE, "spanId": CHILD}, {"traceId": "zz", "spanId": CHILD}]
+    response = post_json(client, json.dumps(data))
+    assert response.get_json()["partialSuccess"]["errorMessage"] == (
+        f"1 of 1 spans rejected; the first: span {ROOT} of trace {TRACE}: "
+        "links[1].traceId: not a hex id: 'zz'")

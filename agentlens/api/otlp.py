@@ -11,7 +11,7 @@ import zlib
 from flask import Blueprint, Response, current_app, request
 from google.protobuf import json_format
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceResponse)
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from .. import jsonstrict, metrics, openapi
@@ -119,11 +119,16 @@ def traces():
 @bp.post("/v1/metrics")
 @openapi.operation("OTLP/HTTP: metrics, accepted and discarded", "OTLP", auth=openapi.API_KEY,
                    body=EXPORT, ok=EXPORT, errors=(415,),
-                   description=CREDENTIALS + ENCODINGS_TEXT + "AgentLens keeps traces.")
+                   description=CREDENTIALS + ENCODINGS_TEXT + "AgentLens keeps traces; "
+                   "a body that does not decode is a 400, as OTLP says.")
 def export_metrics():
     check_key_or_token()
     kind = encoding()
-    otlp_body()
+    body = otlp_body()
+    if kind == PROTOBUF:
+        otlp_decode.parse_protobuf(body, ExportMetricsServiceRequest)
+    else:
+        otlp_decode.json_object(body, ExportMetricsServiceRequest)
     return answer(ExportMetricsServiceResponse(), kind)
 
 

@@ -26,6 +26,7 @@ STATUS_ERROR = 2
 SPAN_KIND_CLIENT = 3
 ROOT_CLAIM, CHILD_CLAIM = 2, 1
 ZERO_TRACE_ID, ZERO_SPAN_ID = bytes(16), bytes(8)
+MS = 1_000_000  # ns
 DROPPED = "dropped"  # what a JSON field over the cap is stored as (dropped_note)
 KEPT_WHEN_DROPPED = {"metadata": ("span_name", "span_kind"),
                      "tool_call": ("name", "call_id", "success", "error", "error_type")}
@@ -52,8 +53,9 @@ class Batch:
 def export_request(request, problems, received_ms, max_field_bytes):
     """An ExportTraceServiceRequest -> Batch, its events in the order the spans started
     (an exporter sends them as they end: children first). Events are listed by their
-    start in ms, then in the order stored, so a parent that started in the same ms as
-    its children still comes first. ``problems`` maps (resource, scope, span)
+    start in ms, then in the order stored, so a parent that started before its children
+    in the same ms still comes first (spans that started in the same ns keep the order
+    they came in). ``problems`` maps (resource, scope, span)
     positions to a reason the decoder already found to refuse that span."""
     batch, starts = Batch(), []
     for r, resource_spans in enumerate(request.resource_spans):
@@ -72,13 +74,19 @@ def export_request(request, problems, received_ms, max_field_bytes):
                     continue
                 batch.events.append(event)
                 batch.positions.append(position)
-                starts.append(span.start_time_unix_nano or received_ms * 1_000_000)
+                starts.append(start_ns(span, received_ms))
                 batch.updates += updates
                 batch.claims += claims
     order = sorted(range(len(starts)), key=starts.__getitem__)
     batch.events = [batch.events[i] for i in order]
     batch.positions = [batch.positions[i] for i in order]
     return batch
+
+
+def start_ns(span, received_ms):
+    """When a span started, in ns; a start before 1 ms (none, for OTLP) is its arrival."""
+    start = span.start_time_unix_nano
+    return start if start >= MS else received_ms * MS
 
 
 def describe(span):
@@ -109,12 +117,12 @@ def hex_ids(span):
 def span_records(span, resource, scope, received_ms, max_field_bytes):
     """One span -> (event, session updates, trace claims); EventError if it cannot be stored."""
     trace_id, span_id, parent_id = hex_ids(span)
-    name, start_ns, end_ns = span.name, span.start_time_unix_nano, span.end_time_unix_nano
+    name, start, end = span.name, span.start_time_unix_nano, span.end_time_unix_nano
     attrs = attributes(span.attributes)
     events = [span_event(event) for event in span.events] if span.events else []
-    start_ms = start_ns // 1_000_000 or received_ms
-    end_ms = end_ns // 1_000_000 or None
-    duration_ms = (end_ns - start_ns) / 1_000_000 if 0 < start_ns <= end_ns else None
+    start_ms = start // MS or received_ms  # as start_ns
+    end_ms = end // MS or None
+    duration_ms = (end - start) / MS if MS <= start <= end else None
 
     event_type = genai.event_type(attrs)
     # An agent run in this process (an internal span: pydantic-ai's, n8n's) carries the

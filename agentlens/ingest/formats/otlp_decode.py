@@ -27,22 +27,17 @@ HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 PROBLEM_CHARS = 300  # of a parser's message quoted back
 
 
-def parse_protobuf(body):
+def parse_protobuf(body, message=ExportTraceServiceRequest):
     try:
-        return ExportTraceServiceRequest.FromString(body), {}
+        return message.FromString(body), {}
     except DecodeError as error:
-        raise EventError(f"Request body is not a protobuf ExportTraceServiceRequest: {error}")
+        raise EventError(f"Request body is not a protobuf {message.__name__}: {error}")
 
 
 def parse_json(body):
     """``(request, problems)``: problems maps (resource, scope, span) positions to the
     message that refuses that span (an id that is not hex)."""
-    try:
-        data = jsonstrict.loads(body)
-    except jsonstrict.JSONProblem as problem:
-        raise EventError(f"Request body is not valid JSON: {problem}")
-    if not isinstance(data, dict):
-        raise EventError("Request body must be a JSON object (an ExportTraceServiceRequest)")
+    data = json_object(body)
     problems = hex_ids_to_base64(data)
     try:
         request = json_format.ParseDict(data, ExportTraceServiceRequest(),
@@ -51,6 +46,16 @@ def parse_json(body):
         raise EventError("Request body is not an OTLP/JSON ExportTraceServiceRequest: "
                         + str(error)[:PROBLEM_CHARS])
     return request, problems
+
+
+def json_object(body, message=ExportTraceServiceRequest):
+    try:
+        data = jsonstrict.loads(body)
+    except jsonstrict.JSONProblem as problem:
+        raise EventError(f"Request body is not valid JSON: {problem}")
+    if not isinstance(data, dict):
+        raise EventError(f"Request body must be a JSON object (an {message.__name__})")
+    return data
 
 
 def field(data, camel, snake):
@@ -74,16 +79,17 @@ def hex_ids_to_base64(data):
             for k, span in enumerate(items(scope_spans, "spans", "spans")):
                 if not isinstance(span, dict):
                     continue
-                found = [rewrite_ids(span)] + [rewrite_ids(link) for link in
-                                               items(span, "links", "links")
+                found = [rewrite_ids(span)] + [rewrite_ids(link, f"links[{n}].") for n, link
+                                               in enumerate(items(span, "links", "links"))
                                                if isinstance(link, dict)]
                 if any(found):
                     problems[(r, s, k)] = next(filter(None, found))
     return problems
 
 
-def rewrite_ids(record):
-    """Hex ids of one span or link as base64; the first problem, or None."""
+def rewrite_ids(record, where=""):
+    """Hex ids of one span or link (``where``: which, in a message) as base64; the
+    first problem, or None."""
     problem = None
     for names in ID_FIELDS:
         for name in names:
@@ -93,7 +99,7 @@ def rewrite_ids(record):
             if HEX.fullmatch(value):
                 record[name] = base64.b64encode(bytes.fromhex(value)).decode()
             else:
-                problem = problem or f"{names[0]}: not a hex id: {value[:40]!r}"
+                problem = problem or f"{where}{names[0]}: not a hex id: {value[:40]!r}"
                 record[name] = ""
     return problem
 
@@ -102,13 +108,15 @@ def rewrite_ids(record):
 
 def plain(value):
     """An AnyValue as a JSON value. Bytes become base64 text; NaN and infinities,
-    which JSON cannot hold, their names."""
+    which JSON cannot hold, the names OTLP/JSON gives them ("NaN", "Infinity", "-Infinity")."""
     kind = value.WhichOneof("value")
     if kind in SCALARS:
         return getattr(value, kind)
     if kind == "double_value":
         number = value.double_value
-        return number if math.isfinite(number) else str(number)
+        if math.isfinite(number):
+            return number
+        return "NaN" if math.isnan(number) else "Infinity" if number > 0 else "-Infinity"
     if kind == "array_value":
         return [plain(item) for item in value.array_value.values]
     if kind == "kvlist_value":
