@@ -150,6 +150,31 @@ def test_each_problem_refuses_its_span_alone(client, change, problem):
     assert [s["session_id"] for s in read_json(client, "/sessions")["sessions"]] == [TRACE_2]
 
 
+def tagged_root(trace, tags, session_id="tagged"):
+    return span(trace, ROOT, "run.session", attrs={
+        "agentops.span.kind": "session", "session.id": session_id, "agentops.tags": tags})
+
+
+def test_tags_that_would_grow_the_sessions_metadata_past_the_cap_refuse_their_span_alone(client):
+    """Each span's tags fit, but merged key by key with what the session has they would
+    not: that span is refused (with its name and its claim), not the request."""
+    half = "x" * (2**20 // 2)
+    assert post(client, [tagged_root(TRACE, {"a": half})]).partial_success.rejected_spans == 0
+    response = post(client, [tagged_root(TRACE_2, {"b": half}),
+                             llm(TRACE_2, CHILD, ROOT, 3, 2, at=1),
+                             llm(GRANDCHILD * 2, CHILD, None, 5, 1, at=0, **{"session.id": "other"})])
+    assert response.partial_success.rejected_spans == 1
+    assert response.partial_success.error_message == (
+        f"1 of 3 spans rejected; the first: span {ROOT} of trace {TRACE_2}: metadata: the "
+        "session's merged metadata would be larger than the 1048576-byte field limit")
+    tagged = read_session(client, "tagged")
+    assert tagged["metadata"] == {"tags": {"a": half}}
+    assert [e["event_id"] for e in tagged["events"]] == [ROOT]
+    # The refused root's claim went with it: its trace's child stays under the trace id.
+    assert [e["event_id"] for e in read_session(client, TRACE_2)["events"]] == [CHILD]
+    assert read_session(client, "other")["total_tokens_in"] == 5
+
+
 # ---------------------------------------------------------------------------
 # OTLP/JSON
 

@@ -106,8 +106,7 @@ def traces():
     rejected = batch.rejected
     if batch.events or batch.updates or batch.claims:
         result = store(otlp.SOURCE, batch.events, batch.updates, batch.claims)
-        rejected = sorted(rejected + [(batch.positions[i], message)
-                                      for i, message in result.rejected])
+        rejected = sorted(rejected + batch.refused_by_store(result.rejected))
     response = ExportTraceServiceResponse()
     if rejected:
         response.partial_success.rejected_spans = len(rejected)

@@ -168,13 +168,15 @@ def session_update(session_id, ts, source, *, max_field_bytes, trace_id="", agen
                    final_tokens_out=None):
     """A change to a session itself: its name (at ``name_rank``), metadata merged over
     what it has (a JSON object), or its end (``status``). With ``session_id`` None,
-    the session is the one ``trace_id`` is filed under (see :func:`trace_claim`)."""
+    the session is the one ``trace_id`` is filed under (see :func:`trace_claim`).
+    ``event``: the position, in the batch, of the event that carries it (a span's
+    update), which is refused with it; None for an update of its own."""
     if metadata is not None:
         check_sizes({"metadata": to_json(metadata, "metadata")}, max_field_bytes)
     update = {"session_id": session_id, "trace_id": trace_id, "ts": ts, "source": source,
               "agent_name": agent_name, "name_rank": name_rank, "metadata": metadata,
               "status": status, "final_tokens_in": final_tokens_in,
-              "final_tokens_out": final_tokens_out}
+              "final_tokens_out": final_tokens_out, "event": None}
     return check_sizes(update, max_field_bytes)
 
 
@@ -182,6 +184,7 @@ def trace_claim(trace_id, session_id, rank, *, max_field_bytes):
     """A span names the session of its trace: rank 2 when it is the trace's root span,
     1 otherwise. Events and updates given ``session_id=None`` and a ``trace_id`` are
     filed under the best claim the trace has had (the highest rank, then the smaller
-    session id, so arrival order does not matter), else under the trace id itself."""
-    return check_sizes({"trace_id": trace_id, "session_id": session_id, "rank": rank},
-                       max_field_bytes)
+    session id, so arrival order does not matter), else under the trace id itself.
+    ``event``: as for session_update."""
+    return check_sizes({"trace_id": trace_id, "session_id": session_id, "rank": rank,
+                        "event": None}, max_field_bytes)

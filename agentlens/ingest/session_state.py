@@ -23,7 +23,8 @@ COLUMNS = ("session_id", "agent_name", "name_rank", "named_at", "status", "start
 
 class MetadataTooLarge(EventError):
     """Merging would make a session's metadata larger than the cap. ``position``: the
-    session_start event (its position in the batch) that made it so, None for an update."""
+    event (its position in the batch) that made it so: a session_start, or the event
+    whose span carried an update; None for an update of its own."""
 
     def __init__(self, limit, position):
         super().__init__(f"metadata: the session's merged metadata would be larger than "
@@ -91,7 +92,7 @@ class Metadata:
     def __init__(self, metadata, start_metadata):
         self.metadata = jsonstrict.loads(metadata)
         self.start = None if start_metadata is None else jsonstrict.loads(start_metadata)
-        self.updated = False     # an SDK update was merged
+        self.update_positions = []  # the SDK updates merged, by their event's batch position
         self.start_positions = []  # the session_start events merged, by batch position
 
     def merge_start(self, session, metadata, ts, position):
@@ -107,19 +108,21 @@ class Metadata:
             self.start = {**later[2], **earlier[2]}
             session["start_event_at"] = earlier[0]
 
-    def merge_update(self, metadata):
-        """Metadata from an SDK update, merged over what is there; objects merge key by
-        key (AgentOps' ``agents`` map gains one agent per create_agent)."""
+    def merge_update(self, metadata, position=None):
+        """Metadata from an SDK update (carried by the event at ``position``, if any),
+        merged over what is there; objects merge key by key (AgentOps' ``agents`` map
+        gains one agent per create_agent)."""
         self.metadata = deep_merge(self.metadata, metadata)
-        self.updated = True
+        self.update_positions.append(position)
 
     def texts(self, limit):
         """``(metadata, start_metadata)`` as JSON; MetadataTooLarge if one is over ``limit``
-        (blamed on an SDK update if one was merged, else on the last session_start)."""
+        (blamed on the last SDK update merged if there is one, else on the last
+        session_start)."""
         texts = (jsonstrict.dump_bytes(self.metadata),
                  None if self.start is None else jsonstrict.dump_bytes(self.start))
         if any(text is not None and len(text) > limit for text in texts):
-            blamed = None if self.updated or not self.start_positions else self.start_positions[-1]
+            blamed = (self.update_positions or self.start_positions or [None])[-1]
             raise MetadataTooLarge(limit, blamed)
         return tuple(None if text is None else text.decode() for text in texts)
 

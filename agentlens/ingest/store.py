@@ -90,7 +90,8 @@ def store_batch(conn, events, session_updates=(), trace_claims=(), *,
     Events and updates without a session_id belong to the session their trace is
     filed under (``trace_claims`` and events.trace_claim). A session_start whose
     metadata would grow its session's merged metadata past the cap is refused
-    alone (reported in ``rejected``), the rest stored; a session update that
+    alone (reported in ``rejected``), the rest stored; so is an event whose span's
+    update would, with that update and its claims; a session update of its own that
     would is an EventError for the whole call.
     """
     check_keys(conn, chain(session_updates, trace_claims))
@@ -99,14 +100,15 @@ def store_batch(conn, events, session_updates=(), trace_claims=(), *,
     while True:
         kept = [(position, event) for position, event in enumerate(events)
                 if position not in refused]
+        updates, claims = ([record for record in records if record["event"] not in refused]
+                           for records in (session_updates, trace_claims))
         try:
             with transaction(conn):
-                stored = Change(conn, max_metadata_bytes).store(kept, session_updates,
-                                                                 trace_claims)
+                stored = Change(conn, max_metadata_bytes).store(kept, updates, claims)
         except session_state.MetadataTooLarge as error:
             if error.position is None:
                 raise
-            refused[kept[error.position][0]] = str(error)
+            refused[error.position] = str(error)
             continue
         return StoreResult(stored=stored, duplicates=len(kept) - stored,
                            rejected=tuple(sorted(refused.items())))
@@ -255,7 +257,7 @@ class Change:
             self.count_in(event)
         for _, position, event in inserted:
             if event["event_type"] == "session_start":
-                self.start(event, position)
+                self.start(event, kept[position][0])
             elif event["event_type"] == "session_end":
                 self.end(event)
         for update in session_updates:
@@ -465,7 +467,7 @@ class Change:
         if update["agent_name"] is not None:
             session_state.name(session, update["agent_name"], update["name_rank"], update["ts"])
         if update["metadata"] is not None:
-            self.session_metadata(session).merge_update(update["metadata"])
+            self.session_metadata(session).merge_update(update["metadata"], update["event"])
         if update["status"] is not None:
             session_state.end(session, update["ts"], update["status"], update["final_tokens_in"],
                               update["final_tokens_out"])

@@ -49,6 +49,12 @@ class Batch:
     rejected: list = field(default_factory=list)
     spans: int = 0
 
+    def refused_by_store(self, refused):
+        """The store's refusals, ``(index in events, message)``, as spans refused."""
+        return [(self.positions[i], f"span {self.events[i]['event_id']} of trace "
+                                    f"{self.events[i]['trace_id']}: {message}")
+                for i, message in refused]
+
 
 def export_request(request, problems, received_ms, max_field_bytes):
     """An ExportTraceServiceRequest -> Batch, its events in the order the spans started
@@ -72,6 +78,8 @@ def export_request(request, problems, received_ms, max_field_bytes):
                 except EventError as error:
                     batch.rejected.append((position, f"span {describe(span)}: {error}"))
                     continue
+                for record in (*updates, *claims):
+                    record["event"] = len(batch.events)  # refused with it (store_batch)
                 batch.events.append(event)
                 batch.positions.append(position)
                 starts.append(start_ns(span, received_ms))
@@ -80,6 +88,9 @@ def export_request(request, problems, received_ms, max_field_bytes):
     order = sorted(range(len(starts)), key=starts.__getitem__)
     batch.events = [batch.events[i] for i in order]
     batch.positions = [batch.positions[i] for i in order]
+    index = {old: new for new, old in enumerate(order)}
+    for record in (*batch.updates, *batch.claims):
+        record["event"] = index[record["event"]]
     return batch
 
 
