@@ -158,7 +158,8 @@ def test_metrics_are_accepted_and_discarded(client):
 @pytest.mark.parametrize("content_type, data, error", [
     (PROTOBUF, b"\xff\xff", "Request body is not a protobuf ExportMetricsServiceRequest: "),
     (JSON, "{", "Request body is not valid JSON: "),
-    (JSON, "[]", "Request body must be a JSON object (an ExportMetricsServiceRequest)")])
+    (JSON, "[]", "Request body must be a JSON object (an ExportMetricsServiceRequest)"),
+    (JSON, '{"resourceMetrics": 5}', "Request body is not an OTLP/JSON ExportMetricsServiceRequest: ")])
 def test_metrics_that_do_not_decode_are_a_400(client, content_type, data, error):
     """OTLP: data that cannot be decoded is answered 400 Bad Request (not retried)."""
     assert assert_error(post(client, data, content_type, "/v1/metrics"), 400).startswith(error)

@@ -150,28 +150,63 @@ def test_each_problem_refuses_its_span_alone(client, change, problem):
     assert [s["session_id"] for s in read_json(client, "/sessions")["sessions"]] == [TRACE_2]
 
 
-def tagged_root(trace, tags, session_id="tagged"):
-    return span(trace, ROOT, "run.session", attrs={
-        "agentops.span.kind": "session", "session.id": session_id, "agentops.tags": tags})
+HALF = "x" * (2**20 // 2)
+OVER_CAP = ("metadata: the session's merged metadata would be larger than the 1048576-byte "
+            "field limit")
+
+
+def tagged(trace, span_id, tags, session_id="tagged", parent=None, at=0):
+    return span(trace, span_id, "run.session", parent=parent, start_ms=at, attrs={
+        "agentops.span.kind": "session", "agentops.tags": tags,
+        **({"session.id": session_id} if session_id else {})})
 
 
 def test_tags_that_would_grow_the_sessions_metadata_past_the_cap_refuse_their_span_alone(client):
     """Each span's tags fit, but merged key by key with what the session has they would
     not: that span is refused (with its name and its claim), not the request."""
-    half = "x" * (2**20 // 2)
-    assert post(client, [tagged_root(TRACE, {"a": half})]).partial_success.rejected_spans == 0
-    response = post(client, [tagged_root(TRACE_2, {"b": half}),
-                             llm(TRACE_2, CHILD, ROOT, 3, 2, at=1),
+    assert post(client, [tagged(TRACE, ROOT, {"a": HALF})]).partial_success.rejected_spans == 0
+    # The child first: it started later, so the sort puts the refused root before it.
+    response = post(client, [llm(TRACE_2, CHILD, ROOT, 3, 2, at=1),
+                             tagged(TRACE_2, ROOT, {"b": HALF}),
                              llm(GRANDCHILD * 2, CHILD, None, 5, 1, at=0, **{"session.id": "other"})])
-    assert response.partial_success.rejected_spans == 1
-    assert response.partial_success.error_message == (
-        f"1 of 3 spans rejected; the first: span {ROOT} of trace {TRACE_2}: metadata: the "
-        "session's merged metadata would be larger than the 1048576-byte field limit")
-    tagged = read_session(client, "tagged")
-    assert tagged["metadata"] == {"tags": {"a": half}}
-    assert [e["event_id"] for e in tagged["events"]] == [ROOT]
+    assert (response.partial_success.rejected_spans, response.partial_success.error_message) == (
+        1, f"1 of 3 spans rejected; the first: span {ROOT} of trace {TRACE_2}: {OVER_CAP}")
+    found = read_session(client, "tagged")
+    assert found["metadata"] == {"tags": {"a": HALF}}
+    assert [e["event_id"] for e in found["events"]] == [ROOT]
     # The refused root's claim went with it: its trace's child stays under the trace id.
     assert [e["event_id"] for e in read_session(client, TRACE_2)["events"]] == [CHILD]
+    assert read_session(client, "other")["total_tokens_in"] == 5
+
+
+def test_only_the_tags_that_do_not_fit_are_refused(client):
+    """A span whose tags fit is kept, even when it comes after one whose tags do not."""
+    post(client, [tagged(TRACE, ROOT, {"a": HALF})])
+    response = post(client, [tagged(TRACE_2, ROOT, {"b": HALF}, at=1),
+                             tagged(GRANDCHILD * 2, ROOT, {"c": 1}, at=2),
+                             tagged(CHILD * 2, ROOT, {"d": HALF}, at=3),
+                             tagged(CHILD * 2, CHILD, {"e": 2}, parent=ROOT, at=4)])
+    assert response.partial_success.rejected_spans == 2
+    assert response.partial_success.error_message.startswith(
+        f"2 of 4 spans rejected; the first: span {ROOT} of trace {TRACE_2}: {OVER_CAP}")
+    found = read_session(client, "tagged")
+    assert found["metadata"] == {"tags": {"a": HALF, "c": 1, "e": 2}}
+    assert sorted(e["event_id"] for e in found["events"]) == sorted([ROOT, ROOT, CHILD])
+
+
+def test_a_claim_that_would_move_tags_past_the_cap_refuses_its_span_alone(client):
+    """A trace filed under its id, with tags, then claimed by a session whose tags leave
+    no room for them: the claiming span is refused, and the trace stays where it was."""
+    post(client, [tagged(TRACE, CHILD, {"a": HALF}, session_id=None, parent=ROOT)])
+    post(client, [tagged(TRACE_2, ROOT, {"b": HALF})])
+    response = post(client, [llm(TRACE, ROOT, None, 1, 1, at=0, **{"session.id": "tagged"}),
+                             llm(GRANDCHILD * 2, CHILD, None, 5, 1, at=0, **{"session.id": "other"})])
+    assert (response.partial_success.rejected_spans, response.partial_success.error_message) == (
+        1, f"1 of 2 spans rejected; the first: span {ROOT} of trace {TRACE}: {OVER_CAP}")
+    assert read_session(client, TRACE)["metadata"] == {"tags": {"a": HALF}}
+    found = read_session(client, "tagged")
+    assert (found["metadata"], [e["event_id"] for e in found["events"]]) == (
+        {"tags": {"b": HALF}}, [ROOT])
     assert read_session(client, "other")["total_tokens_in"] == 5
 
 

@@ -13,6 +13,7 @@ from psycopg import sql
 
 from agentlens import create_app, db
 from agentlens.postgresql import MAX_KEY_BYTES, migration_steps
+from otlp_builder import export, response_of, span
 from stores import SERVER, admin_url
 
 CONFIG = {"RATELIMIT_ENABLED": False, "SECRET_KEY": "test-secret-key-for-signing-tokens-0123456789"}
@@ -83,6 +84,28 @@ def test_a_key_longer_than_the_store_keeps_refuses_that_event_alone(make_app, st
         f"{field}: larger than the {MAX_KEY_BYTES}-byte limit of this store for names and ids")}]}
     stored = client.get("/sessions/s").get_json()["events"]
     assert sorted(e["event_id"] for e in stored) == ["at-limit", "ok"]
+
+
+@pytest.mark.parametrize("key", ["session.id", "gen_ai.agent.name"])
+def test_a_span_naming_a_session_or_agent_longer_than_the_store_keeps_is_refused_alone(
+        make_app, store, key):
+    """Its claim or its session update cannot be kept: the span goes, not the request."""
+    client = make_app().test_client()
+    trace, other = "0af7651916cd43dd8448eb211c80319c", "4bf92f3577b34da6a3ce929d0e0e4736"
+    named = span(trace, "b7ad6b7169203331", "invoke_agent", attrs={
+        "gen_ai.operation.name": "invoke_agent", key: "k" * (MAX_KEY_BYTES + 1)})
+    bystander = span(other, "00f067aa0ba902b7", "chat", attrs={"gen_ai.usage.input_tokens": 4})
+    response = response_of(client.post(
+        "/v1/traces", data=export([named, bystander]).SerializeToString(),
+        content_type="application/x-protobuf"))
+    field = "session_id" if key == "session.id" else "agent_name"
+    if store == "sqlite":  # no limit: kept whole
+        assert response.partial_success.rejected_spans == 0
+        return
+    assert response.partial_success.error_message == (
+        f"1 of 2 spans rejected; the first: span b7ad6b7169203331 of trace {trace}: "
+        f"{field}: larger than the {MAX_KEY_BYTES}-byte limit of this store for names and ids")
+    assert [s["session_id"] for s in client.get("/sessions").get_json()["sessions"]] == [other]
 
 
 def test_keys_at_the_limit_together_fit_in_one_index_entry(make_app):

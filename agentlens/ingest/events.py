@@ -169,8 +169,9 @@ def session_update(session_id, ts, source, *, max_field_bytes, trace_id="", agen
     """A change to a session itself: its name (at ``name_rank``), metadata merged over
     what it has (a JSON object), or its end (``status``). With ``session_id`` None,
     the session is the one ``trace_id`` is filed under (see :func:`trace_claim`).
-    ``event``: the position, in the batch, of the event that carries it (a span's
-    update), which is refused with it; None for an update of its own."""
+    Its ``event`` is None, an update of its own; a format whose events carry updates
+    (OTLP's spans) sets it to the carrying event's position in the batch, so that
+    store_batch refuses them together."""
     if metadata is not None:
         check_sizes({"metadata": to_json(metadata, "metadata")}, max_field_bytes)
     update = {"session_id": session_id, "trace_id": trace_id, "ts": ts, "source": source,
@@ -185,6 +186,6 @@ def trace_claim(trace_id, session_id, rank, *, max_field_bytes):
     1 otherwise. Events and updates given ``session_id=None`` and a ``trace_id`` are
     filed under the best claim the trace has had (the highest rank, then the smaller
     session id, so arrival order does not matter), else under the trace id itself.
-    ``event``: as for session_update."""
+    Its ``event``: as a session update's."""
     return check_sizes({"trace_id": trace_id, "session_id": session_id, "rank": rank,
                         "event": None}, max_field_bytes)

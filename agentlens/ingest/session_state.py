@@ -22,14 +22,14 @@ COLUMNS = ("session_id", "agent_name", "name_rank", "named_at", "status", "start
 
 
 class MetadataTooLarge(EventError):
-    """Merging would make a session's metadata larger than the cap. ``position``: the
-    event (its position in the batch) that made it so: a session_start, or the event
-    whose span carried an update; None for an update of its own."""
+    """Merging would make a session's metadata larger than the cap. ``positions``: the
+    events (their positions in the batch) to refuse for the rest to fit: session_starts,
+    or events whose spans carried updates; empty when an update of its own is to blame."""
 
-    def __init__(self, limit, position):
+    def __init__(self, limit, positions):
         super().__init__(f"metadata: the session's merged metadata would be larger than "
                          f"the {limit}-byte field limit")
-        self.position = position
+        self.positions = positions
 
 
 def new_session(session_id, ts, source):
@@ -90,9 +90,9 @@ class Metadata:
     """A session's two metadata texts, read on first use and written back if changed."""
 
     def __init__(self, metadata, start_metadata):
-        self.metadata = jsonstrict.loads(metadata)
+        self.stored = self.metadata = jsonstrict.loads(metadata)
         self.start = None if start_metadata is None else jsonstrict.loads(start_metadata)
-        self.update_positions = []  # the SDK updates merged, by their event's batch position
+        self.updates = []  # (position of the event that carried it or None, metadata) merged
         self.start_positions = []  # the session_start events merged, by batch position
 
     def merge_start(self, session, metadata, ts, position):
@@ -113,18 +113,33 @@ class Metadata:
         merged over what is there; objects merge key by key (AgentOps' ``agents`` map
         gains one agent per create_agent)."""
         self.metadata = deep_merge(self.metadata, metadata)
-        self.update_positions.append(position)
+        self.updates.append((position, metadata))
 
     def texts(self, limit):
         """``(metadata, start_metadata)`` as JSON; MetadataTooLarge if one is over ``limit``
-        (blamed on the last SDK update merged if there is one, else on the last
-        session_start)."""
+        (blamed on the updates that did not fit, else on the last session_start)."""
         texts = (jsonstrict.dump_bytes(self.metadata),
                  None if self.start is None else jsonstrict.dump_bytes(self.start))
-        if any(text is not None and len(text) > limit for text in texts):
-            blamed = (self.update_positions or self.start_positions or [None])[-1]
-            raise MetadataTooLarge(limit, blamed)
+        if len(texts[0]) > limit:
+            raise MetadataTooLarge(limit, self.updates_over(limit))
+        if texts[1] is not None and len(texts[1]) > limit:
+            raise MetadataTooLarge(limit, [p for p in self.start_positions[-1:] if p is not None])
         return tuple(None if text is None else text.decode() for text in texts)
+
+    def updates_over(self, limit):
+        """The positions of the updates to leave out for the others to fit, merged again
+        in order: each that would take what fits before it past ``limit`` (none when one
+        of them is an update of its own: then the whole change is refused)."""
+        merged, left_out = self.stored, []
+        for position, metadata in self.updates:
+            candidate = deep_merge(merged, metadata)
+            if len(jsonstrict.dump_bytes(candidate)) <= limit:
+                merged = candidate
+            elif position is None:
+                return []
+            else:
+                left_out.append(position)
+        return left_out
 
 
 def deep_merge(base, update):

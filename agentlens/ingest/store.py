@@ -88,15 +88,21 @@ def store_batch(conn, events, session_updates=(), trace_claims=(), *,
     """Store normalised events once each and apply session updates; one transaction.
 
     Events and updates without a session_id belong to the session their trace is
-    filed under (``trace_claims`` and events.trace_claim). A session_start whose
-    metadata would grow its session's merged metadata past the cap is refused
-    alone (reported in ``rejected``), the rest stored; so is an event whose span's
-    update would, with that update and its claims; a session update of its own that
-    would is an EventError for the whole call.
+    filed under (``trace_claims`` and events.trace_claim). An event that cannot be
+    kept is refused alone (reported in ``rejected``), the rest stored: a key the
+    store cannot keep, a session_start whose metadata would grow its session's
+    merged metadata past the cap; so is an event whose span carried an update or a
+    claim (their ``event``) that cannot be kept, or would grow it (also by moving a
+    trace), with its updates and claims. A session update of its own that cannot
+    be kept is an EventError for the whole call.
     """
-    check_keys(conn, chain(session_updates, trace_claims))
     refused = {position: problem for position, event in enumerate(events)
                if (problem := key_problem(event, conn.max_key_bytes))}
+    for record in chain(session_updates, trace_claims):
+        if problem := key_problem(record, conn.max_key_bytes):
+            if record["event"] is None:
+                raise EventError(problem)
+            refused.setdefault(record["event"], problem)
     while True:
         kept = [(position, event) for position, event in enumerate(events)
                 if position not in refused]
@@ -106,9 +112,9 @@ def store_batch(conn, events, session_updates=(), trace_claims=(), *,
             with transaction(conn):
                 stored = Change(conn, max_metadata_bytes).store(kept, updates, claims)
         except session_state.MetadataTooLarge as error:
-            if error.position is None:
+            if not error.positions:
                 raise
-            refused[error.position] = str(error)
+            refused.update(dict.fromkeys(error.positions, str(error)))
             continue
         return StoreResult(stored=stored, duplicates=len(kept) - stored,
                            rejected=tuple(sorted(refused.items())))
@@ -353,27 +359,30 @@ class Change:
                     "SELECT trace_id, session_id, claim_rank FROM traces "
                     f"WHERE trace_id IN ({', '.join('?' * len(chunk))})", chunk):
                 stored[row[0]] = (row[2], row[1])
-        best = {trace_id: (0, trace_id) for trace_id in ids}
-        for claim in (*({"trace_id": t, "rank": r, "session_id": s} for t, (r, s) in stored.items()),
-                      *claims):
-            rank, session_id = best[claim["trace_id"]]
+        # trace_id -> (rank, session_id, the event whose span made the claim)
+        best = {trace_id: (0, trace_id, None) for trace_id in ids}
+        for claim in (*({"trace_id": t, "rank": r, "session_id": s, "event": None}
+                        for t, (r, s) in stored.items()), *claims):
+            rank, session_id, _ = best[claim["trace_id"]]
             if (-claim["rank"], claim["session_id"]) < (-rank, session_id):
-                best[claim["trace_id"]] = (claim["rank"], claim["session_id"])
-        changed = [(rank, session_id, trace_id) for trace_id, (rank, session_id) in best.items()
-                   if stored.get(trace_id) != (rank, session_id)]
+                best[claim["trace_id"]] = (claim["rank"], claim["session_id"], claim["event"])
+        changed = {trace_id: claim for trace_id, claim in best.items()
+                   if stored.get(trace_id) != claim[:2]}
         self.conn.executemany(
             "INSERT INTO traces (claim_rank, session_id, trace_id) VALUES (?, ?, ?) "
             "ON CONFLICT (trace_id) DO UPDATE SET claim_rank = excluded.claim_rank, "
-            "session_id = excluded.session_id", changed)
-        for rank, session_id, trace_id in changed:
+            "session_id = excluded.session_id",
+            [(rank, session_id, trace_id) for trace_id, (rank, session_id, _) in changed.items()])
+        for trace_id, (_, session_id, event) in changed.items():
             if trace_id in stored:
-                self.move_trace(trace_id, stored[trace_id][1], session_id)
-        return {trace_id: session_id for trace_id, (_, session_id) in best.items()}
+                self.move_trace(trace_id, stored[trace_id][1], session_id, event)
+        return {trace_id: session_id for trace_id, (_, session_id, _) in best.items()}
 
-    def move_trace(self, trace_id, old_session_id, new_session_id):
-        """File a trace's stored events under another session. A session left with no
-        events and no other trace (it was this trace's alone) goes with them, merged
-        into the new one; another keeps what it has and its times follow its events."""
+    def move_trace(self, trace_id, old_session_id, new_session_id, event):
+        """File a trace's stored events under another session (``event``: the position
+        of the event whose span claimed it). A session left with no events and no other
+        trace (it was this trace's alone) goes with them, merged into the new one;
+        another keeps what it has and its times follow its events."""
         self.load({old_session_id, new_session_id})
         moved = self.conn.execute(MOVE_TRACE, (new_session_id, old_session_id, trace_id)).fetchall()
         for row in moved:
@@ -387,13 +396,15 @@ class Change:
         shared = self.conn.execute("SELECT 1 FROM traces WHERE session_id = ? AND trace_id != ?",
                                    (old_session_id, trace_id)).fetchone()
         if first is None and shared is None:
-            self.merge_session(old, self.session(new_session_id, old["started_at"], old["source"]))
+            self.merge_session(old, self.session(new_session_id, old["started_at"], old["source"]),
+                               event)
             self.sessions[old_session_id] = None
         elif first is not None:
             old.update(started_at=first, last_event_at=last)
 
-    def merge_session(self, old, new):
-        """What a session had besides its events, given to the session that absorbs it."""
+    def merge_session(self, old, new, event):
+        """What a session had besides its events, given to the session that absorbs it
+        (``event``: blamed if its metadata does not fit there)."""
         new["started_at"] = min(new["started_at"], old["started_at"])
         new["last_event_at"] = max(new["last_event_at"], old["last_event_at"])
         if old["name_rank"]:
@@ -403,9 +414,10 @@ class Change:
                               old["final_tokens_out"])
         metadata = self.session_metadata(old)
         if metadata.start is not None:
-            self.session_metadata(new).merge_start(new, metadata.start, old["start_event_at"], None)
+            self.session_metadata(new).merge_start(new, metadata.start, old["start_event_at"],
+                                                   event)
         if metadata.metadata:
-            self.session_metadata(new).merge_update(metadata.metadata)
+            self.session_metadata(new).merge_update(metadata.metadata, event)
         del self.metadata[old["session_id"]]
 
     # --- reading and counting ------------------------------------------------

@@ -57,11 +57,11 @@ class Batch:
 
 
 def export_request(request, problems, received_ms, max_field_bytes):
-    """An ExportTraceServiceRequest -> Batch, its events in the order the spans started
-    (an exporter sends them as they end: children first). Events are listed by their
-    start in ms, then in the order stored, so a parent that started before its children
-    in the same ms still comes first (spans that started in the same ns keep the order
-    they came in). ``problems`` maps (resource, scope, span)
+    """An ExportTraceServiceRequest -> Batch, its events in the order the spans started,
+    to the ns (an exporter sends them as they end: children first); spans that started
+    in the same ns keep the order they came in. Readers list events by their start in
+    ms, then in the order stored, so a parent that started before its children in the
+    same ms still comes first. ``problems`` maps (resource, scope, span)
     positions to a reason the decoder already found to refuse that span."""
     batch, starts = Batch(), []
     for r, resource_spans in enumerate(request.resource_spans):
@@ -197,7 +197,7 @@ def dropped_note(value, error):
 def span_event(event):
     """A span event as a dict; the mapping takes what it maps out of its attributes
     (and empties an event it takes everything from)."""
-    described = {"name": event.name, "time": format_ms(event.time_unix_nano // 1_000_000)}
+    described = {"name": event.name, "time": format_ms(event.time_unix_nano // MS)}
     if event.attributes:
         described["attributes"] = attributes(event.attributes)
     return described

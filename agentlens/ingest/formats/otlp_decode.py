@@ -37,18 +37,12 @@ def parse_protobuf(body, message=ExportTraceServiceRequest):
 def parse_json(body):
     """``(request, problems)``: problems maps (resource, scope, span) positions to the
     message that refuses that span (an id that is not hex)."""
-    data = json_object(body)
+    data = json_object(body, ExportTraceServiceRequest)
     problems = hex_ids_to_base64(data)
-    try:
-        request = json_format.ParseDict(data, ExportTraceServiceRequest(),
-                                        ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError, RecursionError) as error:
-        raise EventError("Request body is not an OTLP/JSON ExportTraceServiceRequest: "
-                        + str(error)[:PROBLEM_CHARS])
-    return request, problems
+    return from_json(data, ExportTraceServiceRequest), problems
 
 
-def json_object(body, message=ExportTraceServiceRequest):
+def json_object(body, message):
     try:
         data = jsonstrict.loads(body)
     except jsonstrict.JSONProblem as problem:
@@ -56,6 +50,15 @@ def json_object(body, message=ExportTraceServiceRequest):
     if not isinstance(data, dict):
         raise EventError(f"Request body must be a JSON object (an {message.__name__})")
     return data
+
+
+def from_json(data, message):
+    """A JSON object read as ``message`` by protobuf's JSON mapping; EventError if it is not one."""
+    try:
+        return json_format.ParseDict(data, message(), ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as error:
+        raise EventError(f"Request body is not an OTLP/JSON {message.__name__}: "
+                         + str(error)[:PROBLEM_CHARS])
 
 
 def field(data, camel, snake):
