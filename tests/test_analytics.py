@@ -300,6 +300,19 @@ def test_filter_agent_name(main_client):
     assert nobody["top_agents"] == nobody["hourly_activity"] == nobody["event_types"] == []
 
 
+def test_agent_is_another_name_for_agent_name(main_client):
+    """The reference filters its analytics by ``agent``: not ignored here."""
+    assert get_analytics(main_client, agent="alpha") == get_analytics(main_client,
+                                                                     agent_name="alpha")
+    assert get_analytics(main_client, agent="alpha", agent_name="alpha")["overview"][
+        "total_sessions"] == 2
+    assert (main_client.get("/sessions?agent=alpha").get_json()
+            == main_client.get("/sessions?agent_name=alpha").get_json())
+    response = main_client.get("/analytics?agent=alpha&agent_name=beta")
+    assert (response.status_code, response.get_json()) == (
+        400, {"error": "agent: Must be the same as 'agent_name' when both are given."})
+
+
 def test_filter_from_to_half_open(main_client):
     d0, d1, d2 = main_client.days
     # [d1 00:00, d2 12:59:00): an-3 only; an-4 starts exactly at `to` and is out
