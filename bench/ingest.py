@@ -27,7 +27,8 @@ and against any other server with the same endpoint, loaded by the same client i
     every acknowledged event stored once (0 lost, 0 doubled, nothing else) and the
     session's total_tokens_in/out equal to what was sent.
 (c) the request path in-process, the CPU time of each part (jsonstrict.loads,
-    parse_batch, store_batch, the whole request through Flask's test client).
+    parse_batch, store_batch, the whole request through Flask's test client), and
+    the pages one store_batch transaction writes to the WAL at batch 1, 10 and 100.
 (d) with --otlp: POST /v1/traces to AgentLens, the same 4 clients, protobuf, 100
     spans a request, in each round after the servers at batch 100 (before the
     ceiling's second half): spans/s beside AgentLens's /events events/s at batch 100.
@@ -448,6 +449,7 @@ def breakdown(tmp, ceiling_size, ceiling_cpu, rounds=60, warm_up=10):
                 for part, seconds in zip(times, (parsed_at - start, validated_at - parsed_at,
                                                  stored_at - validated_at, time.thread_time() - stored_at)):
                     times[part].append(seconds)
+        pages = {size: wal_pages(conn, load, size, limits) for size in (1, 10, 100)}
     loads, parse, store, request = (statistics.median(times[part]) for part in times)
     print(f"(c) in-process, one thread, no HTTP, CPU time per batch of 100 events (median of {rounds}):")
     for label, seconds in [("jsonstrict.loads of the body", loads),
@@ -458,6 +460,22 @@ def breakdown(tmp, ceiling_size, ceiling_cpu, rounds=60, warm_up=10):
         print(f"    {label:52s} {seconds * 1000:6.2f} ms  {seconds * 1e4:6.1f} us/event")
     print(f"    = {100 / request:,.0f} events/s per core; the ceiling's CPU at batch {ceiling_size}: "
           f"{ceiling_cpu * 1e6:.1f} us/event")
+    print("    WAL pages a store_batch transaction writes (median of 20; each is a page of the "
+          "database: COMMIT writes them all):")
+    print("    " + ", ".join(f"batch {size}: {count:g}" for size, count in pages.items()))
+
+
+def wal_pages(conn, load, size, limits, transactions=20):
+    """Median pages written to the WAL by one store_batch of `size` new events: each is
+    measured alone, the WAL checkpointed whole before it (so that it starts the log
+    again) and its frames read after it."""
+    counts = []
+    for _ in range(transactions):
+        events, _ = wire.parse_batch(jsonstrict.loads(load.body(size)[0]), **limits)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        store_batch(conn, events)
+        counts.append(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+    return statistics.median(counts)
 
 
 def report(name, m, ceiling=None):
