@@ -604,3 +604,59 @@ def test_a_span_without_a_start_time_is_stamped_on_arrival(client, start_ns, end
     post(client, unstamped)
     [found] = read_session(client, TRACE)["events"]
     assert (found["timestamp"], found["duration_ms"]) == (NOW, None)
+
+
+def agent_span(span_id, name, at, **attrs):
+    return span(TRACE, span_id, name, start_ms=at, attrs={
+        "gen_ai.operation.name": "invoke_agent", "session.id": "named", **attrs})
+
+
+@pytest.mark.parametrize("spans, name", [
+    # OpenLIT with the OpenAI Agents SDK: a bare invoke_agent span first, then the agent's.
+    ([agent_span(ROOT, "invoke_agent", 0),
+      agent_span(CHAT, "invoke_agent weather", 5, **{"gen_ai.agent.name": "weather"})], "weather"),
+    # OpenInference's Agents SDK bridge: the workflow's agent span, then the agent's.
+    ([span(TRACE, ROOT, "flow", attrs={"openinference.span.kind": "AGENT", "session.id": "named"}),
+      span(TRACE, CHAT, "weather", start_ms=5, attrs={
+          "openinference.span.kind": "AGENT", "agent.name": "weather"})], "weather"),
+    # An agent attribute outranks a span's name; gen_ai.agent.name outranks both.
+    ([agent_span(ROOT, "invoke_agent early", 0),
+      agent_span(CHAT, "late.agent", 5, **{"agent.name": "by-attribute"}),
+      agent_span(TOOL, "later", 9, **{"gen_ai.agent.name": "explicit"})], "explicit"),
+    ([agent_span(ROOT, "invoke_agent early", 0), agent_span(CHAT, "x", 5, **{"agent.name": "attr"})],
+     "attr"),
+    # A span's name names the agent only when nothing else does: the GenAI form too.
+    ([agent_span(ROOT, "invoke_agent", 0), agent_span(CHAT, "invoke_agent planner", 5)], "planner"),
+    ([agent_span(ROOT, "invoke_agent", 0)], "unknown"),
+])
+def test_the_firmest_agent_name_names_the_session_whatever_the_order(make_app, spans, name):
+    for order in (spans, spans[::-1]):
+        client = make_app().test_client()
+        for one in order:  # each in its own request, as a span processor without batching
+            post(client, one)
+        assert read_session(client, "named")["agent_name"] == name
+
+
+def test_pydantic_ai_reasoning_tokens_and_its_older_tool_attributes(client):
+    post(client,
+         span(TRACE, CHAT, "chat gpt-4o-mini", attrs={
+             "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini",
+             "gen_ai.usage.input_tokens": 101, "gen_ai.usage.output_tokens": 12,
+             "gen_ai.usage.details.reasoning_tokens": 4}),
+         span(TRACE, TOOL, "running tool", start_ms=5, attrs={
+             "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "get_weather",
+             "gen_ai.tool.call.id": "call_1", "tool_arguments": '{"city":"Paris"}',
+             "tool_response": '{"forecast":"sunny"}'}))
+    chat, tool = read_session(client, TRACE)["events"]
+    assert (chat["tokens_out"], chat["reasoning_tokens"], chat["metadata"].get("attributes")) == (
+        12, 4, None)
+    assert tool["tool_call"] == {"name": "get_weather", "input": {"city": "Paris"},
+                                 "output": {"forecast": "sunny"}, "call_id": "call_1"}
+    assert "attributes" not in tool["metadata"]
+
+
+def test_an_openlit_workflow_span_contains_others(client):
+    post(client, span(TRACE, ROOT, "invoke_workflow flow", attrs={
+        "gen_ai.operation.name": "invoke_workflow", "gen_ai.usage.input_tokens": 9}))
+    [found] = read_session(client, TRACE)["events"]
+    assert (found["event_type"], found["tokens_in"]) == ("workflow", None)

@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 from agentlens import db, recount
 from agentlens.read import analytics, sessions
+from otlp_builder import export, span
 
 LATEST = max(step for step, _ in db.migration_steps())
 
@@ -136,7 +137,35 @@ def test_the_step_adding_rollups_by_agent_and_day_fills_them_as_the_write_path_d
             if store == "sqlite":
                 conn.execute("PRAGMA user_version = 11")
             else:
-                conn.execute("DELETE FROM schema_migrations WHERE version = 3")
+                conn.execute("DELETE FROM schema_migrations WHERE version >= 3")
         conn.migrate()
         assert rows() == written
         assert recount.check(conn) == []
+
+
+def test_the_step_ranking_names_more_finely_keeps_explicit_names_explicit(make_app, store):
+    """SQLite's step 14, PostgreSQL's 5: a name stored at the old explicit rank (2) is
+    explicit still (4), so an OpenTelemetry agent span's own name (now 2) cannot take
+    its place; a stand-in (1) stays one."""
+    client = make_app().test_client()
+    client.post("/events", json={"events": [
+        {"event_type": "session_start", "session_id": "s", "agent_name": "explicit",
+         "timestamp": "2026-01-01T00:00:00Z"},
+        {"event_type": "session_start", "session_id": "t", "agent_name": "other",
+         "timestamp": "2026-01-01T00:00:00Z"}]})
+    with closing(db.connect(client.application.config["DATABASE"])) as conn:
+        with db.transaction(conn):
+            conn.execute("UPDATE sessions SET name_rank = 2 WHERE session_id = 's'")
+            conn.execute("UPDATE sessions SET name_rank = 1 WHERE session_id = 't'")
+            if store == "sqlite":
+                conn.execute("PRAGMA user_version = 13")
+            else:
+                conn.execute("DELETE FROM schema_migrations WHERE version = 5")
+        conn.migrate()
+        assert dict(conn.execute("SELECT session_id, name_rank FROM sessions").fetchall()) == {
+            "s": 4, "t": 1}
+    client.post("/v1/traces", data=export([span(
+        "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "early.agent", start_ms=-10**9,
+        attrs={"agentops.span.kind": "agent", "session.id": "s"})]).SerializeToString(),
+        content_type="application/x-protobuf")
+    assert client.get("/sessions/s").get_json()["agent_name"] == "explicit"

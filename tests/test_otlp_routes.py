@@ -3,11 +3,13 @@ types, hostile bodies, credentials (keys, issued tokens, key rotation), the log
 upload and the rate limit. Errors are the one JSON shape, never a 500."""
 import gzip
 import hashlib
+import json
 import uuid
 import zlib
 
 import jwt
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest)
 
@@ -73,7 +75,7 @@ def test_a_gzip_body_of_several_members(client):
     assert stored_ids(client) == [ROOT, CHILD]
 
 
-@pytest.mark.parametrize("path", ["/v1/traces", "/v1/metrics"])
+@pytest.mark.parametrize("path", ["/v1/traces", "/v1/metrics", "/v1/logs"])
 @pytest.mark.parametrize("content_type", ["text/plain", "application/xml", ""])
 def test_other_content_types_are_415(client, path, content_type):
     error = assert_error(post(client, body(), content_type, path), 415)
@@ -152,6 +154,24 @@ def test_metrics_are_accepted_and_discarded(client):
     assert (response.status_code, response.mimetype, response.get_data()) == (200, PROTOBUF, b"")
     response = post(client, '{"resourceMetrics": []}', JSON, "/v1/metrics")
     assert (response.status_code, response.get_json()) == (200, {})
+    assert read_json(client, "/sessions")["total"] == 0
+
+
+def test_logs_are_accepted_and_discarded(client):
+    """OpenLIT exports its GenAI events as logs (their content is on its spans too)."""
+    request = ExportLogsServiceRequest()
+    record = request.resource_logs.add().scope_logs.add().log_records.add(
+        event_name="gen_ai.client.inference.operation.details",
+        trace_id=bytes.fromhex(TRACE), span_id=bytes.fromhex(ROOT))
+    record.body.string_value = "hello"
+    response = post(client, request.SerializeToString(), path="/v1/logs")
+    assert (response.status_code, response.mimetype, response.get_data()) == (200, PROTOBUF, b"")
+    response = post(client, json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"traceId": TRACE, "spanId": ROOT, "body": {"stringValue": "hello"}}]}]}]}), JSON,
+        "/v1/logs")
+    assert (response.status_code, response.get_json()) == (200, {})
+    assert assert_error(post(client, b"\xff\xff", PROTOBUF, "/v1/logs"), 400).startswith(
+        "Request body is not a protobuf ExportLogsServiceRequest: ")
     assert read_json(client, "/sessions")["total"] == 0
 
 

@@ -38,7 +38,8 @@ def test_the_route_list_is_what_the_api_documents(keyed_app):
         ("GET", "/ui/compare"), ("GET", "/ui/analytics"), ("GET", "/ui/login"), ("POST", "/ui/login"),
         ("POST", "/ui/logout"),
         ("POST", "/api/v1/capture-session"), ("POST", "/api/v1/capture-event"),
-        ("POST", "/v1/traces"), ("POST", "/v1/metrics"), ("POST", "/v3/auth/token"),
+        ("POST", "/v1/traces"), ("POST", "/v1/metrics"), ("POST", "/v1/logs"),
+        ("POST", "/v3/auth/token"),
         ("POST", "/v4/logs/upload/"),
         *[("POST", f"{prefix}/{name}") for prefix in ("/v2", "")
           for name in ("create_session", "reauthorize_jwt", "update_session", "create_events",

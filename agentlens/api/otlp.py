@@ -1,4 +1,5 @@
-"""OTLP/HTTP (traces; metrics are answered and discarded) and the AgentOps 0.4 SDK's calls.
+"""OTLP/HTTP (traces; metrics and logs are answered and discarded) and the AgentOps 0.4
+SDK's calls.
 
 Point an OpenTelemetry exporter at ``OTEL_EXPORTER_OTLP_ENDPOINT=<base URL>`` (it
 adds ``/v1/traces``) with ``OTEL_EXPORTER_OTLP_HEADERS=x-api-key=<key>``; AgentOps
@@ -10,6 +11,8 @@ import zlib
 
 from flask import Blueprint, Response, current_app, request
 from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest, ExportLogsServiceResponse)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest, ExportMetricsServiceResponse)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -115,21 +118,35 @@ def traces():
     return answer(response, kind)
 
 
+DISCARDED = (CREDENTIALS + ENCODINGS_TEXT + "AgentLens keeps traces; a body that does not "
+             "decode is a 400, as OTLP says.")
+
+
 @bp.post("/v1/metrics")
 @openapi.operation("OTLP/HTTP: metrics, accepted and discarded", "OTLP", auth=openapi.API_KEY,
-                   body=EXPORT, ok=EXPORT, errors=(415,),
-                   description=CREDENTIALS + ENCODINGS_TEXT + "AgentLens keeps traces; "
-                   "a body that does not decode is a 400, as OTLP says.")
+                   body=EXPORT, ok=EXPORT, errors=(415,), description=DISCARDED)
 def export_metrics():
+    return discard(ExportMetricsServiceRequest, ExportMetricsServiceResponse)
+
+
+@bp.post("/v1/logs")
+@openapi.operation("OTLP/HTTP: logs, accepted and discarded (OpenLIT sends its GenAI events "
+                   "there; their content is on its spans too)", "OTLP", auth=openapi.API_KEY,
+                   body=EXPORT, ok=EXPORT, errors=(415,), description=DISCARDED)
+def export_logs():
+    return discard(ExportLogsServiceRequest, ExportLogsServiceResponse)
+
+
+def discard(request_class, response_class):
+    """Check the credentials and that the body decodes as ``request_class``; keep nothing."""
     check_key_or_token()
     kind = encoding()
     body = otlp_body()
     if kind == PROTOBUF:
-        otlp_decode.parse_protobuf(body, ExportMetricsServiceRequest)
-    else:  # metrics' exemplars have hex ids, which read as base64 too: nothing is kept
-        otlp_decode.from_json(otlp_decode.json_object(body, ExportMetricsServiceRequest),
-                              ExportMetricsServiceRequest)
-    return answer(ExportMetricsServiceResponse(), kind)
+        otlp_decode.parse_protobuf(body, request_class)
+    else:  # their hex ids (exemplars', log records') read as base64 too: nothing is kept
+        otlp_decode.from_json(otlp_decode.json_object(body, request_class), request_class)
+    return answer(response_class(), kind)
 
 
 @bp.post("/v3/auth/token")

@@ -15,6 +15,13 @@ EVENT_COLUMNS = (
     "tool_name", "decision_trace", "metadata", "is_error", "source",
 )
 JSON_FIELDS = ("input_data", "output_data", "tool_call", "decision_trace", "metadata")
+# How firmly a name names its session (``name_rank``): the firmest wins, then the
+# earliest, then the smaller name, so that the order of arrival never matters.
+UNNAMED = 0
+LESSER_NAME = 1      # a stand-in: AgentOps' trace name, Agnost's client_config
+SPAN_NAME = 2        # what an agent span's own name says (``writer.agent``, ``invoke_agent writer``)
+AGENT_ATTRIBUTE = 3  # an agent span's ``agent.name``, ``traceloop.entity.name``...
+EXPLICIT_NAME = 4    # a session_start's agent_name, create_agent, ``gen_ai.agent.name``...
 MAX_DURATION_MS = 10**9  # 11.6 days for one operation; keeps every sum far from overflow
 
 
@@ -164,7 +171,7 @@ def check_sizes(record, max_field_bytes, fields=None):
 
 
 def session_update(session_id, ts, source, *, max_field_bytes, trace_id="", agent_name=None,
-                   name_rank=2, metadata=None, status=None, final_tokens_in=None,
+                   name_rank=EXPLICIT_NAME, metadata=None, status=None, final_tokens_in=None,
                    final_tokens_out=None):
     """A change to a session itself: its name (at ``name_rank``), metadata merged over
     what it has (a JSON object), or its end (``status``). With ``session_id`` None,

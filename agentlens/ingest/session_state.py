@@ -12,7 +12,7 @@ makes the result independent of arrival order:
 import secrets
 
 from .. import jsonstrict, rollups, rules
-from .events import EventError
+from .events import UNNAMED, EventError
 
 # The columns the store reads and writes back; metadata is read only when merged.
 COLUMNS = ("session_id", "agent_name", "name_rank", "named_at", "status", "started_at",
@@ -33,7 +33,8 @@ class MetadataTooLarge(EventError):
 
 
 def new_session(session_id, ts, source):
-    return {"session_id": session_id, "agent_name": "unknown", "name_rank": 0, "named_at": None,
+    return {"session_id": session_id, "agent_name": "unknown", "name_rank": UNNAMED,
+            "named_at": None,
             "status": "active", "started_at": ts, "ended_at": None, "last_event_at": ts,
             "start_event_at": None, "tokens_in": 0, "tokens_out": 0, "final_tokens_in": None,
             "final_tokens_out": None, "total_tokens_in": 0, "total_tokens_out": 0,

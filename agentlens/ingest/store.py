@@ -23,7 +23,7 @@ from operator import itemgetter
 from .. import jsonstrict, rollups, rules
 from ..db import transaction
 from . import session_state
-from .events import EVENT_COLUMNS, MAX_DURATION_MS, EventError
+from .events import EVENT_COLUMNS, EXPLICIT_NAME, MAX_DURATION_MS, EventError
 
 # What identifies an event (UNIQUE in the store).
 EVENT_KEY = ("session_id", "event_id", "trace_id")
@@ -465,7 +465,7 @@ class Change:
         """A session_start really inserted: it names the session and adds its metadata."""
         session = self.session(event["session_id"], event["ts"], event["source"])
         if event["agent_name"] is not None:
-            session_state.name(session, event["agent_name"], 2, event["ts"])
+            session_state.name(session, event["agent_name"], EXPLICIT_NAME, event["ts"])
         metadata = {} if event["metadata"] is None else jsonstrict.loads(event["metadata"])
         self.session_metadata(session).merge_start(session, metadata, event["ts"], position)
 

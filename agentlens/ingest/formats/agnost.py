@@ -8,7 +8,7 @@ ignored, and ``args``/``result`` are JSON-encoded strings when they parse.
 from marshmallow import ValidationError, fields, validate
 
 from ...timestamps import check_epoch_ms
-from ..events import EventError, make_event, session_update
+from ..events import LESSER_NAME, EventError, make_event, session_update
 from .shared import NOT_EMPTY, Boolean, JSONValue, Number, SDKSchema, decode
 
 SOURCE = "agnost"
@@ -68,7 +68,7 @@ def session_start(body, org_id, max_field_bytes, received_ms):
     event = make_event(session_id=data["session_id"], event_type="session_start", source=SOURCE,
                        ts=received_ms, metadata=metadata, max_field_bytes=max_field_bytes)
     update = session_update(data["session_id"], received_ms, SOURCE,
-                            agent_name=data.get("client_config") or None, name_rank=1,
+                            agent_name=data.get("client_config") or None, name_rank=LESSER_NAME,
                             max_field_bytes=max_field_bytes)
     return event, update
 

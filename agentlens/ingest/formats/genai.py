@@ -16,7 +16,7 @@ KINDS = (
     ("gen_ai.operation.name", {
         "chat": LLM, "text_completion": LLM, "generate_content": LLM, "execute_tool": TOOL,
         "invoke_agent": AGENT, "create_agent": AGENT, "embeddings": "embeddings",
-        "retrieval": "retrieval"}),
+        "retrieval": "retrieval", "invoke_workflow": "workflow"}),
     ("openinference.span.kind", {
         "llm": LLM, "tool": TOOL, "agent": AGENT, "chain": "chain", "retriever": "retrieval",
         "embedding": "embeddings", "reranker": "reranker", "guardrail": "guardrail",
@@ -32,6 +32,7 @@ KINDS = (
 )
 # Kinds of spans that contain others: a model or usage they carry describes their calls.
 AGGREGATES = frozenset((AGENT, "session", "workflow", "task", "chain"))
+AGENT_OPERATIONS = ("invoke_agent", "create_agent")
 MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
 PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 TOKEN_KEYS = {
@@ -46,7 +47,8 @@ TOKEN_KEYS = {
                            "gen_ai.usage.cache_creation_input_tokens",
                            "llm.token_count.prompt_details.cache_write"),
     "reasoning_tokens": ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
-                         "llm.token_count.completion_details.reasoning"),
+                         "llm.token_count.completion_details.reasoning",
+                         "gen_ai.usage.details.reasoning_tokens"),  # pydantic-ai's only one
 }
 ALL_TOKEN_KEYS = frozenset(key for keys in TOKEN_KEYS.values() for key in keys)
 # Each token key's bucket, and its order: buckets in TOKEN_KEYS order, then the key's
@@ -64,6 +66,9 @@ ENTITY_OUTPUTS = ("traceloop.entity.output",
                   *(f"agentops.{kind}.output" for kind in AGENTOPS_KINDS))
 ENTITY_NAMES = ("traceloop.entity.name", "operation.name")
 TOOL_NAMES = ("gen_ai.tool.name", "tool.name", *ENTITY_NAMES)
+# pydantic-ai's instrumentation before version 3 names them tool_arguments and tool_response.
+TOOL_ARGUMENTS = ("gen_ai.tool.call.arguments", "tool_arguments")
+TOOL_RESULTS = ("gen_ai.tool.call.result", "tool_response")
 AGENT_NAMES = ("agent.name", *ENTITY_NAMES)
 # Flattened message lists: prefix, and path segments that only wrap what follows an
 # index (OpenInference's ``llm.input_messages.0.message.role``).
@@ -149,6 +154,15 @@ def entity_name(span_name, kind):
     return (span_name[:-len(suffix)] if span_name.endswith(suffix) else span_name) or None
 
 
+def agent_of_span_name(span_name):
+    """The agent an agent span's name names: the GenAI conventions' ``invoke_agent
+    writer``, AgentOps' ``writer.agent``; None for an operation's name alone."""
+    operation, _, agent = span_name.partition(" ")
+    if operation in AGENT_OPERATIONS:
+        return agent.strip() or None
+    return entity_name(span_name, "agent")
+
+
 def value_of(attrs, prefix, json_unless_said=False):
     """OpenInference's ``input.value``/``output.value``: JSON when its mime type says
     so, or with ``json_unless_said`` when it says nothing and the text parses (a
@@ -168,8 +182,8 @@ def tool_call(attrs, span_name, error):
     """``{name, input, output}`` (as every format), with ``call_id``, and when it failed
     ``success: false`` and ``error``."""
     call = {"name": take_text(attrs, TOOL_NAMES) or entity_name(span_name, "tool"),
-            "input": tool_side(attrs, "gen_ai.tool.call.arguments", "input", ENTITY_INPUTS),
-            "output": tool_side(attrs, "gen_ai.tool.call.result", "output", ENTITY_OUTPUTS)}
+            "input": tool_side(attrs, TOOL_ARGUMENTS, "input", ENTITY_INPUTS),
+            "output": tool_side(attrs, TOOL_RESULTS, "output", ENTITY_OUTPUTS)}
     call_id = take_text(attrs, ("gen_ai.tool.call.id", "tool_call.id"))
     if call_id is not None:
         call["call_id"] = call_id
@@ -180,10 +194,11 @@ def tool_call(attrs, span_name, error):
     return call
 
 
-def tool_side(attrs, key, prefix, entity_keys):
+def tool_side(attrs, keys, prefix, entity_keys):
     """A tool's arguments or result: GenAI's, else OpenInference's, else the decorator's."""
-    if attrs.get(key) is not None:
-        return decode(attrs.pop(key))
+    value = take_value(attrs, keys)
+    if value is not None:
+        return decode(value)
     value = value_of(attrs, prefix, json_unless_said=True)
     return decode(take_value(attrs, entity_keys)) if value is None else value
 

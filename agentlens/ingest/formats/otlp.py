@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from ... import jsonstrict
 from ...timestamps import format_ms
-from ..events import EventError, FieldTooLarge, make_event, session_update, trace_claim
+from ..events import (AGENT_ATTRIBUTE, EXPLICIT_NAME, LESSER_NAME, SPAN_NAME, EventError,
+                      FieldTooLarge, make_event, session_update, trace_claim)
 from . import genai
 from .agentops import END_STATES
 from .otlp_decode import SPAN_KINDS, attributes
@@ -225,19 +226,23 @@ def error_of(span, attrs, events):
 
 def session_changes(attrs, event_type, span_name, start_ms, end_ms):
     """``(ts, keyword arguments)`` of the session updates a span makes to its trace's
-    session: at its start, its agent's name (AgentOps' trace name is a lesser one)
-    and AgentOps' tags; at its end, AgentOps' end state as the status."""
+    session: at its start, its agent's name (``gen_ai.agent.name`` names it firmly,
+    an agent span's other name attributes less, the span's own name less again, and
+    AgentOps' trace name least) and AgentOps' tags; at its end, AgentOps' end state
+    as the status."""
     start = {}
-    agent = genai.take_text(attrs, ("gen_ai.agent.name",))
+    agent, rank = genai.take_text(attrs, ("gen_ai.agent.name",)), EXPLICIT_NAME
     if agent is None and event_type.startswith("agent_call"):
-        agent = genai.take_text(attrs, genai.AGENT_NAMES) or genai.entity_name(span_name, "agent")
+        agent, rank = genai.take_text(attrs, genai.AGENT_NAMES), AGENT_ATTRIBUTE
+        if agent is None:
+            agent, rank = genai.agent_of_span_name(span_name), SPAN_NAME
     if agent:
-        start.update(agent_name=agent, name_rank=2)
+        start.update(agent_name=agent, name_rank=rank)
     elif event_type.startswith("session"):  # AgentOps' root span, named after the trace
         trace_name = (genai.take_text(attrs, genai.ENTITY_NAMES)
                       or genai.entity_name(span_name, "session"))
         if trace_name:
-            start.update(agent_name=trace_name, name_rank=1)
+            start.update(agent_name=trace_name, name_rank=LESSER_NAME)
     tags = attrs.pop("agentops.tags", None)
     if tags is not None:
         start["metadata"] = {"tags": tags}
