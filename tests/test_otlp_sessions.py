@@ -210,6 +210,28 @@ def test_a_claim_that_would_move_tags_past_the_cap_refuses_its_span_alone(client
     assert read_session(client, "other")["total_tokens_in"] == 5
 
 
+def test_every_span_claiming_a_move_that_does_not_fit_is_refused_at_once(client, monkeypatch):
+    """All the spans of a trace name its session (OpenInference, traceloop): when the
+    move does not fit, each of them is refused, in one more transaction, not one each."""
+    from agentlens.ingest import store
+    post(client, [tagged(TRACE, CHILD, {"a": HALF}, session_id=None, parent=ROOT)])
+    post(client, [tagged(TRACE_2, ROOT, {"b": HALF})])
+    runs, original = [], store.Change.store
+
+    def counted(change, *args):
+        runs.append(args)
+        return original(change, *args)
+    monkeypatch.setattr(store.Change, "store", counted)
+    response = post(client, [llm(TRACE, ROOT, None, 1, 1, at=0, **{"session.id": "tagged"}),
+                             *[llm(TRACE, f"{n:016x}", ROOT, 1, 1, at=n, **{"session.id": "tagged"})
+                               for n in range(1, 6)],
+                             llm(GRANDCHILD * 2, CHILD, None, 5, 1, at=0, **{"session.id": "other"})])
+    assert response.partial_success.rejected_spans == 6
+    assert len(runs) == 2
+    assert read_session(client, "other")["total_tokens_in"] == 5
+    assert [e["event_id"] for e in read_session(client, TRACE)["events"]] == [CHILD]
+
+
 # ---------------------------------------------------------------------------
 # OTLP/JSON
 

@@ -103,6 +103,13 @@ def test_a_bad_filter_is_a_400_page_saying_what_the_api_says(client, query):
     assert "data-session-id" not in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("page", ["/", "/ui/analytics"])
+def test_the_pages_filter_by_agent_name_only(client, page):
+    """The API's alias ``agent`` is not a filter of the pages, whose forms and links
+    carry ``agent_name``: a page given it shows what it shows without it."""
+    assert client.get(f"{page}?agent=nobody").get_data() == client.get(page).get_data()
+
+
 def test_an_unexpected_error_is_a_500_page_without_internals(client, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("secret internals")

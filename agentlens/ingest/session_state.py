@@ -3,8 +3,8 @@
 The store reads the rows a change touches (under the write lock), applies these
 rules, and writes the rows back; the rollups move by the difference. Each rule
 makes the result independent of arrival order:
-- the most authoritative, then earliest, name wins (rank: 0 none, 1 a client's
-  default such as Agnost's client_config, 2 an agent named explicitly);
+- the most authoritative, then earliest, name wins (its rank: events.UNNAMED to
+  events.EXPLICIT_NAME);
 - the latest session_end ends the session, with its status and final counts;
 - session_starts' metadata merge, the earliest winning key by key; what other
   sources add (SDK session updates) is merged over it, in arrival order.
@@ -93,13 +93,13 @@ class Metadata:
     def __init__(self, metadata, start_metadata):
         self.stored = self.metadata = jsonstrict.loads(metadata)
         self.start = None if start_metadata is None else jsonstrict.loads(start_metadata)
-        self.updates = []  # (position of the event that carried it or None, metadata) merged
-        self.start_positions = []  # the session_start events merged, by batch position
+        self.updates = []  # (positions of the events to refuse for it, metadata) merged
+        self.start_positions = []  # the same, of each session_start's metadata merged
 
-    def merge_start(self, session, metadata, ts, position):
-        """A session_start's metadata: the earliest start wins key by key (a tie: the
-        smaller JSON text)."""
-        self.start_positions.append(position)
+    def merge_start(self, session, metadata, ts, positions):
+        """A session_start's metadata (``positions``: of the events to refuse if it does
+        not fit): the earliest start wins key by key (a tie: the smaller JSON text)."""
+        self.start_positions.append(positions)
         if self.start is None:
             self.start, session["start_event_at"] = metadata, ts
         else:
@@ -109,12 +109,12 @@ class Metadata:
             self.start = {**later[2], **earlier[2]}
             session["start_event_at"] = earlier[0]
 
-    def merge_update(self, metadata, position=None):
-        """Metadata from an SDK update (carried by the event at ``position``, if any),
-        merged over what is there; objects merge key by key (AgentOps' ``agents`` map
-        gains one agent per create_agent)."""
+    def merge_update(self, metadata, positions):
+        """Metadata from an SDK update (``positions``: of the events to refuse if it does
+        not fit; none for an update of its own), merged over what is there; objects
+        merge key by key (AgentOps' ``agents`` map gains one agent per create_agent)."""
         self.metadata = deep_merge(self.metadata, metadata)
-        self.updates.append((position, metadata))
+        self.updates.append((positions, metadata))
 
     def texts(self, limit):
         """``(metadata, start_metadata)`` as JSON; MetadataTooLarge if one is over ``limit``
@@ -124,7 +124,7 @@ class Metadata:
         if len(texts[0]) > limit:
             raise MetadataTooLarge(limit, self.updates_over(limit))
         if texts[1] is not None and len(texts[1]) > limit:
-            raise MetadataTooLarge(limit, [p for p in self.start_positions[-1:] if p is not None])
+            raise MetadataTooLarge(limit, self.start_positions[-1])
         return tuple(None if text is None else text.decode() for text in texts)
 
     def updates_over(self, limit):
@@ -132,14 +132,14 @@ class Metadata:
         in order: each that would take what fits before it past ``limit`` (none when one
         of them is an update of its own: then the whole change is refused)."""
         merged, left_out = self.stored, []
-        for position, metadata in self.updates:
+        for positions, metadata in self.updates:
             candidate = deep_merge(merged, metadata)
             if len(jsonstrict.dump_bytes(candidate)) <= limit:
                 merged = candidate
-            elif position is None:
+            elif not positions:
                 return []
             else:
-                left_out.append(position)
+                left_out += positions
         return left_out
 
 

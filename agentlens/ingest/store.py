@@ -64,8 +64,7 @@ KEY_FIELDS = ("session_id", "event_id", "trace_id", "event_type", "model", "agen
 
 
 def check_keys(conn, records):
-    """EventError if one of ``records`` (session updates, trace claims, amendments)
-    has a key the store cannot keep."""
+    """EventError if one of ``records`` (amendments) has a key the store cannot keep."""
     for record in records:
         if problem := key_problem(record, conn.max_key_bytes):
             raise EventError(problem)
@@ -263,7 +262,7 @@ class Change:
             self.count_in(event)
         for _, position, event in inserted:
             if event["event_type"] == "session_start":
-                self.start(event, kept[position][0])
+                self.start(event, (kept[position][0],))
             elif event["event_type"] == "session_end":
                 self.end(event)
         for update in session_updates:
@@ -359,30 +358,34 @@ class Change:
                     "SELECT trace_id, session_id, claim_rank FROM traces "
                     f"WHERE trace_id IN ({', '.join('?' * len(chunk))})", chunk):
                 stored[row[0]] = (row[2], row[1])
-        # trace_id -> (rank, session_id, the event whose span made the claim)
-        best = {trace_id: (0, trace_id, None) for trace_id in ids}
-        for claim in (*({"trace_id": t, "rank": r, "session_id": s, "event": None}
-                        for t, (r, s) in stored.items()), *claims):
-            rank, session_id, _ = best[claim["trace_id"]]
+        best = {trace_id: (0, trace_id) for trace_id in ids}
+        for claim in (*({"trace_id": t, "rank": r, "session_id": s} for t, (r, s) in stored.items()),
+                      *claims):
+            rank, session_id = best[claim["trace_id"]]
             if (-claim["rank"], claim["session_id"]) < (-rank, session_id):
-                best[claim["trace_id"]] = (claim["rank"], claim["session_id"], claim["event"])
-        changed = {trace_id: claim for trace_id, claim in best.items()
-                   if stored.get(trace_id) != claim[:2]}
+                best[claim["trace_id"]] = (claim["rank"], claim["session_id"])
+        changed = [(rank, session_id, trace_id) for trace_id, (rank, session_id) in best.items()
+                   if stored.get(trace_id) != (rank, session_id)]
         self.conn.executemany(
             "INSERT INTO traces (claim_rank, session_id, trace_id) VALUES (?, ?, ?) "
             "ON CONFLICT (trace_id) DO UPDATE SET claim_rank = excluded.claim_rank, "
-            "session_id = excluded.session_id",
-            [(rank, session_id, trace_id) for trace_id, (rank, session_id, _) in changed.items()])
-        for trace_id, (_, session_id, event) in changed.items():
+            "session_id = excluded.session_id", changed)
+        # Refused if what a moved trace brings does not fit: every span that claims it there.
+        claimants = defaultdict(list)
+        for claim in claims:
+            if claim["event"] is not None:
+                claimants[claim["trace_id"], claim["session_id"]].append(claim["event"])
+        for rank, session_id, trace_id in changed:
             if trace_id in stored:
-                self.move_trace(trace_id, stored[trace_id][1], session_id, event)
-        return {trace_id: session_id for trace_id, (_, session_id, _) in best.items()}
+                self.move_trace(trace_id, stored[trace_id][1], session_id,
+                                tuple(claimants[trace_id, session_id]))
+        return {trace_id: session_id for trace_id, (_, session_id) in best.items()}
 
-    def move_trace(self, trace_id, old_session_id, new_session_id, event):
-        """File a trace's stored events under another session (``event``: the position
-        of the event whose span claimed it). A session left with no events and no other
-        trace (it was this trace's alone) goes with them, merged into the new one;
-        another keeps what it has and its times follow its events."""
+    def move_trace(self, trace_id, old_session_id, new_session_id, claimants):
+        """File a trace's stored events under another session (``claimants``: the
+        positions of the events whose spans claimed it there). A session left with no
+        events and no other trace (it was this trace's alone) goes with them, merged
+        into the new one; another keeps what it has and its times follow its events."""
         self.load({old_session_id, new_session_id})
         moved = self.conn.execute(MOVE_TRACE, (new_session_id, old_session_id, trace_id)).fetchall()
         for row in moved:
@@ -397,14 +400,14 @@ class Change:
                                    (old_session_id, trace_id)).fetchone()
         if first is None and shared is None:
             self.merge_session(old, self.session(new_session_id, old["started_at"], old["source"]),
-                               event)
+                               claimants)
             self.sessions[old_session_id] = None
         elif first is not None:
             old.update(started_at=first, last_event_at=last)
 
-    def merge_session(self, old, new, event):
+    def merge_session(self, old, new, claimants):
         """What a session had besides its events, given to the session that absorbs it
-        (``event``: blamed if its metadata does not fit there)."""
+        (``claimants``: the events refused if its metadata does not fit there)."""
         new["started_at"] = min(new["started_at"], old["started_at"])
         new["last_event_at"] = max(new["last_event_at"], old["last_event_at"])
         if old["name_rank"]:
@@ -415,9 +418,9 @@ class Change:
         metadata = self.session_metadata(old)
         if metadata.start is not None:
             self.session_metadata(new).merge_start(new, metadata.start, old["start_event_at"],
-                                                   event)
+                                                   claimants)
         if metadata.metadata:
-            self.session_metadata(new).merge_update(metadata.metadata, event)
+            self.session_metadata(new).merge_update(metadata.metadata, claimants)
         del self.metadata[old["session_id"]]
 
     # --- reading and counting ------------------------------------------------
@@ -461,13 +464,14 @@ class Change:
     def count_out(self, row):
         self.removed_rows.append(row)
 
-    def start(self, event, position):
-        """A session_start really inserted: it names the session and adds its metadata."""
+    def start(self, event, positions):
+        """A session_start really inserted (at ``positions`` in the batch: one): it names
+        the session and adds its metadata."""
         session = self.session(event["session_id"], event["ts"], event["source"])
         if event["agent_name"] is not None:
             session_state.name(session, event["agent_name"], EXPLICIT_NAME, event["ts"])
         metadata = {} if event["metadata"] is None else jsonstrict.loads(event["metadata"])
-        self.session_metadata(session).merge_start(session, metadata, event["ts"], position)
+        self.session_metadata(session).merge_start(session, metadata, event["ts"], positions)
 
     def end(self, event):
         session = self.sessions[event["session_id"]]
@@ -479,7 +483,8 @@ class Change:
         if update["agent_name"] is not None:
             session_state.name(session, update["agent_name"], update["name_rank"], update["ts"])
         if update["metadata"] is not None:
-            self.session_metadata(session).merge_update(update["metadata"], update["event"])
+            self.session_metadata(session).merge_update(
+                update["metadata"], () if update["event"] is None else (update["event"],))
         if update["status"] is not None:
             session_state.end(session, update["ts"], update["status"], update["final_tokens_in"],
                               update["final_tokens_out"])

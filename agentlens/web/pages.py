@@ -5,7 +5,7 @@ from marshmallow import ValidationError
 from markdown_it import MarkdownIt
 
 from ..api.args import SessionFilterArgs
-from ..api.sessions import EXPORT_ARGS, SESSION_LIST_ARGS, export_download
+from ..api.sessions import EXPORT_ARGS, SessionListArgs, export_download
 from ..db import get_db, snapshot
 from ..errors import describe_validation_error
 from ..ingest.events import STATUSES
@@ -14,7 +14,9 @@ from ..timestamps import format_day, now_ms
 from . import bp, charts
 from .timeline import timeline_page
 
-ANALYTICS_ARGS = SessionFilterArgs()
+# The pages' forms and links name the agent agent_name only (the API's alias is left out).
+ANALYTICS_ARGS = SessionFilterArgs(exclude=("agent",))
+SESSION_LIST_ARGS = SessionListArgs(exclude=("agent",))
 FILTER_NAMES = ("status", "agent_name", "started_from", "started_to")
 QUERY_NAMES = ("status", "agent_name", "from", "to", "limit")  # what page links carry along
 PAGE_SIZES = (25, 50, 100, 200)

@@ -226,7 +226,7 @@ def amendment(raw, max_field_bytes):
 
 
 def create_agent(body, session_id, received_ms, max_field_bytes):
-    """create_agent -> the session's name (explicit, rank 2) and ``{agents: {id: name}}``."""
+    """create_agent -> the session's name (explicit) and ``{agents: {id: name}}``."""
     data = AGENT_BODY.load(body)
     agents = {"agents": {data["id"]: data["name"]}} if "id" in data else None
     return session_update(session_id, received_ms, SOURCE, agent_name=data["name"],

@@ -32,7 +32,7 @@ KINDS = (
 )
 # Kinds of spans that contain others: a model or usage they carry describes their calls.
 AGGREGATES = frozenset((AGENT, "session", "workflow", "task", "chain"))
-AGENT_OPERATIONS = ("invoke_agent", "create_agent")
+AGENT_OPERATIONS = tuple(name for name, kind in KINDS[0][1].items() if kind == AGENT)
 MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
 PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 TOKEN_KEYS = {
