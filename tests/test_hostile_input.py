@@ -224,6 +224,27 @@ def test_merged_session_metadata_is_capped_like_any_field(make_app):
         "ok-0", "ok-1", "ok-2"]
 
 
+def test_only_the_session_starts_whose_metadata_does_not_fit_are_refused(make_app):
+    """In one batch, a start that would take the merged metadata past the cap and one
+    that fits (whichever comes first): the one that fits is kept, in one more try."""
+    for order in (1, -1):
+        client = make_app(MAX_FIELD_BYTES=10_000).test_client()
+        start = {"event_type": "session_start", "session_id": "grow", "agent_name": "a"}
+        first = client.post("/events", json={"events": [
+            {**start, "event_id": "big-0", "metadata": {"a": "v" * 6_000}}]})
+        assert first.get_json() == {"status": "ok", "processed": 1}
+        batch = [{**start, "event_id": "big-1", "metadata": {"b": "v" * 6_000}},
+                 {**start, "event_id": "small", "metadata": {"c": 1}}][::order]
+        assert client.post("/events", json={"events": batch}).get_json() == {
+            "status": "ok", "processed": 1, "rejected": [{
+                "index": [event["event_id"] for event in batch].index("big-1"),
+                "error": "metadata: the session's merged metadata would be larger than the "
+                         "10000-byte field limit"}]}
+        session = read_session(client, "grow")
+        assert session["metadata"] == {"a": "v" * 6_000, "c": 1}
+        assert sorted(e["event_id"] for e in session["events"]) == ["big-0", "small"]
+
+
 def test_an_sdk_update_past_the_metadata_cap_is_a_400(make_app):
     client = make_app(MAX_FIELD_BYTES=2_000).test_client()
     jwt = client.post("/v2/create_session", json={"session": {"session_id": "t"}}).get_json()["jwt"]

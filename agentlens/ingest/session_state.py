@@ -10,6 +10,7 @@ makes the result independent of arrival order:
   sources add (SDK session updates) is merged over it, in arrival order.
 """
 import secrets
+from operator import itemgetter
 
 from .. import jsonstrict, rollups, rules
 from .events import UNNAMED, EventError
@@ -93,21 +94,19 @@ class Metadata:
     def __init__(self, metadata, start_metadata):
         self.stored = self.metadata = jsonstrict.loads(metadata)
         self.start = None if start_metadata is None else jsonstrict.loads(start_metadata)
-        self.updates = []  # (positions of the events to refuse for it, metadata) merged
-        self.start_positions = []  # the same, of each session_start's metadata merged
+        # What was merged, in order: (positions of the events to refuse if it does not
+        # fit, the metadata; for a start, with its time).
+        self.updates, self.starts = [], []
+        self.stored_start = None  # (start_event_at, start metadata) as read
 
     def merge_start(self, session, metadata, ts, positions):
         """A session_start's metadata (``positions``: of the events to refuse if it does
-        not fit): the earliest start wins key by key (a tie: the smaller JSON text)."""
-        self.start_positions.append(positions)
-        if self.start is None:
-            self.start, session["start_event_at"] = metadata, ts
-        else:
-            ours = (session["start_event_at"], jsonstrict.dumps(self.start), self.start)
-            theirs = (ts, jsonstrict.dumps(metadata), metadata)
-            earlier, later = sorted([ours, theirs], key=lambda side: side[:2])
-            self.start = {**later[2], **earlier[2]}
-            session["start_event_at"] = earlier[0]
+        not fit): the earliest start wins key by key (see earliest_first)."""
+        if not self.starts:
+            self.stored_start = (session["start_event_at"], self.start)
+        self.starts.append((positions, (ts, metadata)))
+        session["start_event_at"], self.start = earliest_first(
+            (session["start_event_at"], self.start), (ts, metadata))
 
     def merge_update(self, metadata, positions):
         """Metadata from an SDK update (``positions``: of the events to refuse if it does
@@ -117,30 +116,44 @@ class Metadata:
         self.updates.append((positions, metadata))
 
     def texts(self, limit):
-        """``(metadata, start_metadata)`` as JSON; MetadataTooLarge if one is over ``limit``
-        (blamed on the updates that did not fit, else on the last session_start)."""
+        """``(metadata, start_metadata)`` as JSON; MetadataTooLarge if one is over ``limit``,
+        blamed on the updates, or the starts, that do not fit (see left_out)."""
         texts = (jsonstrict.dump_bytes(self.metadata),
                  None if self.start is None else jsonstrict.dump_bytes(self.start))
         if len(texts[0]) > limit:
-            raise MetadataTooLarge(limit, self.updates_over(limit))
+            raise MetadataTooLarge(limit, left_out(self.stored, self.updates, deep_merge,
+                                                   limit, lambda merged: merged))
         if texts[1] is not None and len(texts[1]) > limit:
-            raise MetadataTooLarge(limit, self.start_positions[-1])
+            raise MetadataTooLarge(limit, left_out(self.stored_start, self.starts,
+                                                   earliest_first, limit, itemgetter(1)))
         return tuple(None if text is None else text.decode() for text in texts)
 
-    def updates_over(self, limit):
-        """The positions of the updates to leave out for the others to fit, merged again
-        in order: each that would take what fits before it past ``limit`` (none when one
-        of them is an update of its own: then the whole change is refused)."""
-        merged, left_out = self.stored, []
-        for positions, metadata in self.updates:
-            candidate = deep_merge(merged, metadata)
-            if len(jsonstrict.dump_bytes(candidate)) <= limit:
-                merged = candidate
-            elif not positions:
-                return []
-            else:
-                left_out += positions
-        return left_out
+
+def left_out(stored, merges, merge, limit, content):
+    """The positions of the events whose merges to leave out for the others to fit:
+    merged again in order from ``stored``, each that would take ``content`` of what
+    fits before it past ``limit`` (none when one of them is not an event's: then the
+    whole change is refused). The change made again without them merges the rest in
+    the same order, to what fitted here."""
+    merged, refused = stored, []
+    for positions, value in merges:
+        candidate = merge(merged, value)
+        if len(jsonstrict.dump_bytes(content(candidate))) <= limit:
+            merged = candidate
+        elif not positions:
+            return []
+        else:
+            refused += positions
+    return refused
+
+
+def earliest_first(ours, theirs):
+    """Two session_starts' ``(ts, metadata)`` merged: the earliest wins key by key (a
+    tie: the smaller JSON text); the time is the earliest."""
+    if ours[1] is None:
+        return theirs
+    earlier, later = sorted([ours, theirs], key=lambda side: (side[0], jsonstrict.dumps(side[1])))
+    return earlier[0], {**later[1], **earlier[1]}
 
 
 def deep_merge(base, update):
