@@ -137,6 +137,18 @@ def test_the_provider_helps_to_match_a_model():
     assert book.cost(event("gpt-4o", 0, 100, provider="my-gateway")) == (1_000_000, CATALOG)
 
 
+def test_a_provider_prefixed_name_is_priced_as_the_model_it_names():
+    """LiteLLM's and OpenRouter's names: the prefix is the provider, or only a prefix.
+    gpt-4o-mini: 1000 x 0.15 + 1000 x 0.60 = 750 µ$; claude-sonnet-4: 1000 x 3 + 1000 x 15."""
+    book = PriceBook()
+    for model in ("openai/gpt-4o-mini", "openrouter/openai/gpt-4o-mini", "my-proxy/gpt-4o-mini"):
+        assert book.cost(event(model, 1000, 1000)) == (750_000, CATALOG), model
+    assert book.cost(event("anthropic/claude-sonnet-4", 1000, 1000)) == (18_000_000, CATALOG)
+    assert book.cost(event("openai/my-finetune", 10, 10)) == (None, None)
+    assert book.cost(event("a/b/c/gpt-4o-mini", 10, 10)) == (None, None)  # two prefixes at most
+    assert book.cost(event("/" * 100_000, 10, 10)) == (None, None)
+
+
 @pytest.mark.parametrize("unpriced", [
     event("my-finetune", 10, 10),          # a model nobody prices
     event(None, 10, 10),                   # no model

@@ -16,6 +16,7 @@ SOURCE = f"genai-prices {genai_prices.__version__}"
 # Model names are client data, and genai-prices caches each name it is asked
 # about: names are looked up at most this many at a time, then forgotten.
 LOOKUPS_KEPT = 4096
+MAX_PREFIXES = 2  # of a name, taken off one at a time to find it (see model_info)
 
 
 class Lookups:
@@ -40,12 +41,20 @@ _lookups = Lookups()
 @functools.lru_cache(maxsize=LOOKUPS_KEPT)
 def model_info(model, provider):
     """genai-prices' model for a name as events carry it, or None if it has none.
-    The provider is tried first when given; a provider it does not know is ignored."""
-    for provider_id in ((provider, None) if provider else (None,)):
-        try:
-            return _lookups.find(model, provider_id)
-        except LookupError:
-            continue
+    The provider is tried first when given; a provider it does not know is ignored.
+    A name it does not know in LiteLLM's ``provider/model`` form (``openai/gpt-4o-mini``,
+    as Google ADK's LiteLlm reports it; ``openrouter/openai/gpt-4o``) is looked up
+    again without its prefix, the prefix as the provider when none is given."""
+    for _ in range(MAX_PREFIXES + 1):
+        for provider_id in ((provider, None) if provider else (None,)):
+            try:
+                return _lookups.find(model, provider_id)
+            except LookupError:
+                continue
+        prefix, _, model = model.partition("/")
+        if not model:
+            return None
+        provider = provider or prefix
     return None
 
 
