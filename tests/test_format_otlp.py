@@ -660,3 +660,79 @@ def test_an_openlit_workflow_span_contains_others(client):
         "gen_ai.operation.name": "invoke_workflow", "gen_ai.usage.input_tokens": 9}))
     [found] = read_session(client, TRACE)["events"]
     assert (found["event_type"], found["tokens_in"]) == ("workflow", None)
+
+
+def test_the_vercel_ai_sdk(client):
+    """generateText with a tool, as ai 6 exports it (ai.* attributes, gen_ai.* on the
+    model calls): a workflow, two LLM calls with their cache and reasoning tokens, and
+    the tool call, in the session its metadata names, named after its functionId."""
+    call = {"ai.telemetry.functionId": "weather-agent", "ai.telemetry.metadata.sessionId": "vc-1",
+            "operation.name": "ai.generateText weather-agent"}
+    model_call = {**call, "ai.model.provider": "openai.chat", "ai.model.id": "gpt-4o-mini",
+                  "gen_ai.system": "openai.chat", "gen_ai.request.model": "gpt-4o-mini",
+                  "gen_ai.response.model": "gpt-4o-mini-2024-07-18"}
+    post(client,
+         span(TRACE, ROOT, "ai.generateText", duration_ms=50, attrs={
+             **call, "ai.operationId": "ai.generateText", "ai.model.id": "gpt-4o-mini",
+             "ai.prompt": '{"prompt":"Weather in Paris?"}', "ai.usage.inputTokens": 302,
+             "ai.usage.outputTokens": 34, "ai.usage.cachedInputTokens": 120,
+             "ai.response.text": "Sunny."}),
+         span(TRACE, CHAT, "ai.generateText.doGenerate", parent=ROOT, start_ms=1, attrs={
+             **model_call, "ai.operationId": "ai.generateText.doGenerate",
+             "ai.prompt.messages": '[{"role":"user","content":"Weather in Paris?"}]',
+             "gen_ai.usage.input_tokens": 101, "gen_ai.usage.output_tokens": 12,
+             "ai.usage.cachedInputTokens": 40, "ai.usage.reasoningTokens": 4}),
+         span(TRACE, TOOL, "ai.toolCall", parent=ROOT, start_ms=20, attrs={
+             **call, "ai.operationId": "ai.toolCall", "ai.toolCall.name": "get_weather",
+             "ai.toolCall.id": "call_1", "ai.toolCall.args": '{"city":"Paris"}',
+             "ai.toolCall.result": '{"forecast":"sunny"}'}),
+         span(TRACE, OTHER, "ai.generateText.doGenerate", parent=ROOT, start_ms=30, attrs={
+             **model_call, "ai.operationId": "ai.generateText.doGenerate",
+             "gen_ai.usage.input_tokens": 201, "gen_ai.usage.output_tokens": 22,
+             "ai.response.text": "Sunny."}))
+    found = read_session(client, "vc-1")
+    assert (found["agent_name"], found["total_tokens_in"], found["total_tokens_out"]) == (
+        "weather-agent", 302, 34)
+    workflow, first, tool, second = found["events"]
+    assert (workflow["event_type"], workflow["tokens_in"], workflow["input_data"]) == (
+        "workflow", None, {"input": {"prompt": "Weather in Paris?"}})
+    assert (first["event_type"], first["model"], first["provider"], first["tokens_in"],
+            first["tokens_out"], first["cache_read_tokens"], first["reasoning_tokens"]) == (
+        "llm_call", "gpt-4o-mini-2024-07-18", "openai.chat", 101, 12, 40, 4)
+    # gpt-4o-mini: 61 x 0.15 + 40 x 0.075 + 12 x 0.60 = 19.35 µ$
+    assert first["cost_usd"] == 0.000019
+    assert first["input_data"] == {"messages": [{"role": "user", "content": "Weather in Paris?"}]}
+    assert tool["tool_call"] == {"name": "get_weather", "input": {"city": "Paris"},
+                                 "output": {"forecast": "sunny"}, "call_id": "call_1"}
+    assert (second["event_type"], second["output_data"]) == ("llm_call", {"output": "Sunny."})
+
+
+def test_message_events_one_a_message_as_strands_sends_them(client):
+    """The GenAI conventions before 1.37: gen_ai.<role>.message events, then gen_ai.choice;
+    on a tool span, the tool message's content and the choice are its input and output."""
+    post(client,
+         span(TRACE, CHAT, "chat", attrs={"gen_ai.operation.name": "chat"}, events=[
+             ("gen_ai.system.message", 1, {"content": '[{"text": "You are a weather bot."}]'}),
+             ("gen_ai.user.message", 1, {"content": '[{"text": "Weather in Paris?"}]'}),
+             ("gen_ai.choice", 2, {"finish_reason": "tool_use", "message": '[{"toolUse": {}}]'}),
+             ("first_token", 2, {"ok": True})]),
+         span(TRACE, TOOL, "execute_tool get_weather", start_ms=5, attrs={
+             "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "get_weather",
+             "gen_ai.tool.call.id": "call_1"}, events=[
+             ("gen_ai.tool.message", 6, {"role": "tool", "content": '{"city": "Paris"}',
+                                         "id": "call_1"}),
+             ("gen_ai.choice", 7, {"message": '[{"text": "sunny"}]', "id": "call_1"})]))
+    chat, tool = read_session(client, TRACE)["events"]
+    assert chat["input_data"] == {"messages": [
+        {"role": "system", "content": [{"text": "You are a weather bot."}]},
+        {"role": "user", "content": [{"text": "Weather in Paris?"}]}]}
+    assert chat["output_data"] == {"messages": [
+        {"finish_reason": "tool_use", "message": [{"toolUse": {}}]}]}
+    assert chat["metadata"]["events"] == [
+        {"name": "first_token", "time": stamp(2), "attributes": {"ok": True}}]
+    assert tool["tool_call"] == {"name": "get_weather", "input": {"city": "Paris"},
+                                 "output": [{"text": "sunny"}], "call_id": "call_1"}
+    assert tool["metadata"]["events"] == [
+        {"name": "gen_ai.tool.message", "time": stamp(6), "attributes": {"role": "tool",
+                                                                         "id": "call_1"}},
+        {"name": "gen_ai.choice", "time": stamp(7), "attributes": {"id": "call_1"}}]

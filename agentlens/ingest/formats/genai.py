@@ -29,26 +29,41 @@ KINDS = (
         "session": "session", "agent": AGENT, "task": "task", "operation": "task",
         "workflow": "workflow", "tool": TOOL, "llm": LLM, "chain": "chain",
         "guardrail": "guardrail"}),
+    # The Vercel AI SDK's: a call (generateText...) is a workflow of model calls and tools.
+    ("ai.operationId", {
+        **dict.fromkeys(("ai.generatetext.dogenerate", "ai.streamtext.dostream",
+                         "ai.generateobject.dogenerate", "ai.streamobject.dostream"), LLM),
+        "ai.toolcall": TOOL,
+        **dict.fromkeys(("ai.embed.doembed", "ai.embedmany.doembed"), "embeddings"),
+        **dict.fromkeys(("ai.generatetext", "ai.streamtext", "ai.generateobject",
+                         "ai.streamobject", "ai.embed", "ai.embedmany"), "workflow")}),
 )
 # Kinds of spans that contain others: a model or usage they carry describes their calls.
 AGGREGATES = frozenset((AGENT, "session", "workflow", "task", "chain"))
 AGENT_OPERATIONS = tuple(name for name, kind in KINDS[0][1].items() if kind == AGENT)
-MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
-PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name",
+              "ai.response.model", "ai.model.id")
+PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system",
+                 "ai.model.provider")
+# The Vercel AI SDK's ai.usage.* after the others: its v4 names, then v5's and later.
 TOKEN_KEYS = {
     "tokens_in": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
-                  "llm.token_count.prompt"),
+                  "llm.token_count.prompt", "ai.usage.promptTokens", "ai.usage.inputTokens"),
     "tokens_out": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
-                   "llm.token_count.completion"),
+                   "llm.token_count.completion", "ai.usage.completionTokens",
+                   "ai.usage.outputTokens"),
     "cache_read_tokens": ("gen_ai.usage.cache_read.input_tokens",
                           "gen_ai.usage.cache_read_input_tokens",
-                          "llm.token_count.prompt_details.cache_read"),
+                          "llm.token_count.prompt_details.cache_read",
+                          "ai.usage.cachedInputTokens", "ai.usage.inputTokenDetails.cacheReadTokens"),
     "cache_write_tokens": ("gen_ai.usage.cache_creation.input_tokens",
                            "gen_ai.usage.cache_creation_input_tokens",
-                           "llm.token_count.prompt_details.cache_write"),
+                           "llm.token_count.prompt_details.cache_write",
+                           "ai.usage.inputTokenDetails.cacheWriteTokens"),
     "reasoning_tokens": ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
                          "llm.token_count.completion_details.reasoning",
-                         "gen_ai.usage.details.reasoning_tokens"),  # pydantic-ai's only one
+                         "gen_ai.usage.details.reasoning_tokens",  # pydantic-ai's only one
+                         "ai.usage.reasoningTokens", "ai.usage.outputTokenDetails.reasoningTokens"),
 }
 ALL_TOKEN_KEYS = frozenset(key for keys in TOKEN_KEYS.values() for key in keys)
 # Each token key's bucket, and its order: buckets in TOKEN_KEYS order, then the key's
@@ -61,14 +76,16 @@ WHOLES = frozenset(PARTS)
 # with and returned, and its name.
 AGENTOPS_KINDS = ("entity", "tool", "task", "agent", "workflow", "session", "operation", "llm")
 ENTITY_INPUTS = ("traceloop.entity.input",
-                 *(f"agentops.{kind}.input" for kind in AGENTOPS_KINDS))
+                 *(f"agentops.{kind}.input" for kind in AGENTOPS_KINDS), "ai.prompt")
 ENTITY_OUTPUTS = ("traceloop.entity.output",
-                  *(f"agentops.{kind}.output" for kind in AGENTOPS_KINDS))
+                  *(f"agentops.{kind}.output" for kind in AGENTOPS_KINDS), "ai.response.text")
 ENTITY_NAMES = ("traceloop.entity.name", "operation.name")
-TOOL_NAMES = ("gen_ai.tool.name", "tool.name", *ENTITY_NAMES)
-# pydantic-ai's instrumentation before version 3 names them tool_arguments and tool_response.
-TOOL_ARGUMENTS = ("gen_ai.tool.call.arguments", "tool_arguments")
-TOOL_RESULTS = ("gen_ai.tool.call.result", "tool_response")
+TOOL_NAMES = ("gen_ai.tool.name", "tool.name", "ai.toolCall.name", *ENTITY_NAMES)
+TOOL_CALL_IDS = ("gen_ai.tool.call.id", "tool_call.id", "ai.toolCall.id")
+# pydantic-ai's instrumentation before version 3 names them tool_arguments and
+# tool_response; the Vercel AI SDK ai.toolCall.args and .result.
+TOOL_ARGUMENTS = ("gen_ai.tool.call.arguments", "tool_arguments", "ai.toolCall.args")
+TOOL_RESULTS = ("gen_ai.tool.call.result", "tool_response", "ai.toolCall.result")
 AGENT_NAMES = ("agent.name", *ENTITY_NAMES)
 # Flattened message lists: prefix, and path segments that only wrap what follows an
 # index (OpenInference's ``llm.input_messages.0.message.role``).
@@ -77,6 +94,11 @@ INPUT_MESSAGES = (("gen_ai.prompt.", ()),
 OUTPUT_MESSAGES = (("gen_ai.completion.", ()),
                    ("llm.output_messages.", ("message", "tool_call", "message_content")))
 MAX_PATH = 32  # segments of a flattened key; a deeper one is kept as it is
+# One span event a message (the GenAI conventions before 1.37): input messages by role,
+# and the choices made.
+MESSAGE_EVENTS = {f"gen_ai.{role}.message": role for role in ("system", "user", "assistant",
+                                                              "tool")}
+CHOICE_EVENT = "gen_ai.choice"
 
 
 def event_type(attrs):
@@ -178,13 +200,19 @@ def value_of(attrs, prefix, json_unless_said=False):
     return decode(value) if json_unless_said and mime_type is None else value
 
 
-def tool_call(attrs, span_name, error):
+def tool_call(attrs, events, span_name, error):
     """``{name, input, output}`` (as every format), with ``call_id``, and when it failed
-    ``success: false`` and ``error``."""
+    ``success: false`` and ``error``. Strands' tool spans carry the arguments and the
+    result as message events (see event_messages): the tool message's content and
+    the choice's message."""
     call = {"name": take_text(attrs, TOOL_NAMES) or entity_name(span_name, "tool"),
             "input": tool_side(attrs, TOOL_ARGUMENTS, "input", ENTITY_INPUTS),
             "output": tool_side(attrs, TOOL_RESULTS, "output", ENTITY_OUTPUTS)}
-    call_id = take_text(attrs, ("gen_ai.tool.call.id", "tool_call.id"))
+    for side, event_name, key in (("input", "gen_ai.tool.message", "content"),
+                                  ("output", CHOICE_EVENT, "message")):
+        if call[side] is None:
+            call[side] = take_event_value(events, event_name, key)
+    call_id = take_text(attrs, TOOL_CALL_IDS)
     if call_id is not None:
         call["call_id"] = call_id
     if error is not None:
@@ -205,7 +233,8 @@ def tool_side(attrs, keys, prefix, entity_keys):
 
 def input_data(attrs, events):
     parts = {}
-    messages = messages_of(attrs, events, "gen_ai.input.messages", INPUT_MESSAGES, "gen_ai.prompt")
+    messages = messages_of(attrs, events, "gen_ai.input.messages", INPUT_MESSAGES,
+                           ("gen_ai.prompt", "ai.prompt.messages"), MESSAGE_EVENTS)
     if messages is not None:
         parts["messages"] = messages
     system = take_json(attrs, events, "gen_ai.system_instructions")
@@ -222,7 +251,7 @@ def input_data(attrs, events):
 def output_data(attrs, events, error):
     parts = {}
     messages = messages_of(attrs, events, "gen_ai.output.messages", OUTPUT_MESSAGES,
-                           "gen_ai.completion")
+                           ("gen_ai.completion",), {CHOICE_EVENT: None})
     if messages is not None:
         parts["messages"] = messages
     value = value_of(attrs, "output")
@@ -237,16 +266,50 @@ def output_data(attrs, events, error):
     return parts or None
 
 
-def messages_of(attrs, events, key, flattened, whole):
+def messages_of(attrs, events, key, flattened, wholes, roles):
     """The messages under ``key``, else flattened, else as the conventions before 1.28
-    and OpenLIT give them: the ``whole`` prompt or completion, JSON text, on a span
-    event (``gen_ai.content.prompt``/``.completion``) or on the span."""
+    and OpenLIT give them: the whole prompt or completion (the first of ``wholes``;
+    the Vercel AI SDK's ``ai.prompt.messages`` too), JSON text, on a span event
+    (``gen_ai.content.prompt``/``.completion``) or on the span; else one span event a
+    message (``roles``: see event_messages)."""
     messages = take_json(attrs, events, key)
     for prefix, wrappers in flattened:
         if messages is not None:
             break
         messages = unflatten(attrs, prefix, wrappers)
-    return take_json(attrs, events, whole) if messages is None else messages
+    for whole in wholes:
+        if messages is not None:
+            break
+        messages = take_json(attrs, events, whole)
+    return messages or event_messages(events, roles) or None
+
+
+def take_event_value(events, name, key):
+    """``key`` of the first span event called ``name`` that has it, JSON text decoded,
+    taken out of it (an event left with no attributes is emptied); None if none has."""
+    for event in events:
+        attributes = event.get("attributes", {})
+        if event.get("name") == name and attributes.get(key) is not None:
+            value = attributes.pop(key)
+            if not attributes:
+                event.clear()
+            return decode(value)
+    return None
+
+
+def event_messages(events, roles):
+    """The GenAI conventions' message events before 1.37, one span event a message
+    (Strands sends them): those named in ``roles`` (event name -> the message's role,
+    None for a choice), each as ``{role, content...}`` with its JSON texts decoded, in
+    order, taken out of the events."""
+    messages = []
+    for event in events:
+        if event.get("name") in roles:
+            role = roles[event["name"]]
+            attributes = {key: decode(value) for key, value in event.get("attributes", {}).items()}
+            messages.append({"role": role, **attributes} if role else attributes)
+            event.clear()
+    return messages
 
 
 def take_json(attrs, events, key):

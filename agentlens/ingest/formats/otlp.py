@@ -36,7 +36,8 @@ KEPT_CHARS = 1000  # a text longer is not kept beside the note (it may be what w
 # only when a program passes them as such).
 AGENTOPS_END_STATES = {**END_STATES, "ok": "completed", "unset": "active"}
 SESSION_KEYS = ("session.id", "gen_ai.conversation.id",
-                "traceloop.association.properties.session_id")
+                "traceloop.association.properties.session_id",
+                "ai.telemetry.metadata.sessionId")  # the Vercel AI SDK's, by convention
 
 
 @dataclass
@@ -147,7 +148,7 @@ def span_records(span, resource, scope, received_ms, max_field_bytes):
     failed = span.status.code == STATUS_ERROR or "error.type" in attrs
     error = error_of(span, attrs, events) if failed else None
     if event_type == "tool_call":
-        fields["tool_call"] = genai.tool_call(attrs, name, error)
+        fields["tool_call"] = genai.tool_call(attrs, events, name, error)
     else:
         fields["input_data"] = genai.input_data(attrs, events)
         fields["output_data"] = genai.output_data(attrs, events, error)
@@ -236,6 +237,8 @@ def session_changes(attrs, event_type, span_name, start_ms, end_ms):
         agent, rank = genai.take_text(attrs, genai.AGENT_NAMES), AGENT_ATTRIBUTE
         if agent is None:
             agent, rank = genai.agent_of_span_name(span_name), SPAN_NAME
+    if agent is None:  # the Vercel AI SDK's functionId, on every span of the call
+        agent, rank = genai.take_text(attrs, ("ai.telemetry.functionId",)), AGENT_ATTRIBUTE
     if agent:
         start.update(agent_name=agent, name_rank=rank)
     elif event_type.startswith("session"):  # AgentOps' root span, named after the trace
