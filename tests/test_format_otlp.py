@@ -736,3 +736,32 @@ def test_message_events_one_a_message_as_strands_sends_them(client):
         {"name": "gen_ai.tool.message", "time": stamp(6), "attributes": {"role": "tool",
                                                                          "id": "call_1"}},
         {"name": "gen_ai.choice", "time": stamp(7), "attributes": {"id": "call_1"}}]
+
+
+@pytest.mark.parametrize("spans, name", [
+    ([agent_span(ROOT, "invoke_agent writer", 5),
+      span(TRACE, CHAT, "ai.generateText", attrs={"ai.operationId": "ai.generateText",
+                                                  "ai.telemetry.functionId": "fn-x"})], "writer"),
+    ([span(TRACE, CHAT, "ai.generateText", attrs={
+        "ai.operationId": "ai.generateText", "ai.telemetry.functionId": "fn-x",
+        "session.id": "named"})], "fn-x"),
+])
+def test_a_vercel_function_names_the_agent_only_when_no_agent_span_does(make_app, spans, name):
+    for order in (spans, spans[::-1]):
+        client = make_app().test_client()
+        for one in order:
+            post(client, one)
+        assert read_session(client, "named")["agent_name"] == name
+
+
+def test_empty_messages_are_kept_and_a_vercel_embedding_is_counted(client):
+    post(client,
+         span(TRACE, CHAT, "chat", attrs={"gen_ai.operation.name": "chat",
+                                          "gen_ai.input.messages": "[]"}),
+         span(TRACE, TOOL, "ai.embed.doEmbed", start_ms=5, attrs={
+             "ai.operationId": "ai.embed.doEmbed", "ai.model.id": "text-embedding-3-small",
+             "ai.usage.tokens": 20}))
+    chat, embed = read_session(client, TRACE)["events"]
+    assert (chat["input_data"], chat["metadata"].get("attributes")) == ({"messages": []}, None)
+    assert (embed["event_type"], embed["model"], embed["tokens_in"]) == (
+        "embeddings", "text-embedding-3-small", 20)

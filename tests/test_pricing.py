@@ -145,6 +145,9 @@ def test_a_provider_prefixed_name_is_priced_as_the_model_it_names():
         assert book.cost(event(model, 1000, 1000)) == (750_000, CATALOG), model
     assert book.cost(event("anthropic/claude-sonnet-4", 1000, 1000)) == (18_000_000, CATALOG)
     assert book.cost(event("openai/my-finetune", 10, 10)) == (None, None)
+    # Groq: 1000 x 0.59 + 1000 x 0.79, found by the prefix beside a provider it does not know
+    assert book.cost(event("groq/llama-3.3-70b-versatile", 1000, 1000,
+                           provider="gcp.vertex.agent")) == (1_380_000, CATALOG)
     assert book.cost(event("a/b/c/gpt-4o-mini", 10, 10)) == (None, None)  # two prefixes at most
     assert book.cost(event("/" * 100_000, 10, 10)) == (None, None)
 

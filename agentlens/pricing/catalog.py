@@ -44,9 +44,10 @@ def model_info(model, provider):
     The provider is tried first when given; a provider it does not know is ignored.
     A name it does not know in LiteLLM's ``provider/model`` form (``openai/gpt-4o-mini``,
     as Google ADK's LiteLlm reports it; ``openrouter/openai/gpt-4o``) is looked up
-    again without its prefix, the prefix as the provider when none is given."""
+    again without its prefix, the prefix tried as the provider after the one given."""
+    hints = (provider,) if provider else ()
     for _ in range(MAX_PREFIXES + 1):
-        for provider_id in ((provider, None) if provider else (None,)):
+        for provider_id in (*hints, None):
             try:
                 return _lookups.find(model, provider_id)
             except LookupError:
@@ -54,7 +55,7 @@ def model_info(model, provider):
         prefix, _, model = model.partition("/")
         if not model:
             return None
-        provider = provider or prefix
+        hints += (prefix,)
     return None
 
 

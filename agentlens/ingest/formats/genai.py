@@ -48,7 +48,8 @@ PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.s
 # The Vercel AI SDK's ai.usage.* after the others: its v4 names, then v5's and later.
 TOKEN_KEYS = {
     "tokens_in": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
-                  "llm.token_count.prompt", "ai.usage.promptTokens", "ai.usage.inputTokens"),
+                  "llm.token_count.prompt", "ai.usage.promptTokens", "ai.usage.inputTokens",
+                  "ai.usage.tokens"),  # the last, an embedding's
     "tokens_out": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
                    "llm.token_count.completion", "ai.usage.completionTokens",
                    "ai.usage.outputTokens"),
@@ -78,7 +79,8 @@ AGENTOPS_KINDS = ("entity", "tool", "task", "agent", "workflow", "session", "ope
 ENTITY_INPUTS = ("traceloop.entity.input",
                  *(f"agentops.{kind}.input" for kind in AGENTOPS_KINDS), "ai.prompt")
 ENTITY_OUTPUTS = ("traceloop.entity.output",
-                  *(f"agentops.{kind}.output" for kind in AGENTOPS_KINDS), "ai.response.text")
+                  *(f"agentops.{kind}.output" for kind in AGENTOPS_KINDS), "ai.response.text",
+                  "ai.response.object")
 ENTITY_NAMES = ("traceloop.entity.name", "operation.name")
 TOOL_NAMES = ("gen_ai.tool.name", "tool.name", "ai.toolCall.name", *ENTITY_NAMES)
 TOOL_CALL_IDS = ("gen_ai.tool.call.id", "tool_call.id", "ai.toolCall.id")
@@ -99,6 +101,7 @@ MAX_PATH = 32  # segments of a flattened key; a deeper one is kept as it is
 MESSAGE_EVENTS = {f"gen_ai.{role}.message": role for role in ("system", "user", "assistant",
                                                               "tool")}
 CHOICE_EVENT = "gen_ai.choice"
+MESSAGE_JSON = frozenset(("content", "message", "tool_calls"))
 
 
 def event_type(attrs):
@@ -211,7 +214,7 @@ def tool_call(attrs, events, span_name, error):
     for side, event_name, key in (("input", "gen_ai.tool.message", "content"),
                                   ("output", CHOICE_EVENT, "message")):
         if call[side] is None:
-            call[side] = take_event_value(events, event_name, key)
+            call[side] = take_json({}, events, key, event_name)
     call_id = take_text(attrs, TOOL_CALL_IDS)
     if call_id is not None:
         call["call_id"] = call_id
@@ -281,46 +284,37 @@ def messages_of(attrs, events, key, flattened, wholes, roles):
         if messages is not None:
             break
         messages = take_json(attrs, events, whole)
-    return messages or event_messages(events, roles) or None
-
-
-def take_event_value(events, name, key):
-    """``key`` of the first span event called ``name`` that has it, JSON text decoded,
-    taken out of it (an event left with no attributes is emptied); None if none has."""
-    for event in events:
-        attributes = event.get("attributes", {})
-        if event.get("name") == name and attributes.get(key) is not None:
-            value = attributes.pop(key)
-            if not attributes:
-                event.clear()
-            return decode(value)
-    return None
+    if messages is None:
+        messages = event_messages(events, roles) or None
+    return messages
 
 
 def event_messages(events, roles):
     """The GenAI conventions' message events before 1.37, one span event a message
     (Strands sends them): those named in ``roles`` (event name -> the message's role,
-    None for a choice), each as ``{role, content...}`` with its JSON texts decoded, in
-    order, taken out of the events."""
+    None for a choice), each as ``{role, content...}`` with its content, message and tool
+    calls (JSON texts) decoded, in order, taken out of the events."""
     messages = []
     for event in events:
         if event.get("name") in roles:
             role = roles[event["name"]]
-            attributes = {key: decode(value) for key, value in event.get("attributes", {}).items()}
+            attributes = {key: decode(value) if key in MESSAGE_JSON else value
+                          for key, value in event.get("attributes", {}).items()}
             messages.append({"role": role, **attributes} if role else attributes)
             event.clear()
     return messages
 
 
-def take_json(attrs, events, key):
+def take_json(attrs, events, key, event_name=None):
     """An attribute of the span, else of its first span event that has it (the GenAI
-    conventions allow both); JSON text decoded. An event left with no attributes
-    is emptied, so the metadata does not keep it."""
+    conventions allow both; only an event called ``event_name`` if given); JSON text
+    decoded. An event left with no attributes is emptied, so the metadata does not
+    keep it."""
     if attrs.get(key) is not None:
         return decode(attrs.pop(key))
     for event in events:
         event_attrs = event.get("attributes", {})
-        if event_attrs.get(key) is not None:
+        if event_attrs.get(key) is not None and event_name in (None, event.get("name")):
             value = event_attrs.pop(key)
             if not event_attrs:
                 event.clear()

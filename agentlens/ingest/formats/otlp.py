@@ -237,8 +237,8 @@ def session_changes(attrs, event_type, span_name, start_ms, end_ms):
         agent, rank = genai.take_text(attrs, genai.AGENT_NAMES), AGENT_ATTRIBUTE
         if agent is None:
             agent, rank = genai.agent_of_span_name(span_name), SPAN_NAME
-    if agent is None:  # the Vercel AI SDK's functionId, on every span of the call
-        agent, rank = genai.take_text(attrs, ("ai.telemetry.functionId",)), AGENT_ATTRIBUTE
+    if agent is None:  # the Vercel AI SDK's functionId, on every span of the call: a stand-in
+        agent, rank = genai.take_text(attrs, ("ai.telemetry.functionId",)), LESSER_NAME
     if agent:
         start.update(agent_name=agent, name_rank=rank)
     elif event_type.startswith("session"):  # AgentOps' root span, named after the trace
