@@ -314,23 +314,69 @@ def test_exports_download_what_the_api_exports(client):
 # the timeline
 
 
+def outline(*pairs, trace_id=""):
+    """Outline rows (as read.sessions.event_outline gives them) of (event_id, parent_id)
+    pairs, row ids in order from 1."""
+    return [{"id": n, "trace_id": trace_id, "event_id": event_id, "parent_id": parent_id}
+            for n, (event_id, parent_id) in enumerate(pairs, start=1)]
+
+
+def event_ids(order, rows):
+    ids = {row["id"]: row["event_id"] for row in rows}
+    return [(ids[row_id], depth) for row_id, depth in order]
+
+
 def test_depth_first_nests_children_in_time_order():
-    outline = [("start", None), ("llm", None), ("tool", "llm"), ("sub", "tool"),
-               ("late", "llm"), ("orphan", "missing"), ("end", None)]
-    order, _ = depth_first(outline)
-    assert order == [("start", 0), ("llm", 0), ("tool", 1), ("sub", 2), ("late", 1),
-                     ("orphan", 0), ("end", 0)]
+    rows = outline(("start", None), ("llm", None), ("tool", "llm"), ("sub", "tool"),
+                   ("late", "llm"), ("orphan", "missing"), ("end", None))
+    order, _ = depth_first(rows)
+    assert event_ids(order, rows) == [("start", 0), ("llm", 0), ("tool", 1), ("sub", 2),
+                                      ("late", 1), ("orphan", 0), ("end", 0)]
 
 
 def test_depth_first_cuts_a_parent_cycle_at_its_earliest_event():
-    order, _ = depth_first([("a", "c"), ("b", "a"), ("c", "b"), ("self", "self")])
-    assert order == [("a", 0), ("b", 1), ("c", 2), ("self", 0)]
+    rows = outline(("a", "c"), ("b", "a"), ("c", "b"), ("self", "self"))
+    order, _ = depth_first(rows)
+    assert event_ids(order, rows) == [("a", 0), ("b", 1), ("c", 2), ("self", 0)]
 
 
 def test_depth_first_survives_a_chain_deeper_than_the_recursion_limit():
-    chain = [("e0", None)] + [(f"e{n}", f"e{n - 1}") for n in range(1, 5000)]
-    order, _ = depth_first(chain)
-    assert order[-1] == ("e4999", 4999)
+    rows = outline(("e0", None), *((f"e{n}", f"e{n - 1}") for n in range(1, 5000)))
+    order, _ = depth_first(rows)
+    assert event_ids(order, rows)[-1] == ("e4999", 4999)
+
+
+def test_depth_first_finds_parents_within_their_trace():
+    # Two traces of one session reuse span ids: each child under its own trace's root.
+    first, second = outline(("root", None), ("child", "root"), trace_id="t1"), outline(
+        ("root", None), ("child", "root"), trace_id="t2")
+    for n, row in enumerate(second, start=3):
+        row["id"] = n
+    order, parent = depth_first([first[0], second[0], first[1], second[1]])
+    assert order == [(1, 0), (2, 1), (3, 0), (4, 1)]
+    assert parent == {1: None, 3: None, 2: 1, 4: 3}
+
+
+def test_the_timeline_shows_every_event_of_traces_that_reuse_span_ids(client):
+    spans = [{"session_id": "shared", "event_id": event_id, "parent_id": parent_id,
+              "event_type": "llm_call", "timestamp": f"2026-02-14T10:00:0{n}.000Z"}
+             for n, (event_id, parent_id) in enumerate([("a1", None), ("a2", "a1")])]
+    send(client, spans)
+    conn_events = [("t1", "b1", None), ("t1", "b2", "b1"), ("t2", "b1", None),
+                   ("t2", "b2", "b1")]
+    with client.application.app_context():
+        from agentlens.db import get_db
+        from agentlens.ingest.events import make_event
+        from agentlens.ingest.store import store_batch
+        store_batch(get_db(), [make_event(
+            session_id="shared", trace_id=trace_id, event_id=event_id, parent_id=parent_id,
+            event_type="tool_call", source="otlp", ts=1771063205000 + n, max_field_bytes=10**6)
+            for n, (trace_id, event_id, parent_id) in enumerate(conn_events)])
+    page = client.get("/ui/sessions/shared").get_data(as_text=True)
+    assert "events 1–6 of 6" in page
+    assert page.count('<li class="event') == 6
+    # Each b2 is drawn inside its own trace's b1: three top rows, each with one child.
+    assert page.count('data-event-id="b2"') == 2
 
 
 @pytest.mark.parametrize("ts, duration, expected", [

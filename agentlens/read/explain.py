@@ -123,13 +123,8 @@ class Event(dict):
 def render_order(outline, max_items):
     """``[(row id, (indent, list marker))]`` of the first max_items lines: numbered
     top-level items, each child in a sub-list under its parent, in time order. A
-    parent is found within the same trace (span ids are unique only there)."""
-    by_key = {(row["trace_id"], row["event_id"]): row["id"] for row in outline}
-    parent = {}
-    for row in outline:
-        parent_id = by_key.get((row["trace_id"], row["parent_id"]))
-        parent.setdefault(row["id"], parent_id if parent_id != row["id"] else None)
-    break_cycles(parent)
+    parent is found as :func:`parent_rows` says."""
+    parent = parent_rows(outline)
     children = {}
     for row_id, parent_id in parent.items():
         children.setdefault(parent_id, []).append(row_id)
@@ -146,6 +141,21 @@ def render_order(outline, max_items):
         # A sub-list item must start at its parent's content column.
         stack += [(indent + len(marker), child) for child in reversed(children.get(row_id, ()))]
     return order
+
+
+def parent_rows(outline):
+    """``{row id: the row id of its parent, or None}`` of a session's events (rows with
+    ``id``, ``trace_id``, ``event_id`` and ``parent_id``), in the outline's order. A
+    parent is found within the event's own trace: span ids are unique only there, and
+    two traces of one session may reuse one. An unknown parent, or the event itself,
+    makes it a root; a cycle is cut at its earliest event."""
+    by_key = {(row["trace_id"], row["event_id"]): row["id"] for row in outline}
+    parent = {}
+    for row in outline:
+        parent_id = by_key.get((row["trace_id"], row["parent_id"]))
+        parent[row["id"]] = parent_id if parent_id != row["id"] else None
+    break_cycles(parent)
+    return parent
 
 
 def break_cycles(parent):

@@ -181,22 +181,23 @@ def session_figures(conn, session_ids):
 
 def event_outline(conn, session_id):
     """Every event of the session without its data, oldest first (ties in arrival
-    order): ``(event_id, parent_id, event_type, model, tool_name)`` tuples, the shape
-    of a timeline that is then read a page at a time with :func:`events_by_id`."""
-    return [tuple(row) for row in conn.execute(
-        "SELECT event_id, parent_id, event_type, model, tool_name FROM events "
-        "WHERE session_id = ? ORDER BY ts, id", (session_id,))]
+    order): rows of ``id, trace_id, event_id, parent_id, event_type, model, tool_name``,
+    the shape of a timeline that is then read a page at a time with :func:`events_by_row`."""
+    return conn.execute(
+        "SELECT id, trace_id, event_id, parent_id, event_type, model, tool_name FROM events "
+        "WHERE session_id = ? ORDER BY ts, id", (session_id,)).fetchall()
 
 
-def events_by_id(conn, session_id, event_ids):
-    """``{event_id: event}`` for the given events of one session (a few hundred at most)."""
-    if not event_ids:
+def events_by_row(conn, session_id, row_ids):
+    """``{row id: event}`` for the given events of one session (a few hundred at most),
+    by their rows' ids: an event id alone names one only within its trace."""
+    if not row_ids:
         return {}
-    marks = ", ".join("?" * len(event_ids))
+    marks = ", ".join("?" * len(row_ids))
     rows = conn.execute(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ? AND event_id IN ({marks})",
-        [session_id, *event_ids])
-    return {row["event_id"]: event_dict(row) for row in rows}
+        f"SELECT id, {EVENT_COLUMNS} FROM events WHERE session_id = ? AND id IN ({marks})",
+        [session_id, *row_ids])
+    return {row[0]: event_dict(tuple(row)[1:]) for row in rows}
 
 
 def json_with_events(head, events, tail=None):

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from ..ingest.events import tool_name
 from ..rules import is_error
-from ..read.explain import break_cycles
-from ..read.sessions import event_outline, events_by_id
+from ..read.explain import parent_rows
+from ..read.sessions import event_outline, events_by_row
 from ..timestamps import parse_iso
 
 PAGE_SIZE = 100
@@ -38,24 +38,22 @@ class Timeline:
     total: int
     first: int  # 1-based position of the page's first event
     last: int
-    context: list  # outline entries of the ancestors of the page's first event
+    context: list  # outline rows of the ancestors of the page's first event
 
 
 def depth_first(outline):
-    """``[(event_id, depth)]``: each event after its parent, children in time order.
-    An unknown parent makes an event a top row; a parent_id cycle is cut at its
-    earliest event."""
-    parent = {event_id: parent_id for event_id, parent_id, *_ in outline}
-    parent = {event_id: p if p in parent else None for event_id, p in parent.items()}
-    break_cycles(parent)
+    """``([(row id, depth)], {row id: parent row id})``: each event after its parent,
+    children in time order, parents found as read.explain.parent_rows says (an
+    unknown parent makes an event a top row; a cycle is cut at its earliest event)."""
+    parent = parent_rows(outline)
     children = {}
-    for event_id, parent_id in parent.items():
-        children.setdefault(parent_id, []).append(event_id)
-    order, stack = [], [(event_id, 0) for event_id in reversed(children.get(None, ()))]
+    for row_id, parent_id in parent.items():
+        children.setdefault(parent_id, []).append(row_id)
+    order, stack = [], [(row_id, 0) for row_id in reversed(children.get(None, ()))]
     while stack:
-        event_id, depth = stack.pop()
-        order.append((event_id, depth))
-        stack += [(child, depth + 1) for child in reversed(children.get(event_id, ()))]
+        row_id, depth = stack.pop()
+        order.append((row_id, depth))
+        stack += [(child, depth + 1) for child in reversed(children.get(row_id, ()))]
     return order, parent
 
 
@@ -88,12 +86,12 @@ def timeline_page(conn, session, duration_ms, page=1, page_size=PAGE_SIZE):
     pages = max(1, math.ceil(len(order) / page_size))
     page = min(max(page, 1), pages)
     shown = order[(page - 1) * page_size: page * page_size]
-    events = events_by_id(conn, session_id, [event_id for event_id, _ in shown])
+    events = events_by_row(conn, session_id, [row_id for row_id, _ in shown])
 
     start_ms, span_ms = parse_iso(session["started_at"]), duration_ms or 0
     top, open_rows = [], []  # open_rows: the path from a top row down to the last row
-    for event_id, depth in shown:
-        event = events[event_id]
+    for row_id, depth in shown:
+        event = events[row_id]
         ts = parse_iso(event["timestamp"])
         error = is_error(event["event_type"], event["tool_call"])
         row = Row(event=event, depth=depth, error=error, kind=kind(event, error),
@@ -106,7 +104,7 @@ def timeline_page(conn, session, duration_ms, page=1, page_size=PAGE_SIZE):
 
     context = []
     if shown:
-        described = {entry[0]: entry for entry in outline}
+        described = {entry["id"]: entry for entry in outline}
         ancestor = parent[shown[0][0]]
         while ancestor is not None:
             context.append(described[ancestor])
