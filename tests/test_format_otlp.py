@@ -765,3 +765,71 @@ def test_empty_messages_are_kept_and_a_vercel_embedding_is_counted(client):
     assert (chat["input_data"], chat["metadata"].get("attributes")) == ({"messages": []}, None)
     assert (embed["event_type"], embed["model"], embed["tokens_in"]) == (
         "embeddings", "text-embedding-3-small", 20)
+
+
+def mlflow_json(value):
+    return json.dumps(value)
+
+
+def test_mlflow_spans_whose_attributes_are_json_texts(client):
+    # As MLflow 3.17 exports them: every attribute a JSON text, its strings quoted.
+    messages = [{"role": "user", "content": "Weather in Paris?"}]
+    post(client,
+         span(TRACE, ROOT, "weather_agent", attrs={
+             "mlflow.spanType": mlflow_json("AGENT"), "mlflow.spanFunctionName": '"turn"',
+             "mlflow.spanInputs": mlflow_json({"msgs": messages}),
+             "mlflow.spanOutputs": mlflow_json("Sunny.")}),
+         span(TRACE, CHAT, "Completions", parent=ROOT, start_ms=5, attrs={
+             "mlflow.spanType": mlflow_json("CHAT_MODEL"),
+             "mlflow.llm.model": mlflow_json("gpt-4o-mini-2024-07-18"),
+             "mlflow.chat.tokenUsage": mlflow_json({
+                 "input_tokens": 111, "output_tokens": 23, "total_tokens": 134,
+                 "cache_read_input_tokens": 40}),
+             "mlflow.spanInputs": mlflow_json({"model": "gpt-4o-mini", "messages": messages}),
+             "mlflow.spanOutputs": mlflow_json({"id": "chatcmpl-1"})}),
+         span(TRACE, TOOL, "get_weather", parent=ROOT, start_ms=10, attrs={
+             "mlflow.spanType": mlflow_json("TOOL"),
+             "mlflow.spanInputs": mlflow_json({"city": "Paris"}),
+             "mlflow.spanOutputs": mlflow_json({"temp_c": 21})}))
+    agent, chat, tool = read_session(client, TRACE)["events"]
+    assert (agent["event_type"], agent["input_data"], agent["output_data"]) == (
+        "agent_call", {"input": {"msgs": messages}}, {"output": "Sunny."})
+    assert agent["metadata"]["attributes"] == {"mlflow.spanFunctionName": '"turn"'}
+    assert (chat["event_type"], chat["model"], chat["tokens_in"], chat["tokens_out"],
+            chat["cache_read_tokens"]) == ("llm_call", "gpt-4o-mini-2024-07-18", 111, 23, 40)
+    assert chat["input_data"] == {"input": {"model": "gpt-4o-mini", "messages": messages}}
+    # Not mapped, so kept: the total, which the counts already say.
+    assert chat["metadata"]["attributes"] == {"mlflow.chat.tokenUsage.total_tokens": 134}
+    # gpt-4o-mini: 71 input at $0.15, 40 cached at $0.075, 23 output at $0.60 per million
+    assert chat["cost_usd"] == round((71 * 150 + 40 * 75 + 23 * 600) / 10**9, 6)
+    assert (tool["event_type"], tool["tool_call"]) == (
+        "tool_call", {"name": "get_weather", "input": {"city": "Paris"},
+                      "output": {"temp_c": 21}})
+    assert read_session(client, TRACE)["total_tokens_in"] == 111
+
+
+def test_the_anthropic_sdks_own_tracing_and_openinference_embeddings(client):
+    post(client,
+         span(TRACE, CHAT, "chat claude-sonnet-4-5", attrs={
+             "gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic",
+             "gen_ai.request.model": "claude-sonnet-4-5", "gen_ai.usage.input_tokens": 118,
+             "gen_ai.usage.cache_read.input_tokens": 40,
+             "gen_ai.usage.cache_write.input_tokens": 7, "gen_ai.usage.output_tokens": 23}),
+         span(TRACE, TOOL, "anthropic.custom_tool_use get_weather", start_ms=5, attrs={
+             "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "get_weather",
+             "gen_ai.tool.call.id": "toolu_1", "gen_ai.tool.call.arguments": '{"city":"Paris"}',
+             "anthropic.tool_result.content": '[{"type":"text","text":"sunny"}]'}),
+         span(TRACE, OTHER, "CreateEmbeddings", start_ms=10, attrs={
+             "openinference.span.kind": "EMBEDDING", "llm.provider": "openai",
+             "embedding.model_name": "text-embedding-3-small", "llm.token_count.prompt": 36}))
+    chat, tool, embedding = read_session(client, TRACE)["events"]
+    assert (chat["tokens_in"], chat["cache_read_tokens"], chat["cache_write_tokens"]) == (
+        118, 40, 7)
+    assert "attributes" not in chat["metadata"]
+    assert tool["tool_call"] == {"name": "get_weather", "input": {"city": "Paris"},
+                                 "output": [{"type": "text", "text": "sunny"}],
+                                 "call_id": "toolu_1"}
+    assert (embedding["event_type"], embedding["model"], embedding["tokens_in"]) == (
+        "embeddings", "text-embedding-3-small", 36)
+    # text-embedding-3-small: $0.02 per million input tokens
+    assert embedding["cost_usd"] == round(36 * 20 / 10**9, 6)

@@ -2,7 +2,7 @@
 
 Families: the OpenTelemetry GenAI semantic conventions (also their older names,
 ``gen_ai.usage.prompt_tokens`` and ``gen_ai.prompt.N.*``), OpenInference,
-OpenLLMetry (traceloop) and AgentOps 0.4. Each function takes what it maps out
+OpenLLMetry (traceloop), AgentOps 0.4, the Vercel AI SDK and MLflow. Each function takes what it maps out
 of the span's attribute dict, so that what is left is kept on the event's
 metadata: an attribute is mapped or kept, never both, never lost. A value of the
 wrong type is not mapped, and so it is kept.
@@ -37,30 +37,43 @@ KINDS = (
         **dict.fromkeys(("ai.embed.doembed", "ai.embedmany.doembed"), "embeddings"),
         **dict.fromkeys(("ai.generatetext", "ai.streamtext", "ai.generateobject",
                          "ai.streamobject", "ai.embed", "ai.embedmany"), "workflow")}),
+    # MLflow's span types (JSON texts on the wire: see mlflow_attributes).
+    ("mlflow.spanType", {
+        "chat_model": LLM, "llm": LLM, "tool": TOOL, "agent": AGENT, "chain": "chain",
+        "retriever": "retrieval", "embedding": "embeddings", "reranker": "reranker",
+        "parser": "parser", "memory": "memory", "workflow": "workflow", "task": "task"}),
 )
 # Kinds of spans that contain others: a model or usage they carry describes their calls.
 AGGREGATES = frozenset((AGENT, "session", "workflow", "task", "chain"))
 AGENT_OPERATIONS = tuple(name for name, kind in KINDS[0][1].items() if kind == AGENT)
 MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name",
-              "ai.response.model", "ai.model.id")
+              "embedding.model_name", "ai.response.model", "ai.model.id", "mlflow.llm.model")
 PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system",
                  "ai.model.provider")
-# The Vercel AI SDK's ai.usage.* after the others: its v4 names, then v5's and later.
+# The Vercel AI SDK's ai.usage.* after the others: its v4 names, then v5's and later;
+# then MLflow's token usage, one attribute a count once read (mlflow_attributes).
+MLFLOW_USAGE = "mlflow.chat.tokenUsage"
+MLFLOW_TEXTS = ("mlflow.spanType", "mlflow.llm.model")  # JSON texts of strings
 TOKEN_KEYS = {
     "tokens_in": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
                   "llm.token_count.prompt", "ai.usage.promptTokens", "ai.usage.inputTokens",
-                  "ai.usage.tokens"),  # the last, an embedding's
+                  "ai.usage.tokens",  # an embedding's
+                  f"{MLFLOW_USAGE}.input_tokens"),
     "tokens_out": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
                    "llm.token_count.completion", "ai.usage.completionTokens",
-                   "ai.usage.outputTokens"),
+                   "ai.usage.outputTokens", f"{MLFLOW_USAGE}.output_tokens"),
     "cache_read_tokens": ("gen_ai.usage.cache_read.input_tokens",
                           "gen_ai.usage.cache_read_input_tokens",
                           "llm.token_count.prompt_details.cache_read",
-                          "ai.usage.cachedInputTokens", "ai.usage.inputTokenDetails.cacheReadTokens"),
+                          "ai.usage.cachedInputTokens", "ai.usage.inputTokenDetails.cacheReadTokens",
+                          f"{MLFLOW_USAGE}.cache_read_input_tokens"),
+    # cache_write: the Anthropic SDKs' own instrumentation's spelling
     "cache_write_tokens": ("gen_ai.usage.cache_creation.input_tokens",
                            "gen_ai.usage.cache_creation_input_tokens",
+                           "gen_ai.usage.cache_write.input_tokens",
                            "llm.token_count.prompt_details.cache_write",
-                           "ai.usage.inputTokenDetails.cacheWriteTokens"),
+                           "ai.usage.inputTokenDetails.cacheWriteTokens",
+                           f"{MLFLOW_USAGE}.cache_creation_input_tokens"),
     "reasoning_tokens": ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
                          "llm.token_count.completion_details.reasoning",
                          "gen_ai.usage.details.reasoning_tokens",  # pydantic-ai's only one
@@ -77,17 +90,20 @@ WHOLES = frozenset(PARTS)
 # with and returned, and its name.
 AGENTOPS_KINDS = ("entity", "tool", "task", "agent", "workflow", "session", "operation", "llm")
 ENTITY_INPUTS = ("traceloop.entity.input",
-                 *(f"agentops.{kind}.input" for kind in AGENTOPS_KINDS), "ai.prompt")
+                 *(f"agentops.{kind}.input" for kind in AGENTOPS_KINDS), "ai.prompt",
+                 "mlflow.spanInputs")
 ENTITY_OUTPUTS = ("traceloop.entity.output",
                   *(f"agentops.{kind}.output" for kind in AGENTOPS_KINDS), "ai.response.text",
-                  "ai.response.object")
+                  "ai.response.object", "mlflow.spanOutputs")
 ENTITY_NAMES = ("traceloop.entity.name", "operation.name")
 TOOL_NAMES = ("gen_ai.tool.name", "tool.name", "ai.toolCall.name", *ENTITY_NAMES)
 TOOL_CALL_IDS = ("gen_ai.tool.call.id", "tool_call.id", "ai.toolCall.id")
 # pydantic-ai's instrumentation before version 3 names them tool_arguments and
-# tool_response; the Vercel AI SDK ai.toolCall.args and .result.
+# tool_response; the Vercel AI SDK ai.toolCall.args and .result; the Anthropic SDKs'
+# own instrumentation the result anthropic.tool_result.content.
 TOOL_ARGUMENTS = ("gen_ai.tool.call.arguments", "tool_arguments", "ai.toolCall.args")
-TOOL_RESULTS = ("gen_ai.tool.call.result", "tool_response", "ai.toolCall.result")
+TOOL_RESULTS = ("gen_ai.tool.call.result", "tool_response", "ai.toolCall.result",
+                "anthropic.tool_result.content")
 AGENT_NAMES = ("agent.name", *ENTITY_NAMES)
 # Flattened message lists: prefix, and path segments that only wrap what follows an
 # index (OpenInference's ``llm.input_messages.0.message.role``).
@@ -102,6 +118,21 @@ MESSAGE_EVENTS = {f"gen_ai.{role}.message": role for role in ("system", "user", 
                                                               "tool")}
 CHOICE_EVENT = "gen_ai.choice"
 MESSAGE_JSON = frozenset(("content", "message", "tool_calls"))
+
+
+def mlflow_attributes(attrs):
+    """MLflow writes each of its attributes as JSON text, its strings too
+    (``"\"CHAT_MODEL\""``): those mapped here are read as what they encode, and its
+    token usage (an object) as one ``mlflow.chat.tokenUsage.<name>`` attribute a count."""
+    for key in MLFLOW_TEXTS:
+        value = attrs.get(key)
+        if isinstance(value, str) and isinstance(text := decode(value), str):
+            attrs[key] = text
+    usage = attrs.get(MLFLOW_USAGE)
+    if isinstance(usage, str) and isinstance(counts := decode(usage), dict):
+        del attrs[MLFLOW_USAGE]
+        for name, value in counts.items():
+            attrs[f"{MLFLOW_USAGE}.{name}"] = value
 
 
 def event_type(attrs):

@@ -132,6 +132,8 @@ def span_records(span, resource, scope, received_ms, max_field_bytes):
     trace_id, span_id, parent_id = hex_ids(span)
     name, start, end = span.name, span.start_time_unix_nano, span.end_time_unix_nano
     attrs = attributes(span.attributes)
+    if "mlflow.spanType" in attrs:
+        genai.mlflow_attributes(attrs)
     events = [span_event(event) for event in span.events] if span.events else []
     start_ms = start // MS or received_ms  # as start_ns
     end_ms = end // MS or None
