@@ -87,17 +87,30 @@ def test_other_content_encodings_are_415(client):
     assert error == "Content-Encoding must be gzip, deflate or identity, not 'br'"
 
 
+def length_delimited(number, payload):
+    """One protobuf field of wire type 2, written out: a hostile body no library would make."""
+    def varint(value):
+        out = b""
+        while value > 0x7F:
+            out += bytes([value & 0x7F | 0x80])
+            value >>= 7
+        return out + bytes([value])
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
 @pytest.mark.parametrize("data, content_type, start", [
     (b"\xff\xff\xff", PROTOBUF, "Request body is not a protobuf ExportTraceServiceRequest"),
     (b"{", JSON, "Request body is not valid JSON"),
     (b"", JSON, "Request body is not valid JSON"),
     (b"[]", JSON, "Request body must be a JSON object"),
     (b'{"resourceSpans": 5}', JSON, "Request body is not an OTLP/JSON ExportTraceServiceRequest"),
-    (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"startTimeUnixNano": "-1"}]}]}]}', JSON,
+    (b'{"resourceSpans": [{"scopeSpans": [5]}]}', JSON,
      "Request body is not an OTLP/JSON ExportTraceServiceRequest"),
-    (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": NaN}]}]}]}', JSON,
+    (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "a"}, 7]}]}]}', JSON,
      "Request body is not an OTLP/JSON ExportTraceServiceRequest"),
     (b'{"resourceSpans":' * 300 + b"[]" + b"}" * 300, JSON, "Request body is not"),
+    (length_delimited(1, b"\x0a\x05"), PROTOBUF,
+     "Request body is not a protobuf ExportTraceServiceRequest"),
 ])
 def test_undecodable_bodies_are_400(client, data, content_type, start):
     assert assert_error(post(client, data, content_type), 400).startswith(start)
@@ -123,27 +136,73 @@ def test_bodies_over_the_cap_before_or_after_decompression_are_413(make_app):
     assert stored_ids(client) == [ROOT]
 
 
-def length_delimited(number, payload):
-    """One protobuf field of wire type 2, written out: a hostile body no library would make."""
-    def varint(value):
-        out = b""
-        while value > 0x7F:
-            out += bytes([value & 0x7F | 0x80])
-            value >>= 7
-        return out + bytes([value])
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
-def test_values_nested_past_the_decoders_limit_are_400(client):
+def nested_past_the_decoders_limit():
+    """A span (TRACE, CHILD) with an attribute 300 kvlists deep: protobuf's decoder stops at 100."""
     value = length_delimited(1, b"x")  # AnyValue.string_value
     for _ in range(300):  # AnyValue.kvlist_value.values[0] = KeyValue(key="k", value=...)
         value = length_delimited(6, length_delimited(1, length_delimited(1, b"k")
                                                      + length_delimited(2, value)))
-    deep_span = (length_delimited(1, bytes.fromhex(TRACE)) + length_delimited(2, bytes.fromhex(ROOT))
-                 + length_delimited(9, length_delimited(1, b"deep") + length_delimited(2, value)))
-    data = length_delimited(1, length_delimited(2, length_delimited(2, deep_span)))
-    error = assert_error(post(client, data), 400)
-    assert error.startswith("Request body is not a protobuf ExportTraceServiceRequest")
+    return (length_delimited(1, bytes.fromhex(TRACE)) + length_delimited(2, bytes.fromhex(CHILD))
+            + length_delimited(9, length_delimited(1, b"deep") + length_delimited(2, value)))
+
+
+def with_good_span(bad_span):
+    """An export of one scope: a good span (TRACE, ROOT), then ``bad_span`` (its bytes)."""
+    good = span(TRACE, ROOT, "good").SerializeToString()
+    scope_spans = length_delimited(2, good) + length_delimited(2, bad_span)
+    return length_delimited(1, length_delimited(2, scope_spans))
+
+
+def json_with_good_span(bad_span):
+    data = json.loads(as_json(export([span(TRACE, ROOT, "good")])))
+    data["resourceSpans"][0]["scopeSpans"][0]["spans"].append(bad_span)
+    return json.dumps(data).encode()
+
+
+NOT_UTF8 = (length_delimited(1, bytes.fromhex(TRACE)) + length_delimited(2, bytes.fromhex(CHILD))
+            + length_delimited(5, b"\xff\xfe name"))
+
+
+@pytest.mark.parametrize("data, content_type, problem", [
+    (with_good_span(nested_past_the_decoders_limit()), PROTOBUF, "Exceeded"),
+    (with_good_span(NOT_UTF8), PROTOBUF, "UTF-8"),
+    (json_with_good_span({"traceId": TRACE, "spanId": CHILD, "startTimeUnixNano": "-1"}), JSON,
+     "startTimeUnixNano"),
+    (json_with_good_span({"traceId": TRACE, "spanId": CHILD, "name": 5}), JSON, "name"),
+    (json_with_good_span({"traceId": TRACE, "spanId": CHILD, "attributes": [
+        {"key": "big", "value": {"intValue": "9223372036854775808"}}]}), JSON, "intValue"),
+    (json_with_good_span({"traceId": TRACE, "spanId": CHILD, "attributes": [
+        {"key": "s", "value": {"stringValue": "\ud800"}}]}).replace(b"\\\\ud800", b"\\ud800"),
+     JSON, "surrogate"),
+])
+def test_a_span_that_does_not_decode_is_refused_alone(client, data, content_type, problem):
+    response = post(client, data, content_type)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    if content_type == PROTOBUF:
+        partial = response_of(response).partial_success
+        rejected, message = partial.rejected_spans, partial.error_message
+    else:
+        partial = response.get_json()["partialSuccess"]
+        rejected, message = int(partial["rejectedSpans"]), partial["errorMessage"]
+    assert rejected == 1
+    assert message.startswith("1 of 2 spans rejected; the first: span (no id) of trace (no id): "
+                              "the span does not decode: ")
+    assert problem in message
+    assert stored_ids(client) == [ROOT]
+
+
+def test_spans_under_a_resource_that_does_not_decode_are_refused(client):
+    bad_resource = length_delimited(1, length_delimited(1, b"\xff") + length_delimited(
+        2, length_delimited(1, b"x")))  # Resource.attributes[0].key: not UTF-8
+    good = export([span(TRACE, CHILD, "good")]).SerializeToString()
+    bad = length_delimited(1, length_delimited(1, bad_resource) + length_delimited(2, length_delimited(
+        2, span(TRACE, ROOT, "under a bad resource").SerializeToString())))
+    partial = response_of(post(client, good + bad)).partial_success
+    assert partial.rejected_spans == 1
+    assert partial.error_message.startswith(
+        f"1 of 2 spans rejected; the first: span {ROOT} of trace {TRACE}: its resource does "
+        "not decode: ")
+    assert stored_ids(client) == [CHILD]
 
 
 def test_metrics_are_accepted_and_discarded(client):

@@ -6,15 +6,18 @@ in the .proto, enum values as names or numbers, 64-bit integers as strings or
 numbers, unknown fields ignored), after the one thing OTLP/JSON does otherwise:
 trace and span ids are hex, not base64. A span whose id is not hex is not a
 reason to refuse its neighbours: its id is read as empty and the problem is
-returned with its position, for the mapping to refuse that span alone. A body
-that does not decode at all is an EventError (a 400).
+returned with its position, for the mapping to refuse that span alone. So is a
+span that does not decode (a string that is not UTF-8, values nested past
+protobuf's depth limit, a JSON value of the wrong type): an export that does not
+decode as a whole is read again a piece at a time (its resources, scopes and
+spans), and only one whose frame does not decode is an EventError (a 400).
 """
 import base64
 import binascii
 import math
 import re
 
-from google.protobuf import json_format
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -28,18 +31,35 @@ PROBLEM_CHARS = 300  # of a parser's message quoted back
 
 
 def parse_protobuf(body, message=ExportTraceServiceRequest):
+    """``(request, problems)``, as parse_json; the problems are of spans that do not
+    decode (only a trace export is read again piece by piece)."""
     try:
         return message.FromString(body), {}
     except DecodeError as error:
-        raise EventError(f"Request body is not a protobuf {message.__name__}: {error}")
+        problem = EventError(f"Request body is not a protobuf {message.__name__}: {error}")
+    if message is not ExportTraceServiceRequest:
+        raise problem
+    try:
+        frame = TRACE_FRAME.FromString(body)
+    except DecodeError:
+        raise problem from None
+    return piece_by_piece(
+        [(resource_spans.resource, [(scope_spans.scope, scope_spans.spans)
+                                    for scope_spans in resource_spans.scope_spans])
+         for resource_spans in frame.resource_spans],
+        lambda message, data: message.MergeFromString(data))
 
 
 def parse_json(body):
     """``(request, problems)``: problems maps (resource, scope, span) positions to the
-    message that refuses that span (an id that is not hex)."""
+    message that refuses that span (an id that is not hex, a span that does not decode)."""
     data = json_object(body, ExportTraceServiceRequest)
     problems = hex_ids_to_base64(data)
-    return from_json(data, ExportTraceServiceRequest), problems
+    try:
+        return from_json(data, ExportTraceServiceRequest), problems
+    except EventError as problem:
+        request, undecoded = piece_by_piece(json_frame(data, problem), read_json)
+        return request, {**undecoded, **problems}
 
 
 def json_object(body, message):
@@ -59,6 +79,83 @@ def from_json(data, message):
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as error:
         raise EventError(f"Request body is not an OTLP/JSON {message.__name__}: "
                          + str(error)[:PROBLEM_CHARS])
+
+
+def trace_frame():
+    """A message class with the field numbers of ExportTraceServiceRequest, whose
+    resources, scopes and spans are left as bytes (which protobuf does not check as
+    it checks strings), to be decoded one at a time."""
+    file = descriptor_pb2.FileDescriptorProto(name="agentlens/otlp_frame.proto",
+                                              package="agentlens.otlp_frame", syntax="proto3")
+    fields = descriptor_pb2.FieldDescriptorProto
+    for name, pieces in (("ScopeSpans", (("scope", 1, None, False), ("spans", 2, None, True))),
+                         ("ResourceSpans", (("resource", 1, None, False),
+                                            ("scope_spans", 2, "ScopeSpans", True))),
+                         ("Request", (("resource_spans", 1, "ResourceSpans", True),))):
+        message = file.message_type.add(name=name)
+        for field_name, number, type_name, repeated in pieces:
+            message.field.add(
+                name=field_name, number=number,
+                label=fields.LABEL_REPEATED if repeated else fields.LABEL_OPTIONAL,
+                type=fields.TYPE_MESSAGE if type_name else fields.TYPE_BYTES,
+                type_name=f".agentlens.otlp_frame.{type_name}" if type_name else None)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("agentlens.otlp_frame.Request"))
+
+
+TRACE_FRAME = trace_frame()
+PIECE_ERRORS = (DecodeError, json_format.ParseError, ValueError, TypeError, RecursionError)
+
+
+def piece_by_piece(frame, read):
+    """``(ExportTraceServiceRequest, problems)`` from ``frame``, ``[(resource, [(scope,
+    spans)])]``, each piece read into its message by ``read(message, piece)``: a span
+    that does not decode (kept empty in its place), or whose scope or resource does
+    not, is refused by its problem."""
+    request, problems = ExportTraceServiceRequest(), {}
+    for r, (resource, scopes) in enumerate(frame):
+        resource_spans = request.resource_spans.add()
+        above = read_piece(read, resource_spans.resource, resource, "its resource")
+        for s, (scope, spans) in enumerate(scopes):
+            scope_spans = resource_spans.scope_spans.add()
+            outer = above or read_piece(read, scope_spans.scope, scope, "its scope")
+            for k, piece in enumerate(spans):
+                span = scope_spans.spans.add()  # in its place, refused or not; read for its ids
+                problem = read_piece(read, span, piece, "the span")
+                if outer or problem:
+                    problems[(r, s, k)] = outer or problem
+    return request, problems
+
+
+def read_piece(read, message, piece, what):
+    try:
+        read(message, piece)
+    except PIECE_ERRORS as error:
+        message.Clear()
+        return f"{what} does not decode: {str(error)[:PROBLEM_CHARS]}"
+    return None
+
+
+def read_json(message, value):
+    if value is not None:
+        json_format.ParseDict(value, message, ignore_unknown_fields=True)
+
+
+def json_frame(data, problem):
+    """The frame of an OTLP/JSON export (as piece_by_piece takes it); ``problem`` if its
+    lists are not lists of objects, which leaves no span to tell from another."""
+    def listed(record, camel, snake):
+        value = field(record, camel, snake)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            raise problem
+        return value
+    return [(field(resource_spans, "resource", "resource"),
+             [(field(scope_spans, "scope", "scope"), listed(scope_spans, "spans", "spans"))
+              for scope_spans in listed(resource_spans, "scopeSpans", "scope_spans")])
+            for resource_spans in listed(data, "resourceSpans", "resource_spans")]
 
 
 def field(data, camel, snake):
