@@ -589,3 +589,18 @@ def test_kept_figures_follow_a_session_only_update_and_an_amendment(app, client)
         {"id": "x1", "prompt_tokens": 25}]}).status_code == 200
     amended = compare(client, "kr-ao", "kr-other")["session_a"]
     assert (amended["tokens_in"], amended["models"]["gpt-4o"]["tokens_in"]) == (25, 25)
+
+
+def test_the_cost_delta_is_taken_from_the_exact_costs(client):
+    # gpt-4o-mini at $0.15 per million input tokens: 2 tokens cost 300 n$ (shown as 0.0),
+    # 10 tokens 1,500 n$ (0.000002); B costs 400 % more, 1,200 n$ = 0.000001 more.
+    for session_id, tokens in (("tiny-a", 2), ("tiny-b", 10)):
+        response = client.post("/events", json={"events": [{
+            "session_id": session_id, "event_type": "llm_call", "model": "gpt-4o-mini",
+            "tokens_in": tokens, "tokens_out": 0, "timestamp": "2026-02-14T10:00:00Z"}]})
+        assert response.status_code == 200, response.get_data(as_text=True)
+    result = client.post("/sessions/compare", json={"session_a": "tiny-a",
+                                                    "session_b": "tiny-b"}).get_json()
+    assert (result["session_a"]["cost_usd"], result["session_b"]["cost_usd"]) == (0.0, 0.000002)
+    assert result["deltas"]["cost_usd"] == {"absolute": 0.000001, "percent": 400.0}
+    assert "cost_nanos" not in result["session_a"]

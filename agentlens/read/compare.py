@@ -13,7 +13,9 @@ from .sessions import session_metadata
 
 DELTA_METRICS = ("total_tokens", "tokens_in", "tokens_out", "event_count", "error_count",
                  "total_processing_ms", "avg_event_duration_ms", "cost_usd")
-PLACES = {"cost_usd": 6}  # decimals of an absolute delta that is not an integer (else 3)
+# Kept beside the figures, not shown: cost's delta is taken from the exact costs, as
+# they are shown to 6 places while a call can cost less than a millionth of a dollar.
+HIDDEN = ("cost_nanos",)
 
 
 # Each session's figures at their revision (not its metadata, read fresh), measured by
@@ -65,6 +67,7 @@ def measure(conn, session):
         "tokens_out": session["tokens_out"],
         "total_tokens": session["tokens_in"] + session["tokens_out"],
         "cost_usd": usd(session["cost_nanos"]),
+        "cost_nanos": session["cost_nanos"],
         "cost_complete": session["unpriced_events"] == 0,
         "event_count": events,
         "error_count": errors,
@@ -112,24 +115,37 @@ def model_cost_usd(conn, session_id):
                 (session_id,))}
 
 
-def delta(a, b, places=3):
-    """B relative to A, from the values as reported: percent is 0 when both are 0
-    and None when only A is 0."""
+def delta(a, b):
+    """B relative to A, from the values as reported (3 decimals when not integers)."""
     difference = exact(b) - exact(a)
-    absolute = b - a if isinstance(b - a, int) else round_half_up(difference, places)
+    absolute = b - a if isinstance(b - a, int) else round_half_up(difference, 3)
+    return {"absolute": absolute, "percent": percent(difference, a, b)}
+
+
+def cost_delta(a_nanos, b_nanos):
+    """B's cost relative to A's, from their exact costs in nano-dollars."""
+    return {"absolute": usd(b_nanos - a_nanos), "percent": percent(b_nanos - a_nanos, a_nanos,
+                                                                   b_nanos)}
+
+
+def percent(difference, a, b):
+    """``difference`` in percent of ``a``: 0 when both are 0, None when only A is 0."""
     if a == 0:
-        percent = 0 if b == 0 else None
-    else:
-        percent = ratio(difference, a, scale=100)
-    return {"absolute": absolute, "percent": percent}
+        return 0 if b == 0 else None
+    return ratio(difference, a, scale=100)
+
+
+def shown(metrics):
+    return {key: value for key, value in metrics.items() if key not in HIDDEN}
 
 
 def compare(metrics_a, metrics_b):
     return {
         "compared_at": format_ms(now_ms()),
-        "session_a": metrics_a,
-        "session_b": metrics_b,
-        "deltas": {name: delta(metrics_a[name], metrics_b[name], PLACES.get(name, 3))
+        "session_a": shown(metrics_a),
+        "session_b": shown(metrics_b),
+        "deltas": {name: (cost_delta(metrics_a["cost_nanos"], metrics_b["cost_nanos"])
+                          if name == "cost_usd" else delta(metrics_a[name], metrics_b[name]))
                    for name in DELTA_METRICS},
         # What either session has, as the reference's example and its server give it
         # (its example lists a type only session B has): A's in A's order, then B's.
