@@ -833,3 +833,25 @@ def test_the_anthropic_sdks_own_tracing_and_openinference_embeddings(client):
         "embeddings", "text-embedding-3-small", 36)
     # text-embedding-3-small: $0.02 per million input tokens
     assert embedding["cost_usd"] == round(36 * 20 / 10**9, 6)
+
+
+def test_logfires_reasoning_tokens_are_read_from_its_raw_usage(client):
+    raw = {"completion_tokens": 23, "prompt_tokens": 111, "total_tokens": 134,
+           "completion_tokens_details": {"audio_tokens": 0, "reasoning_tokens": 5},
+           "prompt_tokens_details": {"cached_tokens": 40}}
+    post(client,
+         span(TRACE, CHAT, "Chat Completion with 'gpt-4o-mini'", attrs={
+             "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini",
+             "gen_ai.usage.input_tokens": 111, "gen_ai.usage.output_tokens": 23,
+             "gen_ai.usage.cache_read.input_tokens": 40, "gen_ai.usage.raw": json.dumps(raw),
+             "logfire.span_type": "span"}),
+         span(TRACE, OTHER, "responses", start_ms=5, attrs={
+             "gen_ai.operation.name": "chat", "gen_ai.usage.output_tokens": 9,
+             "gen_ai.usage.reasoning.output_tokens": 2, "gen_ai.usage.raw": json.dumps(
+                 {"output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 7}})}))
+    chat, other = read_session(client, TRACE)["events"]
+    assert (chat["tokens_out"], chat["reasoning_tokens"], chat["cache_read_tokens"]) == (23, 5, 40)
+    assert chat["metadata"]["attributes"] == {"gen_ai.usage.raw": json.dumps(raw),
+                                              "logfire.span_type": "span"}
+    # An attribute that says it wins over the raw usage.
+    assert (other["tokens_out"], other["reasoning_tokens"]) == (9, 2)

@@ -54,6 +54,7 @@ PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.s
 # then MLflow's token usage, one attribute a count once read (mlflow_attributes).
 MLFLOW_USAGE = "mlflow.chat.tokenUsage"
 MLFLOW_TEXTS = ("mlflow.spanType", "mlflow.llm.model")  # JSON texts of strings
+RAW_USAGE = "gen_ai.usage.raw"  # Pydantic Logfire's: the provider's usage object, whole
 TOKEN_KEYS = {
     "tokens_in": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
                   "llm.token_count.prompt", "ai.usage.promptTokens", "ai.usage.inputTokens",
@@ -195,6 +196,10 @@ def tokens(attrs):
             if value is not None:
                 found[field] = value
                 del attrs[key]
+    if "reasoning_tokens" not in found and RAW_USAGE in attrs:
+        reasoning = raw_reasoning(attrs[RAW_USAGE])
+        if reasoning is not None:
+            found["reasoning_tokens"] = reasoning
     if found.keys() <= WHOLES:  # no part to fit in its whole
         return found
     for whole, parts in PARTS.items():
@@ -202,6 +207,21 @@ def tokens(attrs):
         if beside > found.get(whole, 0):
             found[whole] = found.get(whole, 0) + beside
     return found
+
+
+def raw_reasoning(raw):
+    """The reasoning tokens in a provider's usage object as the API answered it (OpenAI's
+    chat ``completion_tokens_details``, its Responses API's ``output_tokens_details``),
+    which Pydantic Logfire keeps whole in ``gen_ai.usage.raw`` (JSON text): its only
+    report of them. The attribute stays, for what else it says."""
+    usage = decode(raw)
+    if not isinstance(usage, dict):
+        return None
+    for key in ("completion_tokens_details", "output_tokens_details"):
+        details = usage.get(key)
+        if isinstance(details, dict) and (value := count(details.get("reasoning_tokens"))):
+            return value
+    return None
 
 
 def entity_name(span_name, kind):
