@@ -173,7 +173,8 @@ LIFECYCLE_ID = AnyLifecycleId()
 
 def event(event_id, session_id, event_type, timestamp, **fields):
     """An event as GET /sessions/<id> returns it; unnamed fields are null."""
-    result = dict.fromkeys(("parent_id", "model", "provider", "tokens_in", "tokens_out",
+    result = dict.fromkeys(("parent_id", "trace_id", "model", "provider", "tokens_in",
+                            "tokens_out",
                             "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
                             "cost_usd", "duration_ms", "input_data", "output_data", "tool_call",
                             "decision_trace", "metadata"))

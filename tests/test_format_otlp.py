@@ -49,7 +49,7 @@ def event(event_id, event_type, at, *, session_id=TRACE, parent=None, duration=1
         metadata["resource"] = resource
     metadata["scope"] = SCOPE
     return {"event_id": event_id, "session_id": session_id, "event_type": event_type,
-            "timestamp": stamp(at), "parent_id": parent,
+            "timestamp": stamp(at), "parent_id": parent, "trace_id": TRACE,
             "model": None, "provider": None, "tokens_in": None, "tokens_out": None,
             "cache_read_tokens": None, "cache_write_tokens": None, "reasoning_tokens": None,
             "cost_usd": None, "duration_ms": duration,

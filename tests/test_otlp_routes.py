@@ -369,7 +369,8 @@ def test_a_log_is_an_event_of_its_trace_and_moves_with_it(client):
     assert response.get_json() == {"trace_id": TRACE, "event_id": LOG_ID}
     [log] = read_session(client, TRACE)["events"]
     assert log == {"event_id": LOG_ID, "session_id": TRACE, "event_type": "log", "timestamp": NOW,
-                   "parent_id": None, "model": None, "provider": None, "tokens_in": None,
+                   "parent_id": None, "trace_id": TRACE, "model": None, "provider": None,
+                   "tokens_in": None,
                    "tokens_out": None, "cache_read_tokens": None, "cache_write_tokens": None,
                    "reasoning_tokens": None, "cost_usd": None, "duration_ms": None,
                    "input_data": None, "output_data": {"text": LOG},

@@ -266,7 +266,7 @@ def test_a_collectors_json_body(client):
     assert found == {
         "event_id": "eee19b7ec3c1b174", "session_id": "cart-9", "event_type": "llm_call_error",
         "timestamp": "2024-05-05T11:53:20.000Z", "parent_id": "eee19b7ec3c1b173",
-        "model": "gpt-4o", "provider": None, "tokens_in": 321, "tokens_out": 45,
+        "trace_id": "5b8efff798038103d269b633813fc60c", "model": "gpt-4o", "provider": None, "tokens_in": 321, "tokens_out": 45,
         "cache_read_tokens": None, "cache_write_tokens": None, "reasoning_tokens": None,
         # gpt-4o at $2.50 / $10 per million tokens: 802.5 + 450 = 1252.5 µ$
         "cost_usd": 0.001253, "duration_ms": 1250.0,

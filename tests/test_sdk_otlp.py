@@ -87,13 +87,14 @@ def expected_trip(session_id, result):
     spans = result["spans"]
 
     def event(name, event_type, at, duration, parent="run", kind="internal", span_name=None,
-              attributes=None, **fields):
+              attributes=None, trace="run_trace", **fields):
         metadata = {"span_name": span_name or "chat gpt-4o", "span_kind": kind}
         if attributes:
             metadata["attributes"] = attributes
         metadata.update(resource=result["resource"], scope=SCOPE)
         return {"event_id": spans[name], "session_id": session_id, "event_type": event_type,
-                "timestamp": stamp(at), "parent_id": parent and spans[parent], "model": None,
+                "timestamp": stamp(at), "parent_id": parent and spans[parent],
+                "trace_id": result[trace], "model": None,
                 "provider": None, "tokens_in": None, "tokens_out": None,
                 "cache_read_tokens": None, "cache_write_tokens": None, "reasoning_tokens": None,
                 "cost_usd": None, "duration_ms": duration,
@@ -119,6 +120,7 @@ def expected_trip(session_id, result):
                   output_data={"error": "upstream timeout",
                                              "error_type": "TimeoutError"}),
             event("follow_up", "llm_call", 60_000, 400.0, parent=None, kind="client",
+                  trace="follow_up_trace",
                   model="gpt-4o", tokens_in=200, tokens_out=40, cost_usd=0.0009),
         ]}
 

@@ -67,7 +67,8 @@ COMPONENTS = {
     "SessionDetail": obj(**SESSION, events=array(ref("Event"))),
     "Event": obj(
         event_id=STRING, session_id=STRING, event_type=STRING, timestamp=TIME,
-        parent_id=nullable(STRING), model=nullable(STRING), tokens_in=nullable(INTEGER),
+        parent_id=nullable(STRING), trace_id=nullable(STRING), model=nullable(STRING),
+        tokens_in=nullable(INTEGER),
         tokens_out=nullable(INTEGER), duration_ms=nullable(NUMBER), input_data=ANY,
         output_data=ANY, tool_call=nullable(OBJECT), decision_trace=ANY,
         metadata=ANY, provider=nullable(STRING),
