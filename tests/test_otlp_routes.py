@@ -19,7 +19,7 @@ from otlp_builder import as_json, export, response_of, span
 NOW_MS = 1714910400000
 NOW = "2024-05-05T12:00:00.000Z"
 TRACE = "0af7651916cd43dd8448eb211c80319c"
-ROOT, CHILD = "b7ad6b7169203331", "00f067aa0ba902b7"
+ROOT, CHILD, OTHER = "b7ad6b7169203331", "00f067aa0ba902b7", "0102030405060708"
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 SECRET = "test-secret-key-for-signing-tokens-0123456789"  # conftest's
 
@@ -106,8 +106,6 @@ def length_delimited(number, payload):
     (b'{"resourceSpans": 5}', JSON, "Request body is not an OTLP/JSON ExportTraceServiceRequest"),
     (b'{"resourceSpans": [{"scopeSpans": [5]}]}', JSON,
      "Request body is not an OTLP/JSON ExportTraceServiceRequest"),
-    (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "a"}, 7]}]}]}', JSON,
-     "Request body is not an OTLP/JSON ExportTraceServiceRequest"),
     (b'{"resourceSpans":' * 300 + b"[]" + b"}" * 300, JSON, "Request body is not"),
     (length_delimited(1, b"\x0a\x05"), PROTOBUF,
      "Request body is not a protobuf ExportTraceServiceRequest"),
@@ -163,30 +161,41 @@ NOT_UTF8 = (length_delimited(1, bytes.fromhex(TRACE)) + length_delimited(2, byte
             + length_delimited(5, b"\xff\xfe name"))
 
 
-@pytest.mark.parametrize("data, content_type, problem", [
-    (with_good_span(nested_past_the_decoders_limit()), PROTOBUF, "Exceeded"),
-    (with_good_span(NOT_UTF8), PROTOBUF, "UTF-8"),
-    (json_with_good_span({"traceId": TRACE, "spanId": CHILD, "startTimeUnixNano": "-1"}), JSON,
-     "startTimeUnixNano"),
-    (json_with_good_span({"traceId": TRACE, "spanId": CHILD, "name": 5}), JSON, "name"),
-    (json_with_good_span({"traceId": TRACE, "spanId": CHILD, "attributes": [
-        {"key": "big", "value": {"intValue": "9223372036854775808"}}]}), JSON, "intValue"),
-    (json_with_good_span({"traceId": TRACE, "spanId": CHILD, "attributes": [
-        {"key": "s", "value": {"stringValue": "\ud800"}}]}).replace(b"\\\\ud800", b"\\ud800"),
-     JSON, "surrogate"),
-])
-def test_a_span_that_does_not_decode_is_refused_alone(client, data, content_type, problem):
-    response = post(client, data, content_type)
+def partial_success(response, content_type):
+    """``(rejected spans, message)`` of an answer in either encoding."""
     assert response.status_code == 200, response.get_data(as_text=True)
     if content_type == PROTOBUF:
         partial = response_of(response).partial_success
-        rejected, message = partial.rejected_spans, partial.error_message
-    else:
-        partial = response.get_json()["partialSuccess"]
-        rejected, message = int(partial["rejectedSpans"]), partial["errorMessage"]
+        return partial.rejected_spans, partial.error_message
+    partial = response.get_json()["partialSuccess"]
+    return int(partial["rejectedSpans"]), partial["errorMessage"]
+
+
+BAD_IN_JSON = {"traceId": TRACE, "spanId": CHILD}
+NAMED = f"span {CHILD} of trace {TRACE}: the span does not decode: "
+
+
+@pytest.mark.parametrize("data, content_type, start, problem", [
+    (with_good_span(nested_past_the_decoders_limit()), PROTOBUF, NAMED, "Exceeded"),
+    (with_good_span(NOT_UTF8), PROTOBUF, NAMED, "UTF-8"),
+    (with_good_span(NOT_UTF8[:-3]), PROTOBUF, "span (no id) of trace (no id): the span does "
+     "not decode: ", "Error parsing"),  # cut short: not even its ids read
+    (json_with_good_span({**BAD_IN_JSON, "startTimeUnixNano": "-1"}), JSON, NAMED,
+     "startTimeUnixNano"),
+    (json_with_good_span({**BAD_IN_JSON, "name": 5}), JSON, NAMED, "name"),
+    (json_with_good_span({**BAD_IN_JSON, "attributes": [
+        {"key": "big", "value": {"intValue": "9223372036854775808"}}]}), JSON, NAMED, "intValue"),
+    # json.dumps writes the lone surrogate as the escape \ud800, as a client would
+    (json_with_good_span({**BAD_IN_JSON, "attributes": [
+        {"key": "s", "value": {"stringValue": "\ud800"}}]}), JSON, NAMED, "surrogate"),
+    (json_with_good_span(7), JSON, "span (no id) of trace (no id): the span does not decode: ",
+     "not iterable"),
+])
+def test_a_span_that_does_not_decode_is_refused_alone(client, data, content_type, start,
+                                                      problem):
+    rejected, message = partial_success(post(client, data, content_type), content_type)
     assert rejected == 1
-    assert message.startswith("1 of 2 spans rejected; the first: span (no id) of trace (no id): "
-                              "the span does not decode: ")
+    assert message.startswith(f"1 of 2 spans rejected; the first: {start}")
     assert problem in message
     assert stored_ids(client) == [ROOT]
 
@@ -197,12 +206,55 @@ def test_spans_under_a_resource_that_does_not_decode_are_refused(client):
     good = export([span(TRACE, CHILD, "good")]).SerializeToString()
     bad = length_delimited(1, length_delimited(1, bad_resource) + length_delimited(2, length_delimited(
         2, span(TRACE, ROOT, "under a bad resource").SerializeToString())))
-    partial = response_of(post(client, good + bad)).partial_success
-    assert partial.rejected_spans == 1
-    assert partial.error_message.startswith(
-        f"1 of 2 spans rejected; the first: span {ROOT} of trace {TRACE}: its resource does "
-        "not decode: ")
+    rejected, message = partial_success(post(client, good + bad), PROTOBUF)
+    assert rejected == 1
+    assert message.startswith(f"1 of 2 spans rejected; the first: span {ROOT} of trace {TRACE}: "
+                              "its resource does not decode: ")
     assert stored_ids(client) == [CHILD]
+
+
+def test_spans_under_a_json_scope_that_does_not_decode_are_refused(client):
+    data = json.loads(as_json(export([span(TRACE, CHILD, "good")])))
+    data["resourceSpans"].append({"scopeSpans": [{"scope": {"name": 5}, "spans": json.loads(
+        as_json(export([span(TRACE, ROOT, "under a bad scope")])))["resourceSpans"][0][
+            "scopeSpans"][0]["spans"]}]})
+    data["resourceSpans"][0]["scopeSpans"][0]["spans"].append(
+        {"traceId": "zz", "spanId": OTHER, "name": 5})  # both problems: the id's is told
+    rejected, message = partial_success(post(client, json.dumps(data), JSON), JSON)
+    assert rejected == 2
+    assert message.startswith(f"2 of 3 spans rejected; the first: span {OTHER} of trace "
+                              "(no id): traceId: not a hex id: 'zz'")
+    assert stored_ids(client) == [CHILD]
+
+
+def test_a_resource_given_twice_is_merged_also_when_a_span_does_not_decode(client):
+    resource = {"service.name": "svc"}
+    good = span(TRACE, ROOT, "good").SerializeToString()
+    first = length_delimited(1, export([], {"service.name": "svc"}).resource_spans[0]
+                             .resource.SerializeToString())
+    second = length_delimited(1, b"\x10\x03")  # Resource.dropped_attributes_count = 3
+    body = length_delimited(1, first + second + length_delimited(
+        2, length_delimited(2, good) + length_delimited(2, NOT_UTF8)))
+    assert partial_success(post(client, body), PROTOBUF)[0] == 1
+    [stored] = read_session(client, TRACE)["events"]
+    assert stored["metadata"]["resource"] == resource
+
+
+@pytest.mark.parametrize("content_type", [PROTOBUF, JSON])
+def test_an_export_of_more_than_100000_spans_is_refused(client, content_type):
+    def export_of(count):  # one span, then empty ones: the smallest body of so many spans
+        if content_type == PROTOBUF:
+            return body() + length_delimited(1, length_delimited(2, length_delimited(
+                2, b"") * (count - 1)))
+        data = json.loads(as_json(export([span(TRACE, ROOT, "work")])))
+        data["resourceSpans"][0]["scopeSpans"][0]["spans"] += [{}] * (count - 1)
+        return json.dumps(data)
+    error = assert_error(post(client, export_of(100_001), content_type), 400)
+    assert error == "Request body has 100001 spans, more than the 100000 an export may have"
+    rejected, message = partial_success(post(client, export_of(100_000), content_type),
+                                        content_type)
+    assert rejected == 99_999  # the empty ones, for their ids
+    assert stored_ids(client) == [ROOT]
 
 
 def test_metrics_are_accepted_and_discarded(client):

@@ -1,6 +1,7 @@
 """The web viewer without a browser: access, CSRF, headers, errors, limits, the
 figures pages take from the read functions, and the timeline's shape and speed.
 (What a person sees in a browser is in test_web_browser.py.)"""
+import re
 import time
 from http.cookies import SimpleCookie
 
@@ -375,8 +376,8 @@ def test_the_timeline_shows_every_event_of_traces_that_reuse_span_ids(client):
     page = client.get("/ui/sessions/shared").get_data(as_text=True)
     assert "events 1–6 of 6" in page
     assert page.count('<li class="event') == 6
-    # Each b2 is drawn inside its own trace's b1: three top rows, each with one child.
-    assert page.count('data-event-id="b2"') == 2
+    # Depth first, each b2 right after its own trace's b1 (under one b1, both would follow it).
+    assert re.findall(r'data-event-id="([^"]+)"', page) == ["a1", "a2", "b1", "b2", "b1", "b2"]
 
 
 @pytest.mark.parametrize("ts, duration, expected", [
@@ -435,3 +436,14 @@ def test_long_values_are_shortened_on_the_page():
     text = format.pretty_json({"x": "y" * 50_000})
     assert len(text) < format.MAX_SHOWN_CHARS + 200
     assert text.endswith("the JSON export has the whole value")
+
+
+def test_a_cost_delta_under_a_millionth_of_a_dollar_still_has_its_direction(client):
+    # gpt-4o-mini at $0.15 per million input tokens: 150 n$ and 300 n$, both shown as
+    # $0.000000, B 100 % more: drawn as more, not as the same.
+    send(client, [{"session_id": session_id, "event_type": "llm_call", "model": "gpt-4o-mini",
+                   "tokens_in": tokens, "tokens_out": 0, "timestamp": "2026-02-14T10:00:00Z"}
+                  for session_id, tokens in (("tiny-a", 1), ("tiny-b", 2))])
+    page = client.get("/ui/compare?a=tiny-a&b=tiny-b").get_data(as_text=True)
+    assert '<tr class="delta up" data-metric="cost_usd">' in page
+    assert '<tr class="delta same" data-metric="event_count">' in page

@@ -10,7 +10,8 @@ returned with its position, for the mapping to refuse that span alone. So is a
 span that does not decode (a string that is not UTF-8, values nested past
 protobuf's depth limit, a JSON value of the wrong type): an export that does not
 decode as a whole is read again a piece at a time (its resources, scopes and
-spans), and only one whose frame does not decode is an EventError (a 400).
+spans), and only one whose frame does not decode is an EventError (a 400), as is
+one of more than MAX_SPANS spans.
 """
 import base64
 import binascii
@@ -34,20 +35,26 @@ def parse_protobuf(body, message=ExportTraceServiceRequest):
     """``(request, problems)``, as parse_json; the problems are of spans that do not
     decode (only a trace export is read again piece by piece)."""
     try:
-        return message.FromString(body), {}
-    except DecodeError as error:
+        request = message.FromString(body)
+    except (DecodeError, ValueError) as error:  # ValueError: the pure-Python decoder's UTF-8
         problem = EventError(f"Request body is not a protobuf {message.__name__}: {error}")
+    else:
+        if message is ExportTraceServiceRequest:
+            check_span_count(request.resource_spans)
+        return request, {}
     if message is not ExportTraceServiceRequest:
         raise problem
     try:
         frame = TRACE_FRAME.FromString(body)
-    except DecodeError:
+    except (DecodeError, ValueError):
         raise problem from None
+    check_span_count(frame.resource_spans)
+    # A message field given twice is merged: so are its pieces, once joined.
     return piece_by_piece(
-        [(resource_spans.resource, [(scope_spans.scope, scope_spans.spans)
-                                    for scope_spans in resource_spans.scope_spans])
+        [(b"".join(resource_spans.resource), [(b"".join(scope_spans.scope), scope_spans.spans)
+                                              for scope_spans in resource_spans.scope_spans])
          for resource_spans in frame.resource_spans],
-        lambda message, data: message.MergeFromString(data))
+        lambda message, data: message.MergeFromString(data), protobuf_ids)
 
 
 def parse_json(body):
@@ -56,10 +63,27 @@ def parse_json(body):
     data = json_object(body, ExportTraceServiceRequest)
     problems = hex_ids_to_base64(data)
     try:
+        frame = json_frame(data)
+    except TypeError:
+        frame = None  # not the frame of an export: from_json says what is wrong
+    else:
+        check_span_count(frame, lambda resource: resource[1], lambda scope: scope[1])
+    try:
         return from_json(data, ExportTraceServiceRequest), problems
-    except EventError as problem:
-        request, undecoded = piece_by_piece(json_frame(data, problem), read_json)
+    except EventError:
+        if frame is None:
+            raise
+        request, undecoded = piece_by_piece(frame, read_json, json_ids)
         return request, {**undecoded, **problems}
+
+
+def check_span_count(resources, scopes_of=lambda resource: resource.scope_spans,
+                     spans_of=lambda scope: scope.spans):
+    """EventError if an export has more than MAX_SPANS spans."""
+    count = sum(len(spans_of(scope)) for resource in resources for scope in scopes_of(resource))
+    if count > MAX_SPANS:
+        raise EventError(f"Request body has {count} spans, more than the {MAX_SPANS} an "
+                         "export may have")
 
 
 def json_object(body, message):
@@ -76,43 +100,47 @@ def from_json(data, message):
     """A JSON object read as ``message`` by protobuf's JSON mapping; EventError if it is not one."""
     try:
         return json_format.ParseDict(data, message(), ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError, RecursionError) as error:
+    except PIECE_ERRORS as error:
         raise EventError(f"Request body is not an OTLP/JSON {message.__name__}: "
                          + str(error)[:PROBLEM_CHARS])
 
 
-def trace_frame():
-    """A message class with the field numbers of ExportTraceServiceRequest, whose
+def frame_messages():
+    """Message classes with the field numbers of ExportTraceServiceRequest, whose
     resources, scopes and spans are left as bytes (which protobuf does not check as
-    it checks strings), to be decoded one at a time."""
+    it checks strings), to be decoded one at a time; and one with a span's ids alone."""
     file = descriptor_pb2.FileDescriptorProto(name="agentlens/otlp_frame.proto",
                                               package="agentlens.otlp_frame", syntax="proto3")
     fields = descriptor_pb2.FieldDescriptorProto
-    for name, pieces in (("ScopeSpans", (("scope", 1, None, False), ("spans", 2, None, True))),
-                         ("ResourceSpans", (("resource", 1, None, False),
-                                            ("scope_spans", 2, "ScopeSpans", True))),
-                         ("Request", (("resource_spans", 1, "ResourceSpans", True),))):
+    for name, pieces in (("ScopeSpans", (("scope", 1, None), ("spans", 2, None))),
+                         ("ResourceSpans", (("resource", 1, None),
+                                            ("scope_spans", 2, "ScopeSpans"))),
+                         ("Request", (("resource_spans", 1, "ResourceSpans"),)),
+                         ("SpanIds", (("trace_id", 1, None), ("span_id", 2, None)))):
         message = file.message_type.add(name=name)
-        for field_name, number, type_name, repeated in pieces:
+        for field_name, number, type_name in pieces:
             message.field.add(
                 name=field_name, number=number,
-                label=fields.LABEL_REPEATED if repeated else fields.LABEL_OPTIONAL,
+                label=fields.LABEL_OPTIONAL if name == "SpanIds" else fields.LABEL_REPEATED,
                 type=fields.TYPE_MESSAGE if type_name else fields.TYPE_BYTES,
                 type_name=f".agentlens.otlp_frame.{type_name}" if type_name else None)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("agentlens.otlp_frame.Request"))
+    return tuple(message_factory.GetMessageClass(pool.FindMessageTypeByName(
+        f"agentlens.otlp_frame.{name}")) for name in ("Request", "SpanIds"))
 
 
-TRACE_FRAME = trace_frame()
+TRACE_FRAME, SPAN_IDS = frame_messages()
 PIECE_ERRORS = (DecodeError, json_format.ParseError, ValueError, TypeError, RecursionError)
+MAX_SPANS = 100_000  # an export's: a 10 MiB body of empty spans would take seconds and GBs
 
 
-def piece_by_piece(frame, read):
+def piece_by_piece(frame, read, read_ids):
     """``(ExportTraceServiceRequest, problems)`` from ``frame``, ``[(resource, [(scope,
     spans)])]``, each piece read into its message by ``read(message, piece)``: a span
-    that does not decode (kept empty in its place), or whose scope or resource does
-    not, is refused by its problem."""
+    that does not decode (kept in its place with only its ids, by ``read_ids``, which
+    name it in the problem), or whose scope or resource does not, is refused by its
+    problem."""
     request, problems = ExportTraceServiceRequest(), {}
     for r, (resource, scopes) in enumerate(frame):
         resource_spans = request.resource_spans.add()
@@ -121,8 +149,10 @@ def piece_by_piece(frame, read):
             scope_spans = resource_spans.scope_spans.add()
             outer = above or read_piece(read, scope_spans.scope, scope, "its scope")
             for k, piece in enumerate(spans):
-                span = scope_spans.spans.add()  # in its place, refused or not; read for its ids
+                span = scope_spans.spans.add()  # in its place, refused or not
                 problem = read_piece(read, span, piece, "the span")
+                if problem:
+                    read_piece(read_ids, span, piece, "its ids")
                 if outer or problem:
                     problems[(r, s, k)] = outer or problem
     return request, problems
@@ -137,23 +167,36 @@ def read_piece(read, message, piece, what):
     return None
 
 
+def protobuf_ids(span, data):
+    ids = SPAN_IDS.FromString(data)
+    span.trace_id, span.span_id = ids.trace_id, ids.span_id
+
+
 def read_json(message, value):
     if value is not None:
         json_format.ParseDict(value, message, ignore_unknown_fields=True)
 
 
-def json_frame(data, problem):
-    """The frame of an OTLP/JSON export (as piece_by_piece takes it); ``problem`` if its
-    lists are not lists of objects, which leaves no span to tell from another."""
-    def listed(record, camel, snake):
+def json_ids(span, value):
+    json_format.ParseDict({key: value[key] for key in ("traceId", "trace_id", "spanId", "span_id")
+                           if key in value}, span)
+
+
+def json_frame(data):
+    """The frame of an OTLP/JSON export (as piece_by_piece takes it); TypeError if its
+    lists of resources and scopes are not lists of objects. A span that is not an
+    object is a span that does not decode."""
+    def listed(record, camel, snake, objects=True):
         value = field(record, camel, snake)
         if value is None:
             return []
-        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-            raise problem
+        if not isinstance(value, list) or objects and not all(
+                isinstance(item, dict) for item in value):
+            raise TypeError(f"{camel}: not a list of objects")
         return value
     return [(field(resource_spans, "resource", "resource"),
-             [(field(scope_spans, "scope", "scope"), listed(scope_spans, "spans", "spans"))
+             [(field(scope_spans, "scope", "scope"),
+               listed(scope_spans, "spans", "spans", objects=False))
               for scope_spans in listed(resource_spans, "scopeSpans", "scope_spans")])
             for resource_spans in listed(data, "resourceSpans", "resource_spans")]
 
