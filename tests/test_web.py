@@ -10,7 +10,7 @@ from flask.sessions import SecureCookieSessionInterface
 from markupsafe import escape
 
 import web_fixture as fx
-from agentlens.web import format
+from agentlens.web import charts, format
 from agentlens.web.timeline import PAGE_SIZE, bar, depth_first
 
 PAGES = ["/", "/ui/sessions/alpha-1", "/ui/compare", "/ui/compare?a=alpha-1&b=beta-2",
@@ -447,3 +447,17 @@ def test_a_cost_delta_under_a_millionth_of_a_dollar_still_has_its_direction(clie
     page = client.get("/ui/compare?a=tiny-a&b=tiny-b").get_data(as_text=True)
     assert '<tr class="delta up" data-metric="cost_usd">' in page
     assert '<tr class="delta same" data-metric="event_count">' in page
+
+
+@pytest.mark.parametrize("value, whole, top", [
+    (0, True, 4), (3, True, 4), (5, True, 8), (37, True, 40), (999, True, 1000),
+    (0.14, False, 0.2), (0.035, False, 0.04), (0.0003, False, 0.0004), (4.2, False, 8)])
+def test_an_axis_fits_counts_in_whole_ticks_and_amounts_of_cents(value, whole, top):
+    assert charts.nice_top(value, whole) == pytest.approx(top)
+
+
+def test_a_cost_axis_is_labelled_in_cents():
+    chart = charts.column_chart([("12-01", 0.036935, ""), ("12-02", 0.14, "")], whole=False)
+    assert [format.compact(value) for _, value in chart.ticks] == [
+        "0", "0.05", "0.1", "0.15", "0.2"]
+    assert chart.columns[1].height == pytest.approx(0.14 / 0.2 * (200 - 26 - 10))

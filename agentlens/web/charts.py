@@ -1,4 +1,5 @@
 """Geometry of the server-drawn SVG charts (no script draws them, so the CSP stays strict)."""
+import math
 from dataclasses import dataclass
 
 WIDTH, HEIGHT = 720, 200
@@ -27,19 +28,24 @@ class ColumnChart:
     bottom: int = HEIGHT - BOTTOM
 
 
-def nice_top(value):
-    """The top of the axis: four steps of 1, 2, 2.5 or 5 × 10^k (2.5 only from 10 up,
-    so that counts get whole ticks), the smallest at or above value."""
-    needed, scale = max(value, 1) / 4, 1
-    while scale * 10 < needed:
-        scale *= 10
+def nice_top(value, whole=True):
+    """The top of the axis: four steps of 1, 2, 2.5 or 5 × 10^k, the smallest at or
+    above value; for counts (``whole``) k ≥ 0 and 2.5 only from 10 up, so that their
+    ticks are whole; for amounts (a cost of cents a day) k may be negative."""
+    needed = (max(value, 1) if whole else value) / 4
+    if needed <= 0:
+        return 4
+    scale = 10.0 ** math.floor(math.log10(needed))
+    if whole:
+        scale = max(int(scale), 1)
     steps = (1, 2, 5, 10) if scale == 1 else (1, 2, 2.5, 5, 10)
-    return 4 * next(step * scale for step in steps if step * scale >= needed)
+    return 4 * next(step * scale for step in steps if step * scale >= needed * (1 - 1e-12))
 
 
-def column_chart(points, label_every=1):
-    """``points``: ``[(label, value, title)]`` left to right, one column each."""
-    top = nice_top(max((value for _, value, _ in points), default=0))
+def column_chart(points, label_every=1, whole=True):
+    """``points``: ``[(label, value, title)]`` left to right, one column each; ``whole``:
+    the values are counts (else amounts, which may be fractions)."""
+    top = nice_top(max((value for _, value, _ in points), default=0), whole)
     plot_height = HEIGHT - BOTTOM - TOP
     slot = (WIDTH - LEFT - RIGHT) / max(len(points), 1)
     gap = min(slot * 0.2, 4)

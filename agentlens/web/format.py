@@ -80,10 +80,12 @@ def input_value(iso):
 
 
 def compact(value):
-    """An axis label: ``950``, ``1.2k``, ``3M``."""
+    """An axis label: ``950``, ``1.2k``, ``3M``; ``0.025`` below 1."""
     for size, suffix in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
         if abs(value) >= size:
             return f"{value / size:.1f}".removesuffix(".0") + suffix
+    if 0 < abs(value) < 1:
+        return f"{value:.4g}"
     return number(value)
 
 

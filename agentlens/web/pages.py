@@ -124,12 +124,12 @@ def analytics_charts(report):
     by_day = {point["day"]: point for point in report["sessions_over_time"]}
     days = [format_day(day) for day in charts.day_range(now_ms(), analytics.TIMELINE_DAYS)]
 
-    def per_day(key, unit):
+    def per_day(key, unit, whole=True):
         points = []
         for day in days:
             value = by_day.get(day, {}).get(key) or 0
             points.append((day[5:], value, f"{day}: {value:,} {unit}"))
-        return charts.column_chart(points, label_every=15)
+        return charts.column_chart(points, label_every=15, whole=whole)
 
     by_hour = {point["hour"]: point["event_count"] for point in report["hourly_activity"]}
     hours = [(f"{hour:02d}", by_hour.get(hour, 0),
@@ -139,5 +139,5 @@ def analytics_charts(report):
              "tokens": per_day("total_tokens", "tokens"),
              "hours": charts.column_chart(hours, label_every=3)}
     if any("cost_usd" in point for point in report["sessions_over_time"]):
-        drawn["cost"] = per_day("cost_usd", "USD")
+        drawn["cost"] = per_day("cost_usd", "USD", whole=False)
     return drawn
