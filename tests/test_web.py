@@ -461,3 +461,28 @@ def test_a_cost_axis_is_labelled_in_cents():
     assert [format.compact(value) for _, value in chart.ticks] == [
         "0", "0.05", "0.1", "0.15", "0.2"]
     assert chart.columns[1].height == pytest.approx(0.14 / 0.2 * (200 - 26 - 10))
+
+
+def test_a_later_page_nests_its_events_under_stand_ins_for_their_ancestors(client):
+    # root > agent > 150 tools: page 2 (events 101-152) starts at tool 99, at depth 2.
+    events = [{"session_id": "deep-pages", "event_id": "root", "event_type": "agent_call",
+               "timestamp": "2026-02-14T10:00:00.000Z"},
+              {"session_id": "deep-pages", "event_id": "agent", "parent_id": "root",
+               "event_type": "agent_call", "timestamp": "2026-02-14T10:00:00.001Z"}]
+    events += [{"session_id": "deep-pages", "event_id": f"tool-{n:03d}", "parent_id": "agent",
+                "event_type": "tool_call", "tool_call": {"name": "search"},
+                "timestamp": f"2026-02-14T10:00:{1 + n // 1000:02d}.{n % 1000:03d}Z"}
+               for n in range(150)]
+    events.append({"session_id": "deep-pages", "event_id": "last", "event_type": "llm_call",
+                   "timestamp": "2026-02-14T10:01:00.000Z"})
+    send(client, events)
+    html = client.get("/ui/sessions/deep-pages?page=2").get_data(as_text=True)
+    assert "events 101–153 of 153" in html
+    timeline = html[html.index('<ol class="tree">'):html.index('<details class="panel explanation"')]
+    tags = re.findall(r'<ol class="tree">|</ol>|<li class="continued"|data-event-id="[^"]+"',
+                      timeline)
+    # Stand-ins for root, then agent in it, the tools inside them, then "last" at the top.
+    assert tags[:6] == ['<ol class="tree">', '<li class="continued"', '<ol class="tree">',
+                        '<li class="continued"', '<ol class="tree">', 'data-event-id="tool-098"']
+    assert tags[-5:] == ['data-event-id="tool-149"', "</ol>", "</ol>", 'data-event-id="last"',
+                         "</ol>"]

@@ -20,14 +20,15 @@ MIN_BAR = 0.4
 
 @dataclass
 class Row:
-    event: dict
+    event: dict | None  # None: a stand-in for an ancestor on an earlier page (continued)
     depth: int
     error: bool
     name: str | None  # the model or the tool
-    kind: str  # llm, tool, error, lifecycle or other: how the row is drawn
+    kind: str  # llm, tool, error, lifecycle, other or continued: how the row is drawn
     offset_ms: int
     bar: tuple  # (x, width) in percent of the session's time axis
     children: list = field(default_factory=list)
+    type: str | None = None  # a stand-in's event type
 
 
 @dataclass
@@ -78,6 +79,13 @@ def kind(event, error):
     return "other"
 
 
+def continued(entry, depth):
+    """The row standing in for an ancestor (an outline entry) shown on an earlier page."""
+    return Row(event=None, depth=depth, error=False, kind="continued",
+               name=entry["model"] or entry["tool_name"] or entry["event_id"],
+               offset_ms=0, bar=(0.0, 0.0), type=entry["event_type"])
+
+
 def timeline_page(conn, session, duration_ms, page=1, page_size=PAGE_SIZE):
     """Page ``page`` (1-based, clamped) of the session's nested timeline."""
     session_id = session["session_id"]
@@ -87,6 +95,15 @@ def timeline_page(conn, session, duration_ms, page=1, page_size=PAGE_SIZE):
     page = min(max(page, 1), pages)
     shown = order[(page - 1) * page_size: page * page_size]
     events = events_by_row(conn, session_id, [row_id for row_id, _ in shown])
+
+    context = []  # the ancestors of the page's first event, root first
+    if shown:
+        described = {entry["id"]: entry for entry in outline}
+        ancestor = parent[shown[0][0]]
+        while ancestor is not None:
+            context.append(described[ancestor])
+            ancestor = parent[ancestor]
+        context.reverse()
 
     start_ms, span_ms = parse_iso(session["started_at"]), duration_ms or 0
     top, open_rows = [], []  # open_rows: the path from a top row down to the last row
@@ -99,17 +116,15 @@ def timeline_page(conn, session, duration_ms, page=1, page_size=PAGE_SIZE):
                   bar=bar(start_ms, span_ms, ts, event["duration_ms"]))
         while open_rows and open_rows[-1].depth >= depth:
             open_rows.pop()
+        # Events whose ancestors are on an earlier page hang from stand-ins for them.
+        while (open_rows[-1].depth + 1 if open_rows else 0) < depth:
+            level = open_rows[-1].depth + 1 if open_rows else 0
+            stand_in = continued(context[level], level)
+            (open_rows[-1].children if open_rows else top).append(stand_in)
+            open_rows.append(stand_in)
         (open_rows[-1].children if open_rows else top).append(row)
         open_rows.append(row)
 
-    context = []
-    if shown:
-        described = {entry["id"]: entry for entry in outline}
-        ancestor = parent[shown[0][0]]
-        while ancestor is not None:
-            context.append(described[ancestor])
-            ancestor = parent[ancestor]
-        context.reverse()
     first = (page - 1) * page_size + 1 if shown else 0
     return Timeline(rows=top, page=page, pages=pages, total=len(order), first=first,
                     last=first + len(shown) - 1 if shown else 0, context=context)
