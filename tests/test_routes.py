@@ -7,7 +7,8 @@ import pytest
 from helpers import assert_error, read_session
 
 PUBLIC = {"/health", "/openapi.json"}
-WEB_PAGES = {"/", "/ui/sessions/some-session", "/ui/export/some-session", "/ui/compare",
+WEB_PAGES = {"/", "/ui/sessions/some-session", "/ui/export/some-session", "/ui/session",
+             "/ui/export", "/ui/compare",
              "/ui/analytics", "/ui/login", "/ui/logout"}
 
 
@@ -35,6 +36,7 @@ def test_the_route_list_is_what_the_api_documents(keyed_app):
         ("GET", "/analytics"),
         ("GET", "/pricing"), ("PUT", "/pricing/some-model"), ("DELETE", "/pricing/some-model"),
         ("GET", "/"), ("GET", "/ui/sessions/some-session"), ("GET", "/ui/export/some-session"),
+        ("GET", "/ui/session"), ("GET", "/ui/export"),
         ("GET", "/ui/compare"), ("GET", "/ui/analytics"), ("GET", "/ui/login"), ("POST", "/ui/login"),
         ("POST", "/ui/logout"),
         ("POST", "/api/v1/capture-session"), ("POST", "/api/v1/capture-event"),

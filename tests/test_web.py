@@ -486,3 +486,23 @@ def test_a_later_page_nests_its_events_under_stand_ins_for_their_ancestors(clien
                         '<li class="continued"', '<ol class="tree">', 'data-event-id="tool-098"']
     assert tags[-5:] == ['data-event-id="tool-149"', "</ol>", "</ol>", 'data-event-id="last"',
                          "</ol>"]
+
+
+@pytest.mark.parametrize("session_id, href", [
+    ("team/conv-7", "/ui/sessions/team/conv-7"),
+    ("ids/x/../y", "/ui/session?id=ids/x/../y"),    # a browser would open ids/y
+    ("ids/./dot", "/ui/session?id=ids/./dot"),
+    ("..", "/ui/session?id=.."),
+    ("/lead-slash", "/ui/session?id=/lead-slash"),  # no route takes it by path
+])
+def test_every_session_has_a_page_a_browser_can_reach(client, session_id, href):
+    send(client, [{"session_id": session_id, "event_type": "llm_call", "event_id": "e1",
+                   "timestamp": "2026-02-14T10:00:00Z"}])
+    listed = client.get("/").get_data(as_text=True)
+    assert f'<a href="{escape(href)}">{escape(session_id)}</a>' in listed
+    page = client.get(href)
+    assert page.status_code == 200
+    assert 'data-event-id="e1"' in page.get_data(as_text=True)
+    export = href.replace("/ui/sessions/", "/ui/export/").replace("/ui/session?", "/ui/export?")
+    exported = client.get(export + ("&" if "?" in export else "?") + "format=json")
+    assert exported.get_json()["session"]["session_id"] == session_id

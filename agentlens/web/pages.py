@@ -1,6 +1,6 @@
 """The pages: each parses its query, calls the read functions the JSON API calls,
 and renders the result. A bad filter is shown on the page (400), never a JSON error."""
-from flask import abort, render_template, request
+from flask import abort, render_template, request, url_for
 from marshmallow import ValidationError
 from markdown_it import MarkdownIt
 
@@ -66,6 +66,35 @@ def sessions_page():
     ), 400 if problem else 200
 
 
+def path_carries(session_id):
+    """Whether /ui/sessions/<id> brings a browser to the session: it drops the ``.`` and
+    ``..`` segments of a path (``a/../b`` is ``b`` to it), and no route takes an id that
+    begins with ``/``. Another id is given by query (:func:`session_by_query`)."""
+    return not session_id.startswith("/") and not any(
+        segment in (".", "..") for segment in session_id.split("/"))
+
+
+@bp.app_template_global()
+def session_url(session_id, **args):
+    """The address of a session's page."""
+    if path_carries(session_id):
+        return url_for("web.session_page", session_id=session_id, **args)
+    return url_for("web.session_by_query", id=session_id, **args)
+
+
+@bp.app_template_global()
+def export_url(session_id, export_format):
+    """The address of a session's export, as a download."""
+    if path_carries(session_id):
+        return url_for("web.export_page", session_id=session_id, format=export_format)
+    return url_for("web.export_by_query", id=session_id, format=export_format)
+
+
+@bp.get("/ui/session")
+def session_by_query():
+    return session_page(request.args.get("id", ""))
+
+
 @bp.get("/ui/sessions/<path:session_id>")
 def session_page(session_id):
     conn = get_db()
@@ -80,6 +109,11 @@ def session_page(session_id):
         "web/session.html", session=session, metrics=metrics, timeline=timeline,
         explanation=MARKDOWN.render(explanation) if explanation else "",
         recent=recent_sessions(conn))
+
+
+@bp.get("/ui/export")
+def export_by_query():
+    return export_page(request.args.get("id", ""))
 
 
 @bp.get("/ui/export/<path:session_id>")
