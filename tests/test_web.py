@@ -506,3 +506,9 @@ def test_every_session_has_a_page_a_browser_can_reach(client, session_id, href):
     export = href.replace("/ui/sessions/", "/ui/export/").replace("/ui/session?", "/ui/export?")
     exported = client.get(export + ("&" if "?" in export else "?") + "format=json")
     assert exported.get_json()["session"]["session_id"] == session_id
+
+
+def test_the_page_size_shown_is_the_one_listed(client):
+    page = client.get("/?limit=7").get_data(as_text=True)
+    assert '<option value="7" selected>7</option>' in page
+    assert '<option value="25">25</option>' in page

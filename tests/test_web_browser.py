@@ -422,3 +422,19 @@ def test_hostile_next_on_the_login_page_stays_text(browser, keyed_site):
     finally:
         tab.page.context.close()
     assert tab.dialogs == []
+
+
+@pytest.mark.parametrize("path", ["/", "/ui/compare?a=alpha-1&b=beta-2", "/ui/analytics",
+                                  "/ui/sessions/alpha-1", f"/ui/sessions/{fx.HUGE_ID}?page=3"])
+def test_a_phone_sees_every_page_without_scrolling_sideways(browser, site, path):
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    try:
+        page = context.new_page()
+        assert page.goto(site.url + path).status == 200
+        # A wide table scrolls inside its own box; the page itself does not.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        names = page.locator("li.event .what").evaluate_all(
+            "cells => cells.map(cell => cell.getBoundingClientRect().width)")
+        assert all(width >= 60 for width in names), names  # an event's name still shows
+    finally:
+        context.close()

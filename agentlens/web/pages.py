@@ -61,7 +61,7 @@ def sessions_page():
     return render_template(
         "web/sessions.html", sessions=listed, total=total, figures=figures, totals=totals,
         problem=problem, offset=args["offset"], limit=args["limit"], statuses=STATUSES,
-        page_sizes=PAGE_SIZES, query=filter_query(),
+        page_sizes=sorted({*PAGE_SIZES, args["limit"]}), query=filter_query(),
         show_cost=any("total_cost_usd" in found for found in listed),
     ), 400 if problem else 200
 
